@@ -1,0 +1,98 @@
+"""create_app(settings) -> Starlette. The lifespan opens the database, tallies and bus."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from eventapp.domain.voting import VoteWriter
+from eventapp.hub import Hub
+from eventapp.settings import Settings
+from eventapp.store.bus import Bus, MemoryBus, RedisBus
+from eventapp.store.db import Database
+from eventapp.store.tallies import MemoryTallies, RedisTallies, Tallies
+from eventapp.web import attendee, pages, screens
+from eventapp.web.live import live_endpoint
+from eventapp.web.security import SecurityHeaders
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def open_live_backends(settings: Settings) -> tuple[Tallies, Bus]:
+    """In-process tallies and bus, or Redis ones, chosen from the URL."""
+    if not settings.redis_url:
+        return MemoryTallies(), MemoryBus()
+    client = Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        health_check_interval=10,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+    )
+    return RedisTallies(client, namespace=settings.namespace), RedisBus(client)
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
+    templates = Jinja2Templates(directory=str(ROOT / "templates"))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        db = database or Database(settings.database_url)
+        db.create_all()
+        tallies, bus = open_live_backends(settings)
+        hub = Hub(settings=settings, db=db, tallies=tallies, bus=bus)
+        writer = VoteWriter(
+            db=db,
+            tallies=tallies,
+            on_applied=hub.votes_applied,
+            on_tally_failure=hub.tallies_failed,
+            batch_max=settings.vote_batch_max,
+        )
+        await hub.start()
+        writer.start()
+        try:
+            yield {
+                "settings": settings,
+                "db": db,
+                "hub": hub,
+                "writer": writer,
+                "templates": templates,
+            }
+        finally:
+            await writer.stop()
+            await hub.stop()
+            await bus.close()
+            await tallies.close()
+            if database is None:
+                db.close()
+
+    routes = [
+        *pages.routes,
+        *attendee.routes,
+        *screens.routes,
+        WebSocketRoute("/e/{code}/ws", live_endpoint),
+        Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
+    ]
+    return Starlette(
+        debug=settings.debug,
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        lifespan=lifespan,
+    )
+
+
+def app_from_environ() -> Starlette:
+    """Factory for uvicorn (``uvicorn --factory eventapp.app:app_from_environ``)."""
+    logging.basicConfig(level=logging.INFO)
+    return create_app(Settings.from_environ())

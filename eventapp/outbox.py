@@ -1,0 +1,53 @@
+"""A socket's bounded send queue that keeps the latest state, not a backlog.
+
+Messages with a ``key`` (the event state, a screen update, the ack for a pitch) replace
+the undelivered one with the same key; a phone that stops reading holds at most one of
+each. Unkeyed messages (errors) are capped: the oldest are dropped first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+
+class Outbox:
+    __slots__ = ("_counter", "_pending", "_unkeyed", "_waiter", "limit")
+
+    def __init__(self, limit: int = 64) -> None:
+        self.limit = limit
+        self._pending: dict[object, str] = {}
+        self._unkeyed: list[int] = []
+        self._counter = itertools.count()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, text: str, key: str | None = None) -> None:
+        if key is None:
+            slot = next(self._counter)
+            self._unkeyed.append(slot)
+            self._pending[slot] = text
+            if len(self._unkeyed) > self.limit:
+                self._pending.pop(self._unkeyed.pop(0), None)
+        else:
+            # Re-insert so a replaced message moves behind what was queued before it.
+            self._pending.pop(key, None)
+            self._pending[key] = text
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    async def get(self) -> list[str]:
+        """Wait for and take everything pending, oldest first."""
+        while not self._pending:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items = list(self._pending.values())
+        self._pending.clear()
+        self._unkeyed.clear()
+        return items

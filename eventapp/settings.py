@@ -1,0 +1,68 @@
+"""One Settings object, read from the environment once (see README, "Settings")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.config import Config
+
+
+def _default_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from outside. Tests build one directly."""
+
+    database_url: str = "sqlite:///eventapp.db"
+    # None: in-process tallies and bus (the embedded default, one process only).
+    redis_url: str | None = None
+    # Prefix for every Redis key and channel, so several apps (or tests) share a server.
+    namespace: str = "eventapp"
+    # Public base URL used in QR codes and printed links; None: taken from each request.
+    public_url: str | None = None
+    secret_key: str = field(default_factory=_default_secret)
+    # Extra origins allowed to open sockets and post forms (the own host is always allowed).
+    allowed_origins: tuple[str, ...] = ()
+    debug: bool = False
+    # Live protocol limits.
+    max_message_bytes: int = 4096
+    messages_per_second: float = 10.0
+    message_burst: int = 30
+    strikes_before_close: int = 10
+    send_queue_limit: int = 256
+    screen_updates_per_second: float = 10.0
+    vote_batch_max: int = 1000
+    # Bayesian average: how many "virtual" votes at the event mean each pitch starts with.
+    prior_weight: float = 5.0
+    cookie_secure: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        config = Config(environ=environ if environ is not None else os.environ)
+        origins = config("ALLOWED_ORIGINS", default="")
+        secret = config("SECRET_KEY", default=None)
+        return cls(
+            database_url=_normalise_db_url(
+                config("DATABASE_URL", default="sqlite:///eventapp.db")
+            ),
+            redis_url=config("REDIS_URL", default=None) or None,
+            namespace=config("EVENTAPP_NAMESPACE", default="eventapp"),
+            public_url=(config("PUBLIC_URL", default="") or None),
+            secret_key=secret or _default_secret(),
+            allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            debug=config("DEBUG", cast=bool, default=False),
+            cookie_secure=config("COOKIE_SECURE", cast=bool, default=False),
+        )
+
+
+def _normalise_db_url(url: str) -> str:
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants an explicit driver.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,1 @@
+"""Persistence (SQL, the source of truth) and live state (tallies, bus)."""

@@ -1,0 +1,69 @@
+"""SQL tables. SQL is the source of truth; Redis only mirrors tallies for speed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from eventapp.enums import PitchState
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True, max_length=12)
+    name: str = Field(max_length=120)
+    moderator_key: str = Field(max_length=64)
+    projector_key: str = Field(max_length=64)
+    organizer_key: str = Field(max_length=64)
+    scale_min: int = 1
+    scale_max: int = 5
+    # JSON list of labels, one per score from scale_min to scale_max ("" for none).
+    scale_labels: str = "[]"
+    # True: the projector shows tallies while voting runs; False: only after reveal.
+    live_results: bool = False
+    language: str = Field(default="de", max_length=8)
+    current_pitch_id: int | None = None
+    # Bumped by every state change, so screens can drop out-of-order updates.
+    version: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Pitch(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    position: int = 0
+    title: str = Field(max_length=160)
+    presenter: str = Field(default="", max_length=160)
+    state: PitchState = Field(default=PitchState.PENDING, max_length=16)
+    # Bumped by a reset: live tallies are keyed by round, so stale ones are never reused.
+    round: int = 0
+
+
+class Attendee(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    # The device token (cookie and phone storage); unguessable, unique.
+    token: str = Field(unique=True, index=True, max_length=64)
+    name: str = Field(max_length=60)
+    organization: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Vote(SQLModel, table=True):
+    # One row per (attendee, pitch): a changed rating updates it, never adds a row.
+    __table_args__ = (UniqueConstraint("attendee_id", "pitch_id", name="uq_vote_attendee_pitch"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    pitch_id: int = Field(foreign_key="pitch.id", index=True)
+    attendee_id: int = Field(foreign_key="attendee.id")
+    score: int
+    # The phone's rating counter: a write with a lower seq than the stored one is stale.
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,71 @@
+"""Rendering pages: language, translations and the cross-site token in every context."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from eventapp.i18n import js_catalog, negotiate, translator
+from eventapp.settings import Settings
+from eventapp.store.models import Event
+from eventapp.web.security import CSRF_COOKIE, csrf_token
+
+LANG_COOKIE = "ea_lang"
+
+
+def language(request: Request, default: str = "de") -> str:
+    return negotiate(
+        request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), default
+    )
+
+
+def base_url(request: Request) -> str:
+    settings: Settings = request.state.settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def event_links(event: Event, base: str) -> dict[str, str]:
+    """The four links of an event. Screens get secret keys; attendees only the code."""
+    root = f"{base}/e/{event.code}"
+    return {
+        "attendee": root,
+        "moderator": f"{root}/moderator/{event.moderator_key}",
+        "projector": f"{root}/projector/{event.projector_key}",
+        "organizer": f"{root}/organizer/{event.organizer_key}",
+    }
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    event: Event | None = None,
+) -> Response:
+    templates: Jinja2Templates = request.state.templates
+    lang = language(request, event.language if event else "de")
+    token, new_cookie = csrf_token(request)
+    ctx: dict[str, Any] = {
+        "lang": lang,
+        "_": translator(lang),
+        "js_strings": json.dumps(js_catalog(lang), ensure_ascii=False),
+        "csrf_token": token,
+        "event": event,
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    if new_cookie:
+        settings: Settings = request.state.settings
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.cookie_secure
+        )
+    return response

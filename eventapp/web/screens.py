@@ -1,0 +1,45 @@
+"""The moderator's laptop and the stage projector, both opened by secret links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eventapp.domain.permissions import can_moderate, can_organize, can_project
+from eventapp.store import queries
+from eventapp.store.models import Event
+from eventapp.web.render import base_url, event_links, render
+
+
+def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Callable[..., object]:
+    async def page(request: Request) -> Response:
+        event = await request.state.db.run_read(queries.event_by_code, request.path_params["code"])
+        key = request.path_params["key"]
+        if event is None or not allowed(event, key):
+            # The same answer for a wrong code and a wrong key: nothing to probe.
+            return render(request, "error.html", {"message": "This link is not valid."},
+                          status_code=404)
+        base = base_url(request)
+        context = {
+            "key": key,
+            "join_url": f"{base}/e/{event.code}",
+            "links": event_links(event, base) if template.startswith("organizer") else None,
+            "attendees": (
+                await request.state.db.run_read(queries.attendee_count, event.id)
+                if template.startswith("organizer")
+                else None
+            ),
+        }
+        return render(request, template, context, event=event)
+
+    return page
+
+
+routes = [
+    Route("/e/{code}/moderator/{key}", _screen("moderator/index.html", can_moderate)),
+    Route("/e/{code}/projector/{key}", _screen("projector/index.html", can_project)),
+    Route("/e/{code}/organizer/{key}", _screen("organizer/index.html", can_organize)),
+]
