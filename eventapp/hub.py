@@ -73,12 +73,15 @@ class Hub:
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self._channel_prefix = event_channel(settings.namespace, 0)[:-1]
 
     # -------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        await self.bus.start(self._on_bus_message, self._on_bus_reconnect)
+        await self.bus.start(
+            event_channel(self.settings.namespace, 0)[:-1] + "*",
+            self._on_bus_message,
+            self._on_bus_reconnect,
+        )
         self._tasks = [
             asyncio.create_task(self._screen_loop(), name="hub-screens"),
             asyncio.create_task(self._presence_loop(), name="hub-presence"),
@@ -95,7 +98,6 @@ class Hub:
         async with self._lock:
             live = self.events.get(event_id)
             if live is None:
-                await self.bus.subscribe(event_channel(self.settings.namespace, event_id))
                 state = await self.db.run_read(queries.load_state, event_id)
                 live = LiveEvent(state=state)
                 self.events[event_id] = live
@@ -264,7 +266,6 @@ class Hub:
                 try:
                     if not live.phones and not live.screens:
                         del self.events[event_id]
-                        await self.bus.unsubscribe(event_channel(self.settings.namespace, event_id))
                         await self.tallies.set_presence(event_id, self.process_id, 0)
                         continue
                     await self.tallies.set_presence(event_id, self.process_id, len(live.phones))

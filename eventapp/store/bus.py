@@ -1,14 +1,17 @@
 """The live bus: per-event channels carrying changes between app processes.
 
 Shaped after encode/broadcaster: a tiny interface, an in-process backend, and a Redis
-pub/sub backend that takes an injected client. Messages are JSON text.
+pub/sub backend that takes an injected client. Messages are JSON text on a channel per
+event. A process listens to every event channel of its namespace (one pattern
+subscription) and drops what concerns no socket it holds: no subscribe/unsubscribe
+churn as sockets come and go, and nothing to redo but one pattern after a reconnect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -17,15 +20,13 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, str], Awaitable[None] | None]  # (channel, message)
+Handler = Callable[[str, str], Awaitable[None]]  # (channel, message)
 
 
 class Bus(Protocol):
-    async def start(self, handler: Handler, on_reconnect: Callable[[], None]) -> None: ...
-
-    async def subscribe(self, channel: str) -> None: ...
-
-    async def unsubscribe(self, channel: str) -> None: ...
+    async def start(
+        self, pattern: str, handler: Handler, on_reconnect: Callable[[], None]
+    ) -> None: ...
 
     async def publish(self, channel: str, message: str) -> None: ...
 
@@ -36,91 +37,60 @@ class MemoryBus:
     """In-process bus: delivers to this process's handler, in order."""
 
     def __init__(self) -> None:
+        self._pattern = ""
         self._handler: Handler | None = None
-        self._channels: set[str] = set()
 
-    async def start(self, handler: Handler, on_reconnect: Callable[[], None]) -> None:
-        self._handler = handler
-
-    async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
-
-    async def unsubscribe(self, channel: str) -> None:
-        self._channels.discard(channel)
+    async def start(self, pattern: str, handler: Handler, on_reconnect: Callable[[], None]) -> None:
+        self._pattern, self._handler = pattern, handler
 
     async def publish(self, channel: str, message: str) -> None:
-        if self._handler is not None and channel in self._channels:
-            result = self._handler(channel, message)
-            if result is not None:
-                await result
+        if self._handler is not None and fnmatch.fnmatchcase(channel, self._pattern):
+            await self._handler(channel, message)
 
     async def close(self) -> None:
         self._handler = None
 
 
 class RedisBus:
-    """Redis pub/sub. One connection per process; reconnects with backoff and then
-    calls ``on_reconnect`` so the app resyncs what it may have missed meanwhile."""
+    """Redis pub/sub on one connection per process. After a lost connection it
+    resubscribes with backoff and calls ``on_reconnect`` so the app resyncs whatever
+    it may have missed meanwhile."""
 
     def __init__(self, client: Redis) -> None:
         self.client = client
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._channels: defaultdict[str, int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
 
-    async def start(self, handler: Handler, on_reconnect: Callable[[], None]) -> None:
-        self._task = asyncio.create_task(self._reader(handler, on_reconnect), name="redis-bus")
+    async def start(self, pattern: str, handler: Handler, on_reconnect: Callable[[], None]) -> None:
+        self._task = asyncio.create_task(
+            self._listen(pattern, handler, on_reconnect), name="redis-bus"
+        )
 
-    async def _reader(self, handler: Handler, on_reconnect: Callable[[], None]) -> None:
-        delay = 0.1
-        failed = False
+    async def _listen(
+        self, pattern: str, handler: Handler, on_reconnect: Callable[[], None]
+    ) -> None:
+        delay, first = 0.1, True
         while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                if not self._channels:
-                    self._subscribed.clear()
-                    await self._subscribed.wait()
-                    continue
-                if failed:
-                    # redis-py resubscribes on reconnect; make sure, then resync.
-                    await self._pubsub.subscribe(*self._channels)
-                    failed = False
-                    delay = 0.1
+                await pubsub.psubscribe(pattern)
+                if not first:
+                    log.info("redis bus reconnected")
                     on_reconnect()
-                message = await self._pubsub.get_message(timeout=1.0)
-                if message is None or message["type"] != "message":
-                    continue
-                result = handler(message["channel"], message["data"])
-                if result is not None:
-                    await result
-            except asyncio.CancelledError:
-                raise
+                first, delay = False, 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None and message["type"] == "pmessage":
+                        try:
+                            await handler(message["channel"], message["data"])
+                        except Exception:
+                            log.exception("bus handler failed")
             except (RedisError, OSError) as exc:
-                if not failed:
-                    log.warning("redis bus lost its connection: %s", exc)
-                failed = True
+                log.warning("redis bus lost its connection (%s); retrying", exc)
+                first = False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-            except Exception:
-                log.exception("bus handler failed")
-
-    async def subscribe(self, channel: str) -> None:
-        self._channels[channel] += 1
-        if self._channels[channel] == 1:
-            try:
-                await self._pubsub.subscribe(channel)
-            except (RedisError, OSError):
-                log.warning("subscribe to %s deferred until Redis is back", channel)
-        self._subscribed.set()
-
-    async def unsubscribe(self, channel: str) -> None:
-        self._channels[channel] -= 1
-        if self._channels[channel] <= 0:
-            del self._channels[channel]
-            try:
-                await self._pubsub.unsubscribe(channel)
-            except (RedisError, OSError):
-                pass
+            finally:
+                await asyncio.shield(_quietly_close(pubsub))
 
     async def publish(self, channel: str, message: str) -> None:
         await self.client.publish(channel, message)
@@ -129,4 +99,10 @@ class RedisBus:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._pubsub.aclose()
+
+
+async def _quietly_close(pubsub: object) -> None:
+    try:
+        await pubsub.aclose()  # type: ignore[attr-defined]
+    except Exception:
+        pass

@@ -7,11 +7,11 @@ refused get an ``error`` on this socket only; repeated abuse closes it (1008).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
 
+import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from eventapp.domain import events as ev
@@ -85,19 +85,33 @@ class LiveSession:
         self.live: LiveEvent | None = None
 
     async def run(self) -> None:
-        receiving = asyncio.create_task(self._receive_loop())
-        sending = asyncio.create_task(self._send_loop())
+        abusive = False
+
+        async def receive(scope: anyio.CancelScope) -> None:
+            nonlocal abusive
+            try:
+                await self._receive_loop()
+            except _Abusive:
+                abusive = True
+            scope.cancel()
+
+        async def send(scope: anyio.CancelScope) -> None:
+            try:
+                await self._send_loop()
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                pass  # the client went away; the receive side sees it too
+            scope.cancel()
+
         try:
-            done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if isinstance(task.exception(), _Abusive):
-                    await self.ws.close(POLICY_VIOLATION, "too many refused messages")
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(receive, tasks.cancel_scope)
+                tasks.start_soon(send, tasks.cancel_scope)
         finally:
-            receiving.cancel()
-            sending.cancel()
-            await asyncio.gather(receiving, sending, return_exceptions=True)
-            if self.conn is not None and self.event.id is not None:
-                await self.hub.detach(self.event.id, self.conn)
+            with anyio.CancelScope(shield=True):
+                if abusive:
+                    await self.ws.close(POLICY_VIOLATION, "too many refused messages")
+                if self.conn is not None and self.event.id is not None:
+                    await self.hub.detach(self.event.id, self.conn)
 
     async def _send_loop(self) -> None:
         while True:

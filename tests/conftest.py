@@ -1,0 +1,255 @@
+"""Real parts: SQLite (always), PostgreSQL (when DATABASE_URL is set), a real Redis
+server (REDIS_URL, or one started here on a free port), real app processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from eventapp.app import create_app
+from eventapp.domain.events import PitchSpec, create_event
+from eventapp.settings import Settings
+from eventapp.store.db import Database
+from eventapp.store.models import Event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+@dataclass
+class RedisServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes] | None
+    workdir: Path | None
+
+    def restart(self) -> None:
+        """Kill and start again with no data: what a crashed, non-persistent Redis does."""
+        assert self.process is not None, "cannot restart an external REDIS_URL server"
+        self.process.kill()
+        self.process.wait()
+        self.process = _spawn_redis(self.port, self.workdir)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def _spawn_redis(port: int, workdir: Path | None) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server not found: run .ci/test, which installs it")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Our own redis-server on a free port (restartable for drills), or REDIS_URL."""
+    if os.environ.get("REDIS_URL") and not os.environ.get("EVENTAPP_OWN_REDIS"):
+        yield RedisServer(os.environ["REDIS_URL"], 0, None, None)
+        return
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    server = RedisServer(f"redis://127.0.0.1:{port}/0", port, _spawn_redis(port, workdir), workdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server a test may restart or kill."""
+    port = free_port()
+    server = RedisServer(f"redis://127.0.0.1:{port}/0", port, _spawn_redis(port, tmp_path), tmp_path)
+    yield server
+    server.stop()
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql")):
+        return Settings.from_environ({"DATABASE_URL": url}).database_url
+    return None
+
+
+@dataclass
+class DatabaseTarget:
+    url: str
+    schema: str | None
+
+    def env(self) -> dict[str, str]:
+        """Environment for an app process using this database."""
+        url = self.url
+        if self.schema:
+            sep = "&" if "?" in url else "?"
+            url = f"{url}{sep}options=-csearch_path%3D{self.schema}"
+        return {"DATABASE_URL": url}
+
+
+DATABASES = ["sqlite"] + (["postgres"] if _postgres_url() else [])
+
+
+@pytest.fixture(params=DATABASES)
+def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseTarget]:
+    if request.param == "sqlite":
+        yield DatabaseTarget(f"sqlite:///{tmp_path / 'eventapp.db'}", None)
+        return
+    url = _postgres_url()
+    assert url is not None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield DatabaseTarget(url, schema)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(database_target: DatabaseTarget) -> Iterator[Database]:
+    database = Database(database_target.url, schema=database_target.schema)
+    database.create_all()
+    yield database
+    database.close()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def live_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(live_backend: str, request: pytest.FixtureRequest) -> Settings:
+    redis_url = None
+    if live_backend == "redis":
+        redis_url = request.getfixturevalue("redis_server").url
+    return Settings(
+        database_url="unused-db-is-injected",
+        redis_url=redis_url,
+        namespace=f"test-{uuid.uuid4().hex[:10]}",
+        secret_key="test-secret",
+    )
+
+
+@pytest.fixture
+def event(db: Database) -> Event:
+    return create_event(
+        "Smart City Forum",
+        [PitchSpec("Smart Parking", "Stadtwerke"), PitchSpec("Heat Transition"),
+         PitchSpec("Housing Exchange")],
+        db=db,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    app = create_app(settings, database=db)
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+# ------------------------------------------------------------------ real app processes
+
+
+@dataclass
+class AppProcess:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_app_process(env_overrides: dict[str, str], log: Path, port: int | None = None) -> AppProcess:
+    port = port or free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_overrides}
+    if "REDIS_URL" not in env_overrides:
+        env.pop("REDIS_URL", None)  # embedded default unless the test asks for Redis
+    handle = log.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "eventapp.app:app_from_environ",
+         "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app process exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        raise TimeoutError(log.read_text()[-2000:])
+    return AppProcess(url, port, process, env_overrides, log)
+
+
+@pytest.fixture
+def app_processes(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
+    """Factory: start real uvicorn processes; all are stopped after the test."""
+    started: list[AppProcess] = []
+
+    def start(env: dict[str, str], port: int | None = None) -> AppProcess:
+        proc = start_app_process(env, tmp_path / f"app-{len(started)}.log", port)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,75 @@
+"""Small helpers the tests share: joining over HTTP, talking the live protocol."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from starlette.testclient import TestClient, WebSocketTestSession
+
+ORIGIN = {"origin": "http://testserver"}
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "join form has no csrf field"
+    return match.group(1)
+
+
+def join(client: TestClient, code: str, name: str, organization: str = "") -> str:
+    """Join through the real form; returns the attendee's device token."""
+    page = client.get(f"/e/{code}")
+    response = client.post(
+        f"/e/{code}/join",
+        data={"name": name, "organization": organization, "csrf": csrf_of(page.text)},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    token = response.cookies.get(f"ea_{code}")
+    assert token
+    return token
+
+
+def receive_until(
+    ws: WebSocketTestSession, predicate: Callable[[dict[str, Any]], bool], limit: int = 200
+) -> dict[str, Any]:
+    for _ in range(limit):
+        message: dict[str, Any] = ws.receive_json()
+        if predicate(message):
+            return message
+    raise AssertionError("expected message never arrived")
+
+
+def of_type(kind: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
+    def match(message: dict[str, Any]) -> bool:
+        return message.get("type") == kind and all(message.get(k) == v for k, v in fields.items())
+
+    return match
+
+
+def hello_attendee(ws: WebSocketTestSession, token: str) -> dict[str, Any]:
+    ws.send_json({"type": "hello", "token": token})
+    return receive_until(ws, of_type("welcome"))
+
+
+def hello_screen(ws: WebSocketTestSession, role: str, key: str) -> dict[str, Any]:
+    ws.send_json({"type": "hello", "role": role, "key": key})
+    return receive_until(ws, of_type("welcome"))
+
+
+def command(ws: WebSocketTestSession, message: dict[str, Any]) -> dict[str, Any]:
+    """Send a moderator command; return the state it produced."""
+    ws.send_json(message)
+    state: dict[str, Any] | None = None
+    acked = False
+    for _ in range(200):
+        reply: dict[str, Any] = ws.receive_json()
+        assert reply["type"] != "error", reply
+        if reply["type"] == "state":
+            state = reply
+        acked = acked or reply["type"] == "command_ack"
+        if acked and state is not None:
+            return state
+    raise AssertionError("command not acknowledged")
