@@ -130,6 +130,12 @@ class Hub:
         for conn in (*live.phones, *live.screens):
             conn.outbox.put(text, key="state")
 
+    async def notify_attendee(self, event_id: int, attendee_id: int, text: str) -> None:
+        """Send a server message (made with ``server_message``) to one attendee's sockets,
+        whichever process holds them."""
+        payload = json.dumps({"type": "direct", "attendee_id": attendee_id, "message": text})
+        await self.bus.publish(event_channel(self.settings.namespace, event_id), payload)
+
     def votes_applied(self, event_ids: Iterable[int]) -> None:
         """Called by the vote writer after a batch reached the tallies."""
         for event_id in event_ids:
@@ -158,6 +164,10 @@ class Hub:
             self.apply_state(EventState.from_json(data["event"]))
         elif data.get("type") == "votes":
             live.dirty = True
+        elif data.get("type") == "direct":
+            for conn in live.phones:
+                if conn.attendee_id == data.get("attendee_id"):
+                    conn.outbox.put(str(data["message"]))
 
     def _on_bus_reconnect(self) -> None:
         # Messages may have been missed while Redis was away: reload everything.
