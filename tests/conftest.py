@@ -218,13 +218,13 @@ def start_app_process(env_overrides: dict[str, str], log: Path, port: int | None
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_overrides}
     if "REDIS_URL" not in env_overrides:
         env.pop("REDIS_URL", None)  # embedded default unless the test asks for Redis
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "eventapp.app:app_from_environ",
-         "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "eventapp.app:app_from_environ",
+             "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
+             "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
