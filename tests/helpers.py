@@ -18,7 +18,8 @@ def csrf_of(html: str) -> str:
 
 
 def join(client: TestClient, code: str, name: str, organization: str = "") -> str:
-    """Join through the real form; returns the attendee's device token."""
+    """Join through the real form as a new phone; returns the attendee's device token."""
+    client.cookies.clear()  # a new phone has no cookies
     page = client.get(f"/e/{code}")
     response = client.post(
         f"/e/{code}/join",

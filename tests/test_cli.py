@@ -1,0 +1,53 @@
+"""Organisers create events from the command line and get the links, also as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from eventapp.store import queries
+from eventapp.store.db import Database
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    env.pop("REDIS_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "eventapp", *args], env=env, capture_output=True, text=True,
+        timeout=60,
+    )
+
+
+def test_create_prints_links_as_json_and_stores_the_pitches(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "create", "Projektbörse", "--pitch", "Smart Parking|Stadtwerke",
+                  "--pitch", "Wärmewende", "--json", "--base-url", "https://vote.example.org")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    code = out["code"]
+    assert out["name"] == "Projektbörse"
+    assert out["links"]["attendee"] == f"https://vote.example.org/e/{code}"
+    assert out["links"]["moderator"].startswith(f"https://vote.example.org/e/{code}/moderator/")
+    assert set(out["links"]) == {"attendee", "moderator", "projector", "organizer"}
+
+    db = Database(f"sqlite:///{tmp_path / 'cli.db'}")
+    event = db.read(queries.event_by_code, code)
+    state = db.read(queries.load_state, event.id)
+    assert [(p.title, p.presenter) for p in state.pitches] == [
+        ("Smart Parking", "Stadtwerke"), ("Wärmewende", "")]
+    assert out["links"]["moderator"].endswith(event.moderator_key)
+
+    again = _cli(tmp_path, "links", code, "--json", "--base-url", "https://vote.example.org")
+    assert json.loads(again.stdout) == out
+    db.close()
+
+
+def test_create_rejects_bad_input_with_a_message(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "create", "   ")
+    assert result.returncode == 2
+    assert "name is required" in result.stderr
+    result = _cli(tmp_path, "create", "X", "--scale", "5-1")
+    assert result.returncode == 2
+    assert "scale" in result.stderr
