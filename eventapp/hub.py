@@ -235,7 +235,8 @@ class Hub:
         roles = {c.role for c in live.screens}
         return {
             role: server_message(
-                "screen", **self._screen(state, summaries, live.connected, full=role is Role.MODERATOR)
+                "screen",
+                **self._screen(state, summaries, live.connected, full=role is Role.MODERATOR),
             )
             for role in roles
         }

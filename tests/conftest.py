@@ -69,8 +69,19 @@ def _spawn_redis(port: int, workdir: Path | None) -> subprocess.Popen[bytes]:
     if binary is None:
         pytest.fail("redis-server not found: run .ci/test, which installs it")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -95,7 +106,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server a test may restart or kill."""
     port = free_port()
-    server = RedisServer(f"redis://127.0.0.1:{port}/0", port, _spawn_redis(port, tmp_path), tmp_path)
+    server = RedisServer(
+        f"redis://127.0.0.1:{port}/0", port, _spawn_redis(port, tmp_path), tmp_path
+    )
     yield server
     server.stop()
 
@@ -171,8 +184,11 @@ def settings(live_backend: str, request: pytest.FixtureRequest) -> Settings:
 def event(db: Database) -> Event:
     return create_event(
         "Smart City Forum",
-        [PitchSpec("Smart Parking", "Stadtwerke"), PitchSpec("Heat Transition"),
-         PitchSpec("Housing Exchange")],
+        [
+            PitchSpec("Smart Parking", "Stadtwerke"),
+            PitchSpec("Heat Transition"),
+            PitchSpec("Housing Exchange"),
+        ],
         db=db,
     )
 
@@ -213,17 +229,34 @@ class AppProcess:
                 self.process.wait()
 
 
-def start_app_process(env_overrides: dict[str, str], log: Path, port: int | None = None) -> AppProcess:
+def start_app_process(
+    env_overrides: dict[str, str], log: Path, port: int | None = None
+) -> AppProcess:
     port = port or free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_overrides}
     if "REDIS_URL" not in env_overrides:
         env.pop("REDIS_URL", None)  # embedded default unless the test asks for Redis
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "eventapp.app:app_from_environ",
-             "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "eventapp.app:app_from_environ",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ws",
+                "websockets-sansio",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

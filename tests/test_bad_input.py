@@ -48,8 +48,10 @@ def _votes(db: Database, pitch_id: int) -> dict[int, int]:
         ("[1, 2]", "bad_message"),
         (json.dumps({"type": "launch_rockets"}), "unknown_type"),
         (json.dumps({"no": "type"}), "unknown_type"),
-        (json.dumps({"type": "vote", "pitch_id": 1, "score": 4, "seq": 1, "x": "y" * 5000}),
-         "too_large"),
+        (
+            json.dumps({"type": "vote", "pitch_id": 1, "score": 4, "seq": 1, "x": "y" * 5000}),
+            "too_large",
+        ),
         (json.dumps({"type": "vote", "pitch_id": "one", "score": 4, "seq": 1}), "bad_message"),
         (json.dumps({"type": "vote", "pitch_id": 1, "score": 4}), "bad_message"),
         (json.dumps({"type": "vote", "pitch_id": 1, "score": 4, "seq": -1}), "bad_message"),
@@ -177,11 +179,13 @@ def test_projector_key_does_not_grant_moderation(client: TestClient, event: Even
 def test_repeated_abuse_closes_the_socket_with_policy_violation(
     client: TestClient, event: Event
 ) -> None:
-    with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws:
-        with pytest.raises(WebSocketDisconnect) as closed:
-            for _ in range(50):
-                ws.send_text("garbage")
-                ws.receive_json()
+    with (
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        for _ in range(50):
+            ws.send_text("garbage")
+            ws.receive_json()
     assert closed.value.code == 1008
 
 
@@ -206,11 +210,11 @@ def test_message_flood_is_rate_limited_but_a_normal_phone_is_not(
 
 
 def test_socket_from_another_origin_is_refused(client: TestClient, event: Event) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused:
-        with client.websocket_connect(
-            f"/e/{event.code}/ws", headers={"origin": "https://evil.example"}
-        ):
-            pass
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(f"/e/{event.code}/ws", headers={"origin": "https://evil.example"}),
+    ):
+        pass
     assert refused.value.code == 1008
 
 

@@ -16,14 +16,27 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     env.pop("REDIS_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "eventapp", *args], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "eventapp", *args],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 
 
 def test_create_prints_links_as_json_and_stores_the_pitches(tmp_path: Path) -> None:
-    result = _cli(tmp_path, "create", "Projektbörse", "--pitch", "Smart Parking|Stadtwerke",
-                  "--pitch", "Wärmewende", "--json", "--base-url", "https://vote.example.org")
+    result = _cli(
+        tmp_path,
+        "create",
+        "Projektbörse",
+        "--pitch",
+        "Smart Parking|Stadtwerke",
+        "--pitch",
+        "Wärmewende",
+        "--json",
+        "--base-url",
+        "https://vote.example.org",
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     code = out["code"]
@@ -36,7 +49,9 @@ def test_create_prints_links_as_json_and_stores_the_pitches(tmp_path: Path) -> N
     event = db.read(queries.event_by_code, code)
     state = db.read(queries.load_state, event.id)
     assert [(p.title, p.presenter) for p in state.pitches] == [
-        ("Smart Parking", "Stadtwerke"), ("Wärmewende", "")]
+        ("Smart Parking", "Stadtwerke"),
+        ("Wärmewende", ""),
+    ]
     assert out["links"]["moderator"].endswith(event.moderator_key)
 
     again = _cli(tmp_path, "links", code, "--json", "--base-url", "https://vote.example.org")

@@ -21,7 +21,9 @@ PHONES = 60
 CHANGES = 4
 
 
-async def _run_burst(base: str, code: str, moderator_key: str) -> tuple[dict[int, int], dict[str, int], int]:
+async def _run_burst(
+    base: str, code: str, moderator_key: str
+) -> tuple[dict[int, int], dict[str, int], int]:
     tokens = await asyncio.gather(*(join_http(base, code, f"Phone {i}") for i in range(PHONES)))
     mod = LiveClient(base, code)
     welcome = await mod.connect({"type": "hello", "role": "moderator", "key": moderator_key})
@@ -37,7 +39,7 @@ async def _run_burst(base: str, code: str, moderator_key: str) -> tuple[dict[int
         rng = random.Random(i)
         votes = [(rng.randint(1, 5), seq) for seq in range(1, CHANGES + 1)]
         # Send the changes out of order, and one twice: newest seq must win, once.
-        sent = votes + [votes[0]]
+        sent = [*votes, votes[0]]
         rng.shuffle(sent)
         for score, seq in sent:
             await client.send({"type": "vote", "pitch_id": pitch_id, "score": score, "seq": seq})

@@ -22,8 +22,10 @@ def test_vote_is_acknowledged_stored_and_counted_once(
     client: TestClient, db: Database, event: Event
 ) -> None:
     token = join(client, event.code, "Anna Becker", "Stadtwerke")
-    with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod, \
-         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone:
+    with (
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone,
+    ):
         hello_screen(mod, "moderator", event.moderator_key)
         welcome = hello_attendee(phone, token)
         assert welcome["role"] == "attendee"
@@ -33,12 +35,17 @@ def test_vote_is_acknowledged_stored_and_counted_once(
         state = command(mod, {"type": "open_voting", "pitch_id": pitch_id})
         assert state["event"]["current_pitch_id"] == pitch_id
         assert state["event"]["pitches"][0]["state"] == "open"
-        receive_until(phone, lambda m: m["type"] == "state"
-                      and m["event"]["pitches"][0]["state"] == "open")
+        receive_until(
+            phone, lambda m: m["type"] == "state" and m["event"]["pitches"][0]["state"] == "open"
+        )
 
         phone.send_json({"type": "vote", "pitch_id": pitch_id, "score": 4, "seq": 10})
         assert receive_until(phone, of_type("vote_ack")) == {
-            "type": "vote_ack", "pitch_id": pitch_id, "score": 4, "seq": 10}
+            "type": "vote_ack",
+            "pitch_id": pitch_id,
+            "score": 4,
+            "seq": 10,
+        }
         # A change updates the row; a resend of the old rating changes nothing.
         phone.send_json({"type": "vote", "pitch_id": pitch_id, "score": 2, "seq": 11})
         receive_until(phone, of_type("vote_ack", seq=11))
@@ -47,16 +54,20 @@ def test_vote_is_acknowledged_stored_and_counted_once(
 
         assert db.read(queries.score_counts, pitch_id) == {2: 1}
         screen = receive_until(
-            mod, lambda m: m["type"] == "screen" and m["current"]
-            and m["current"]["summary"] and m["current"]["summary"]["n"] == 1
-            and m["current"]["summary"]["distribution"]["2"] == 1)
+            mod,
+            lambda m: (
+                m["type"] == "screen"
+                and m["current"]
+                and m["current"]["summary"]
+                and m["current"]["summary"]["n"] == 1
+                and m["current"]["summary"]["distribution"]["2"] == 1
+            ),
+        )
         assert screen["current"]["summary"]["mean"] == 2.0
         assert screen["votes"][str(pitch_id)] == 1
 
 
-def test_reconnected_phone_gets_its_votes_back(
-    client: TestClient, event: Event
-) -> None:
+def test_reconnected_phone_gets_its_votes_back(client: TestClient, event: Event) -> None:
     token = join(client, event.code, "Ben")
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
         hello_screen(mod, "moderator", event.moderator_key)

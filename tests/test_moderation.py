@@ -8,7 +8,15 @@ from eventapp.domain.events import PitchSpec, create_event
 from eventapp.store import queries
 from eventapp.store.db import Database
 from eventapp.store.models import Event
-from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, of_type, receive_until
+from tests.helpers import (
+    ORIGIN,
+    command,
+    hello_attendee,
+    hello_screen,
+    join,
+    of_type,
+    receive_until,
+)
 
 
 def _vote(client: TestClient, event: Event, name: str, pitch_id: int, score: int) -> None:
@@ -26,8 +34,10 @@ def _screen_with(ws: object, predicate: object) -> dict[str, object]:
 def test_projector_is_blind_until_reveal_but_shows_turnout(
     client: TestClient, event: Event
 ) -> None:
-    with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod, \
-         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector:
+    with (
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
+    ):
         hello_screen(mod, "moderator", event.moderator_key)
         hello_screen(projector, "projector", event.projector_key)
         pitch_id = command(mod, {"type": "next"})["event"]["current_pitch_id"]
@@ -44,15 +54,21 @@ def test_projector_is_blind_until_reveal_but_shows_turnout(
         command(mod, {"type": "reveal"})
         shown = _screen_with(projector, lambda m: m["current"]["results_shown"])
         assert shown["current"]["summary"] == {
-            "n": 2, "mean": 4.0, "distribution": {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1}}
+            "n": 2,
+            "mean": 4.0,
+            "distribution": {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1},
+        }
         assert [(r["title"], r["n"], r["mean"]) for r in shown["leaderboard"]] == [
-            ("Smart Parking", 2, 4.0)]
+            ("Smart Parking", 2, 4.0)
+        ]
 
 
 def test_live_results_event_shows_tallies_while_voting(client: TestClient, db: Database) -> None:
     event = create_event("Live", [PitchSpec("Open Data")], db=db, live_results=True)
-    with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod, \
-         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector:
+    with (
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
+    ):
         hello_screen(mod, "moderator", event.moderator_key)
         hello_screen(projector, "projector", event.projector_key)
         pitch_id = command(mod, {"type": "open_voting", "pitch_id": 1})["event"]["current_pitch_id"]
@@ -72,7 +88,9 @@ def test_opening_another_pitch_closes_the_open_one(client: TestClient, event: Ev
         assert second["event"]["current_pitch_id"] == ids[1]
 
 
-def test_next_walks_the_agenda_and_stops_at_the_last_pitch(client: TestClient, event: Event) -> None:
+def test_next_walks_the_agenda_and_stops_at_the_last_pitch(
+    client: TestClient, event: Event
+) -> None:
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
         welcome = hello_screen(mod, "moderator", event.moderator_key)
         ids = [p["id"] for p in welcome["event"]["pitches"]]

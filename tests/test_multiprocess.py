@@ -24,8 +24,9 @@ def test_vote_through_one_process_shows_on_a_projector_of_the_other(
 ) -> None:
     db = Database(database_target.url, schema=database_target.schema)
     db.create_all()
-    event = create_event("Two Hosts", [PitchSpec("Smart Parking"), PitchSpec("Heat")], db=db,
-                         live_results=True)
+    event = create_event(
+        "Two Hosts", [PitchSpec("Smart Parking"), PitchSpec("Heat")], db=db, live_results=True
+    )
     env = database_target.env() | {
         "REDIS_URL": redis_server.url,
         "EVENTAPP_NAMESPACE": f"mp-{random.getrandbits(32)}",
@@ -47,7 +48,9 @@ def test_vote_through_one_process_shows_on_a_projector_of_the_other(
         await moderator.send({"type": "next"})
         await moderator.send({"type": "open_voting"})
         state = await phone_a.wait_for(
-            lambda m: m["type"] == "state" and any(p["state"] == "open" for p in m["event"]["pitches"])
+            lambda m: (
+                m["type"] == "state" and any(p["state"] == "open" for p in m["event"]["pitches"])
+            )
         )
         pitch_id = state["event"]["current_pitch_id"]
 
@@ -58,9 +61,11 @@ def test_vote_through_one_process_shows_on_a_projector_of_the_other(
 
         # The projector on B shows both, and both phones as connected (presence is shared).
         screen = await projector.wait_for(
-            lambda m: m["type"] == "screen"
-            and (m.get("current") or {}).get("votes_in") == 2
-            and m["connected"] == 2,
+            lambda m: (
+                m["type"] == "screen"
+                and (m.get("current") or {}).get("votes_in") == 2
+                and m["connected"] == 2
+            ),
             timeout=10,
         )
         for client in (moderator, projector, phone_a, phone_b):

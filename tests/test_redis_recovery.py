@@ -29,14 +29,17 @@ def test_tallies_recover_after_redis_loses_its_state(
     db = Database(database_target.url, schema=database_target.schema)
     db.create_all()
     event = create_event("Drill", [PitchSpec("Smart Parking")], db=db, live_results=True)
-    app = app_processes(database_target.env() | {
-        "REDIS_URL": own_redis.url, "EVENTAPP_NAMESPACE": f"rr-{random.getrandbits(32)}"})
+    app = app_processes(
+        database_target.env()
+        | {"REDIS_URL": own_redis.url, "EVENTAPP_NAMESPACE": f"rr-{random.getrandbits(32)}"}
+    )
 
     async def scenario() -> tuple[dict[str, int], float]:
         tokens = await asyncio.gather(*(join_http(app.url, event.code, f"P{i}") for i in range(6)))
         moderator = LiveClient(app.url, event.code)
         welcome = await moderator.connect(
-            {"type": "hello", "role": "moderator", "key": event.moderator_key})
+            {"type": "hello", "role": "moderator", "key": event.moderator_key}
+        )
         pitch_id = welcome["event"]["pitches"][0]["id"]
         await moderator.send({"type": "open_voting", "pitch_id": pitch_id})
         await moderator.wait_for(lambda m: m["type"] == "command_ack")
@@ -60,14 +63,17 @@ def test_tallies_recover_after_redis_loses_its_state(
             if reply["type"] == "error":  # not durable yet: resend, as the phone does
                 assert reply["code"] == "not_saved"
                 await asyncio.sleep(0.5)
-                await phone.send({"type": "vote", "pitch_id": pitch_id, "score": 1 + i % 5,
-                                  "seq": 1})
+                await phone.send(
+                    {"type": "vote", "pitch_id": pitch_id, "score": 1 + i % 5, "seq": 1}
+                )
                 await phone.wait_for(lambda m: m["type"] == "vote_ack", timeout=15)
 
         expected = {"1": 2, "2": 1, "3": 1, "4": 1, "5": 1}
         screen = await moderator.wait_for(
-            lambda m: m["type"] == "screen"
-            and ((m.get("current") or {}).get("summary") or {}).get("distribution") == expected,
+            lambda m: (
+                m["type"] == "screen"
+                and ((m.get("current") or {}).get("summary") or {}).get("distribution") == expected
+            ),
             timeout=15,
         )
         recovered = asyncio.get_running_loop().time() - lost_at

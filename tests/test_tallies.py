@@ -20,8 +20,9 @@ def make_tallies(request: pytest.FixtureRequest) -> Iterator[type]:
         return
     server: RedisServer = request.getfixturevalue("redis_server")
     namespace = f"tally-{uuid.uuid4().hex[:8]}"
-    yield lambda: RedisTallies(Redis.from_url(server.url, decode_responses=True),
-                               namespace=namespace)
+    yield lambda: RedisTallies(
+        Redis.from_url(server.url, decode_responses=True), namespace=namespace
+    )
 
 
 def run(coro: object) -> object:

@@ -20,7 +20,8 @@ def test_one_five_star_vote_cannot_top_the_table() -> None:
     weak = summarize({2: 20}, scale_min=1, scale_max=5)
     table = rank_pitches(
         [(1, "Lone fan", lone), (2, "Solid", solid), (3, "Weak", weak)],
-        prior_weight=5, scale_mid=3,
+        prior_weight=5,
+        scale_mid=3,
     )
     assert [row.title for row in table] == ["Solid", "Lone fan", "Weak"]
     # prior = mean of all 61 votes = (5 + 190 + 40) / 61

@@ -10,6 +10,7 @@ churn as sockets come and go, and nothing to redo but one pattern after a reconn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import logging
 from collections.abc import Awaitable, Callable
@@ -102,7 +103,5 @@ class RedisBus:
 
 
 async def _quietly_close(pubsub: object) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await pubsub.aclose()  # type: ignore[attr-defined]
-    except Exception:
-        pass

@@ -172,7 +172,7 @@ def votes_of_event(session: Session, event_id: int) -> list[tuple[int, int, int,
 
 def score_counts(session: Session, pitch_id: int) -> dict[int, int]:
     rows = session.exec(
-        select(Vote.score, func.count()).where(Vote.pitch_id == pitch_id).group_by(Vote.score)
+        select(Vote.score, func.count()).where(Vote.pitch_id == pitch_id).group_by(col(Vote.score))
     ).all()
     return {score: n for score, n in rows}
 
@@ -268,8 +268,8 @@ def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRo
         .where(col(Pitch.id).in_(pitch_ids), col(Pitch.state).in_(list(ACCEPTS_VOTES)))
         .with_for_update(read=True)
     ).all()
-    rounds = {pid: rnd for pid, _eid, rnd in open_pitches}
-    owner = {pid: eid for pid, eid, _rnd in open_pitches}
+    rounds = {int(pid): rnd for pid, _eid, rnd in open_pitches if pid is not None}
+    owner = {int(pid): eid for pid, eid, _rnd in open_pitches if pid is not None}
     accepted = [r for r in latest.values() if owner.get(r.pitch_id) == r.event_id]
     if accepted:
         now = utcnow()

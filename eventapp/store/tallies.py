@@ -200,7 +200,7 @@ class RedisTallies:
         raw = await self.client.hgetall(f"{self.ns}:event:{event_id}:presence")
         now, total = time.time(), 0
         for value in raw.values():
-            n, ts = value.split(":")
+            n, ts = str(value).split(":")
             if now - float(ts) < PRESENCE_TTL:
                 total += int(n)
         return total

@@ -7,9 +7,11 @@ refused get an ``error`` on this socket only; repeated abuse closes it (1008).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
+from typing import TypedDict
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -36,6 +38,7 @@ from eventapp.messages import (
 from eventapp.outbox import Outbox
 from eventapp.settings import Settings
 from eventapp.store import queries
+from eventapp.store.bus import Bus
 from eventapp.store.db import Database
 from eventapp.store.models import Event
 from eventapp.store.queries import VoteRow
@@ -69,6 +72,14 @@ class _Abusive(Exception):
     pass
 
 
+class _Deps(TypedDict):
+    """What a moderator's state change needs (see eventapp.domain.events)."""
+
+    db: Database
+    bus: Bus
+    namespace: str
+
+
 class LiveSession:
     def __init__(self, websocket: WebSocket, event: Event) -> None:
         self.ws = websocket
@@ -96,10 +107,9 @@ class LiveSession:
             scope.cancel()
 
         async def send(scope: anyio.CancelScope) -> None:
-            try:
+            # The client went away: the receive side sees it too.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await self._send_loop()
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                pass  # the client went away; the receive side sees it too
             scope.cancel()
 
         try:
@@ -177,7 +187,9 @@ class LiveSession:
         if msg.role is Role.ATTENDEE:
             token = msg.token or self.ws.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
             attendee = (
-                await self.db.run_read(queries.attendee_by_token, event.id, token) if token else None
+                await self.db.run_read(queries.attendee_by_token, event.id, token)
+                if token
+                else None
             )
             if attendee is None or attendee.id is None:
                 raise ProtocolError("bad_token", "Unknown attendee; please join the event.")
@@ -230,7 +242,7 @@ class LiveSession:
         if self.conn.role is not Role.MODERATOR:
             raise ProtocolError("forbidden", "Only the moderator can do that.")
         state = self.live.state
-        deps = {"db": self.db, "bus": self.hub.bus, "namespace": self.settings.namespace}
+        deps = _Deps(db=self.db, bus=self.hub.bus, namespace=self.settings.namespace)
         if isinstance(msg, OpenVoting):
             new = await ev.open_voting(state, msg.pitch_id, **deps)
         elif isinstance(msg, CloseVoting):

@@ -37,7 +37,9 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+                headers.setdefault(
+                    "Permissions-Policy", "camera=(self), microphone=(), geolocation=()"
+                )
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
             await send(message)
 
