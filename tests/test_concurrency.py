@@ -28,6 +28,7 @@ async def _run_burst(
     mod = LiveClient(base, code)
     welcome = await mod.connect({"type": "hello", "role": "moderator", "key": moderator_key})
     pitch_id = welcome["event"]["pitches"][0]["id"]
+    started = asyncio.get_running_loop().time()
     await mod.send({"type": "open_voting", "pitch_id": pitch_id})
     await mod.wait_for(lambda m: m["type"] == "command_ack")
 
@@ -62,6 +63,10 @@ async def _run_burst(
         }
 
     screen = await mod.wait_for(matches, timeout=10)
+    elapsed = asyncio.get_running_loop().time() - started
+    # Coalesced: a burst of votes costs a screen at most ~10 updates a second.
+    screens = sum(1 for m in mod.inbox if m["type"] == "screen")
+    assert screens <= 10 * elapsed + 3, (screens, elapsed)
     await mod.close()
     return dict(expected), screen["current"]["summary"]["distribution"], pitch_id
 

@@ -1,0 +1,41 @@
+"""A socket's send queue keeps the latest state, not a backlog."""
+
+from __future__ import annotations
+
+import asyncio
+
+from eventapp.outbox import Outbox
+
+
+def test_keyed_messages_replace_undelivered_ones() -> None:
+    async def scenario() -> list[str]:
+        box = Outbox(limit=4)
+        for i in range(1000):
+            box.put(f"screen {i}", key="screen")
+            box.put(f"state {i}", key="state")
+        box.put("ack 1", key="ack:1")
+        return await box.get()
+
+    assert asyncio.run(scenario()) == ["screen 999", "state 999", "ack 1"]
+
+
+def test_unkeyed_messages_are_capped_oldest_dropped_first() -> None:
+    async def scenario() -> list[str]:
+        box = Outbox(limit=3)
+        for i in range(10):
+            box.put(f"error {i}")
+        return await box.get()
+
+    assert asyncio.run(scenario()) == ["error 7", "error 8", "error 9"]
+
+
+def test_get_waits_for_the_next_message() -> None:
+    async def scenario() -> list[str]:
+        box = Outbox()
+        waiter = asyncio.create_task(box.get())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        box.put("hello", key="state")
+        return await asyncio.wait_for(waiter, 1)
+
+    assert asyncio.run(scenario()) == ["hello"]
