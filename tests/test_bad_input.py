@@ -93,6 +93,7 @@ def test_score_outside_the_scale_is_refused(
         error = _error(ws)
     assert error["code"] == "out_of_scale"
     assert error["message"] == "Score must be between 1 and 5."
+    assert error["pitch_id"] == open_pitch
     assert _votes(db, open_pitch) == {}
 
 

@@ -141,8 +141,8 @@ class LiveSession:
         except WebSocketDisconnect:
             return
 
-    def _refuse(self, code: str, text: str, ref: str | None = None) -> None:
-        self.outbox.put(server_message("error", code=code, message=text, ref=ref))
+    def _refuse(self, code: str, text: str, ref: str | None = None, **extra: object) -> None:
+        self.outbox.put(server_message("error", code=code, message=text, ref=ref, **extra))
         now = time.monotonic()
         self.strikes.append(now)
         while self.strikes and now - self.strikes[0] > 60:
@@ -172,7 +172,9 @@ class LiveSession:
             else:
                 await self._command(msg)
         except ProtocolError as exc:
-            self._refuse(exc.code, exc.message, kind)
+            # A refused vote names its pitch, so the phone drops exactly that pending vote.
+            extra = {"pitch_id": msg.pitch_id} if isinstance(msg, Vote) else {}
+            self._refuse(exc.code, exc.message, kind, **extra)
         except ev.CommandRefused as exc:
             # A moderator's honest mistake (e.g. "last pitch"): no strike.
             self.outbox.put(server_message("error", code=exc.code, message=exc.message, ref=kind))
@@ -226,7 +228,11 @@ class LiveSession:
             # Not durable: the phone keeps the vote pending and resends it.
             self.outbox.put(
                 server_message(
-                    "error", code="not_saved", message="Vote not saved; retrying.", ref="vote"
+                    "error",
+                    code="not_saved",
+                    message="Vote not saved; retrying.",
+                    ref="vote",
+                    pitch_id=msg.pitch_id,
                 )
             )
             return

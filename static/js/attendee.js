@@ -128,10 +128,10 @@
           location.reload();
           return;
         }
-        if (msg.ref === "vote" && msg.code !== "not_saved") {
-          // Refused for good (voting closed meanwhile): do not resend it.
-          var pitch = currentPitch();
-          if (pitch) { delete pending[pitch.id]; savePending(); }
+        if (msg.ref === "vote" && msg.code !== "not_saved" && msg.pitch_id !== undefined) {
+          // Refused for good (e.g. voting closed meanwhile): do not resend it.
+          delete pending[msg.pitch_id];
+          savePending();
         }
         if (msg.code === "not_saved") setTimeout(resendPending, 1000 + Math.random() * 2000);
         lastError = msg.message;
