@@ -283,7 +283,7 @@ def test_pages_send_security_headers(client: TestClient, event: Event) -> None:
         assert "'unsafe-inline'" not in csp
         assert "frame-ancestors 'none'" in csp
         assert headers["x-content-type-options"] == "nosniff"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
 
 
 def test_language_switch_refuses_to_redirect_to_another_site(client: TestClient) -> None:

@@ -20,7 +20,10 @@ CSP = (
 
 class SecurityHeaders:
     """Adds the headers every page gets: strict CSP (no inline script), no framing,
-    no referrer (secret links must not leak into other sites' logs)."""
+    referrer only to ourselves (secret links must not leak into other sites' logs).
+
+    Not "no-referrer": under that policy browsers send ``Origin: null`` on same-origin
+    form posts and fetches, so the Origin check refused every real join and resume."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -36,7 +39,7 @@ class SecurityHeaders:
                 headers.setdefault("Content-Security-Policy", CSP)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Referrer-Policy", "same-origin")
                 headers.setdefault(
                     "Permissions-Policy", "camera=(self), microphone=(), geolocation=()"
                 )
