@@ -21,7 +21,7 @@ from eventapp.settings import Settings
 from eventapp.store.bus import Bus, MemoryBus, RedisBus
 from eventapp.store.db import Database
 from eventapp.store.tallies import MemoryTallies, RedisTallies, Tallies
-from eventapp.web import attendee, pages, screens
+from eventapp.web import attendee, organizer, pages, privacy, screens
 from eventapp.web.live import live_endpoint
 from eventapp.web.security import SecurityHeaders
 
@@ -81,6 +81,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         *pages.routes,
         *attendee.routes,
         *screens.routes,
+        *organizer.routes,
+        *privacy.routes,
         WebSocketRoute("/e/{code}/ws", live_endpoint),
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Column, UniqueConstraint
@@ -32,6 +33,21 @@ class Event(SQLModel, table=True):
     # Bumped by every state change, so screens can drop out-of-order updates.
     version: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+    # Organiser settings (issue 5). ISO date of the event day; "" while unset.
+    date: str = Field(default="", max_length=10)
+    # Comma-separated UI languages offered to attendees, e.g. "de,en".
+    languages: str = Field(default="de,en", max_length=32)
+    # JSON list of topics attendees may pick in their profile.
+    topics: str = "[]"
+    # JSON {"org type": ["org types it is suggested to meet", ...]} for match suggestions.
+    org_type_matrix: str = "{}"
+    networking_enabled: bool = True
+    # Days after the event date (else creation) until ``purge`` may delete everything.
+    retention_days: int = 90
+    # Version of the privacy notice attendees agree to when joining.
+    privacy_version: str = Field(default="1", max_length=20)
+    # Keys the pseudonymous voter ids of exports; never shown, so ids cannot be reversed.
+    export_salt: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64)
 
 
 class Pitch(SQLModel, table=True):
@@ -43,6 +59,8 @@ class Pitch(SQLModel, table=True):
     state: PitchState = Field(default=PitchState.PENDING, max_length=16)
     # Bumped by a reset: live tallies are keyed by round, so stale ones are never reused.
     round: int = 0
+    # The attendee presenting this pitch (networking links partner interest to them).
+    presenter_attendee_id: int | None = Field(default=None, foreign_key="attendee.id")
 
 
 class Attendee(SQLModel, table=True):
@@ -53,6 +71,9 @@ class Attendee(SQLModel, table=True):
     name: str = Field(max_length=60)
     organization: str = Field(default="", max_length=80)
     created_at: datetime = Field(default_factory=utcnow)
+    # Set by "delete my data": the row stays as an anonymous placeholder so votes (and the
+    # live tallies keyed by attendee id) keep counting exactly, but it holds no personal data.
+    anonymised_at: datetime | None = None
 
 
 class Vote(SQLModel, table=True):
@@ -67,3 +88,28 @@ class Vote(SQLModel, table=True):
     # The phone's rating counter: a write with a lower seq than the stored one is stale.
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConsentRecord(SQLModel, table=True):
+    """What an attendee agreed to, when, and which text version (data protection)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    attendee_id: int = Field(foreign_key="attendee.id", index=True)
+    # e.g. "privacy" (joining), "networking" (profile and contact exchange).
+    kind: str = Field(max_length=32)
+    text_version: str = Field(max_length=20)
+    given_at: datetime = Field(default_factory=utcnow)
+
+
+class Partner(SQLModel, table=True):
+    """The event's partner list (organisations of the alliance), imported by organisers."""
+
+    __table_args__ = (UniqueConstraint("event_id", "name", name="uq_partner_event_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    name: str = Field(max_length=120)
+    org_type: str = Field(default="", max_length=60)
+    contact: str = Field(default="", max_length=120)
+    email: str = Field(default="", max_length=160)

@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventapp.domain.permissions import can_moderate, can_organize, can_project
+from eventapp.domain.permissions import can_moderate, can_project
 from eventapp.store import queries
 from eventapp.store.models import Event
-from eventapp.web.render import base_url, event_links, render
+from eventapp.web.render import base_url, render
 
 
 def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Callable[..., object]:
@@ -23,16 +23,7 @@ def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Call
             return render(request, "error.html", {"message": "This link is not valid."},
                           status_code=404)
         base = base_url(request)
-        context = {
-            "key": key,
-            "join_url": f"{base}/e/{event.code}",
-            "links": event_links(event, base) if template.startswith("organizer") else None,
-            "attendees": (
-                await request.state.db.run_read(queries.attendee_count, event.id)
-                if template.startswith("organizer")
-                else None
-            ),
-        }
+        context = {"key": key, "join_url": f"{base}/e/{event.code}"}
         return render(request, template, context, event=event)
 
     return page
@@ -41,5 +32,4 @@ def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Call
 routes = [
     Route("/e/{code}/moderator/{key}", _screen("moderator/index.html", can_moderate)),
     Route("/e/{code}/projector/{key}", _screen("projector/index.html", can_project)),
-    Route("/e/{code}/organizer/{key}", _screen("organizer/index.html", can_organize)),
 ]
