@@ -46,9 +46,13 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
                     f"The file is larger than {imports.MAX_BYTES // 1_000_000} MB."])
             form = await request.form(max_part_size=2 * 1024 * 1024)
             request.state.form = form
-            if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
-                return await views.console(request, event, status_code=403,
-                                           errors=["The form expired. Please try again."])
+            try:
+                if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
+                    return await views.console(request, event, status_code=403,
+                                               errors=["The form expired. Please try again."])
+                return await handler(request, event)
+            finally:
+                await form.close()  # uploaded files are spooled to temporary files
         return await handler(request, event)
 
     return endpoint

@@ -1,0 +1,158 @@
+"""Importing pitches and the partner list: preview, one message per bad row, all or nothing."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+
+import openpyxl
+from starlette.testclient import TestClient
+
+from eventapp.store import organizing as store
+from eventapp.store import queries
+from eventapp.store.db import Database
+from eventapp.store.models import Event
+from tests.helpers import ORIGIN, csrf_of, hello_screen, receive_until
+
+EN = {"accept-language": "en"}
+
+
+def _root(event: Event) -> str:
+    return f"/e/{event.code}/organizer/{event.organizer_key}"
+
+
+def _upload(client: TestClient, event: Event, kind: str, name: str, data: bytes) -> str:
+    page = client.get(_root(event), headers=EN)
+    response = client.post(f"{_root(event)}/import/{kind}", headers={**ORIGIN, **EN},
+                           data={"csrf": csrf_of(page.text)}, files={"file": (name, data)})
+    return response.text
+
+
+def _errors(text: str) -> list[str]:
+    block = re.search(r'<ul class="row-errors" id="row-errors">(.*?)</ul>', text, re.S)
+    assert block, "no row errors shown"
+    return [html.unescape(x) for x in re.findall(r"<li>(.*?)</li>", block.group(1))]
+
+
+def _confirm(client: TestClient, event: Event, kind: str, preview: str) -> str:
+    payload = re.search(r'name="payload" value="([^"]*)"', preview)
+    assert payload, "no confirm button in the preview"
+    form = {"csrf": csrf_of(preview), "payload": html.unescape(payload.group(1))}
+    response = client.post(f"{_root(event)}/import/{kind}", headers={**ORIGIN, **EN}, data=form)
+    return response.text
+
+
+def _titles(db: Database, event: Event) -> list[str]:
+    return [p.title for p in db.read(queries.load_state, event.id).pitches]
+
+
+def test_pitch_csv_is_previewed_then_imported_and_screens_update(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    # German Excel writes semicolons and Windows-1252.
+    data = "Titel;Präsentiert von\nLeerstandsbörse;Wohnbau\nFrühwarnsystem Starkregen;Umweltamt\n"
+    preview = _upload(client, event, "pitches", "pitches.csv", data.encode("cp1252"))
+    assert "Leerstandsbörse" in preview and "Import 2 rows" in preview
+    assert _titles(db, event) == ["Smart Parking", "Heat Transition", "Housing Exchange"]
+
+    with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
+        hello_screen(mod, "moderator", event.moderator_key)
+        _confirm(client, event, "pitches", preview)
+        state = receive_until(mod, lambda m: m["type"] == "state")
+    expected = ["Smart Parking", "Heat Transition", "Housing Exchange", "Leerstandsbörse",
+                "Frühwarnsystem Starkregen"]
+    assert [p["title"] for p in state["event"]["pitches"]] == expected
+    assert _titles(db, event) == expected
+    assert db.read(queries.load_state, event.id).pitches[3].presenter == "Wohnbau"
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_partner_xlsx_with_bad_rows_names_each_row_and_stores_nothing(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    data = _xlsx([
+        ["Organisation", "Typ", "E-Mail"],
+        ["Stadtwerke", "Unternehmen", "info@stadtwerke.example"],
+        ["", "Forschung", ""],
+        ["stadtwerke", "Unternehmen", ""],
+        ["=HYPERLINK(\"http://evil\")", "KMU", ""],
+        ["x" * 130, "KMU", ""],
+        ["Hochschule", "Forschung", ""],
+    ])
+    preview = _upload(client, event, "partners", "partner.xlsx", data)
+    assert _errors(preview) == [
+        "Row 3: organisation is required",
+        "Row 4: 'stadtwerke' repeats row 2",
+        "Row 5: organisation holds a formula; enter the value instead",
+        "Row 6: organisation is longer than 120 characters",
+    ]
+    assert "Nothing was imported" in preview
+    assert 'name="payload"' not in preview
+    assert db.read(store.partners_of_event, event.id) == []
+
+
+def test_partner_list_imports_and_refuses_a_second_copy(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    data = b"name,type,contact\nStadtwerke,Unternehmen,Frau A\nHochschule,Forschung,\n"
+    _confirm(client, event, "partners", _upload(client, event, "partners", "p.csv", data))
+    stored = db.read(store.partners_of_event, event.id)
+    assert [(p.name, p.org_type, p.contact) for p in stored] == [
+        ("Hochschule", "Forschung", ""), ("Stadtwerke", "Unternehmen", "Frau A")]
+    again = _upload(client, event, "partners", "p.csv", data)
+    assert _errors(again) == ["Row 2: 'Stadtwerke' repeats what is already stored",
+                              "Row 3: 'Hochschule' repeats what is already stored"]
+
+
+def test_whole_file_problems_get_one_clear_message(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    cases = {
+        ("pitches", "p.csv", b"name;presenter\nX;Y\n"): "Missing column: title",
+        ("pitches", "p.xlsx", b"PK\x03\x04 not really a workbook"): "not a readable XLSX",
+        ("pitches", "p.csv", b""): "The file is empty.",
+        ("pitches", "p.csv", b"title\n\"unclosed\n"): "The CSV file is malformed",
+        ("partners", "p.bin", b"\x00\x01\x02name"): "not a CSV text file",
+        ("partners", "p.csv", b"name\n" + b"Org\n" * 2001): "more than 2000 rows",
+    }
+    for (kind, name, data), message in cases.items():
+        text = _upload(client, event, kind, name, data)
+        assert message in html.unescape(text), (name, data[:20])
+    assert len(_titles(db, event)) == 3
+    assert db.read(store.partners_of_event, event.id) == []
+
+
+def test_oversized_upload_is_refused_before_reading(client: TestClient, event: Event) -> None:
+    text = _upload(client, event, "pitches", "big.csv", b"title\n" + b"A" * 1_200_000)
+    assert "The file is larger than 1 MB." in text
+
+
+def test_a_tampered_preview_is_checked_again_and_stores_nothing(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    page = client.get(_root(event), headers=EN)
+    rows = [{"title": "Fine"}, {"title": ""}]
+    response = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
+                           data={"csrf": csrf_of(page.text), "payload": json.dumps(rows)})
+    assert _errors(response.text) == ["Row 3: title is required"]
+    broken = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
+                         data={"csrf": csrf_of(page.text), "payload": "{not json"})
+    assert "The preview data was damaged" in broken.text
+    assert len(_titles(db, event)) == 3
+
+
+def test_import_without_the_form_token_is_refused(client: TestClient, event: Event) -> None:
+    response = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
+                           files={"file": ("p.csv", b"title\nX\n")})
+    assert response.status_code == 403
+    assert "The form expired. Please try again." in response.text
