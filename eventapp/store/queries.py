@@ -246,6 +246,34 @@ class VoteRow:
     seq: int
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
+def _vote_upsert(dialect: str) -> Any:
+    """One single-row upsert on the Core table, built once and run with executemany.
+
+    A multi-row VALUES statement has a new shape for every batch size, so SQLAlchemy
+    compiled it afresh for every batch, holding the GIL (and so the event loop) for
+    milliseconds per batch; this statement compiles once per dialect.
+    """
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        table = Vote.__table__  # type: ignore[attr-defined]
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        base = insert(table)
+        stmt = base.on_conflict_do_update(
+            index_elements=["attendee_id", "pitch_id"],
+            set_={
+                "score": base.excluded.score,
+                "seq": base.excluded.seq,
+                "updated_at": base.excluded.updated_at,
+            },
+            where=table.c.seq < base.excluded.seq,
+        )
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
 def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRow], dict[int, int]]:
     """Upsert a batch of votes in one transaction.
 
@@ -284,17 +312,6 @@ def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRo
             }
             for r in accepted
         ]
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(Vote).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["attendee_id", "pitch_id"],
-            set_={
-                "score": stmt.excluded.score,
-                "seq": stmt.excluded.seq,
-                "updated_at": stmt.excluded.updated_at,
-            },
-            where=col(Vote.seq) < stmt.excluded.seq,
-        )
-        session.execute(stmt)
+        session.execute(_vote_upsert(session.get_bind().dialect.name), values)
     session.commit()
     return accepted, rounds
