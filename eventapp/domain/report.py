@@ -127,7 +127,7 @@ def turnout_chart(turnout: Sequence[tuple[datetime, int]], *, width: float = 480
         d.add(String(width / 2, height / 2, "–", fontName=font, fontSize=12, textAnchor="middle"))
         return d
     peak = max(n for _, n in turnout) or 1
-    slot = (width - 30) / len(turnout)
+    slot = min((width - 30) / len(turnout), 40.0)  # one slot must not fill the chart
     for i, (moment, n) in enumerate(turnout):
         h = (height - 40) * n / peak
         d.add(Rect(30 + i * slot + 1, 20, max(slot - 2, 1), h, fillColor=ACCENT,
@@ -169,7 +169,8 @@ def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica
 
 
 def svg(drawing: Drawing) -> bytes:
-    return renderSVG.drawToString(drawing).encode("utf-8")
+    text: str = renderSVG.drawToString(drawing)
+    return text.encode("utf-8")
 
 
 # ------------------------------------------------------------------ PDF
@@ -204,8 +205,9 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
 
     story: list[object] = [
         Paragraph(esc(report.name), h1),
-        Paragraph(esc(f"{_('Results')} · {report.date or ''} · {_('Attendees')}: "
-                      f"{report.attendees} · {_('Votes')}: {report.votes}"), body),
+        Paragraph(esc(" · ".join(x for x in (
+            _("Results"), report.date, f"{_('Attendees')}: {report.attendees}",
+            f"{_('Votes')}: {report.votes}") if x)), body),
         Spacer(1, 0.4 * cm),
         Paragraph(_("Leaderboard"), h2),
     ]
@@ -237,5 +239,5 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
     out = io.BytesIO()
     doc = SimpleDocTemplate(out, pagesize=A4, title=report.name, author="eventapp",
                             leftMargin=2 * cm, rightMargin=2 * cm)
-    doc.build(story)  # type: ignore[arg-type]
+    doc.build(story)
     return out.getvalue()
