@@ -15,13 +15,14 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from eventapp.domain.suggesting import SuggestionCache
 from eventapp.domain.voting import VoteWriter
 from eventapp.hub import Hub
 from eventapp.settings import Settings
 from eventapp.store.bus import Bus, MemoryBus, RedisBus
 from eventapp.store.db import Database
 from eventapp.store.tallies import MemoryTallies, RedisTallies, Tallies
-from eventapp.web import attendee, organizer, pages, privacy, screens
+from eventapp.web import attendee, network_contacts, networking, organizer, pages, privacy, screens
 from eventapp.web.live import live_endpoint
 from eventapp.web.security import SecurityHeaders
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 "hub": hub,
                 "writer": writer,
                 "templates": templates,
+                "suggestions": SuggestionCache(db=db),
             }
         finally:
             await writer.stop()
@@ -81,6 +83,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         *pages.routes,
         *attendee.routes,
         *screens.routes,
+        *networking.routes,
+        *network_contacts.routes,
         *organizer.routes,
         *privacy.routes,
         WebSocketRoute("/e/{code}/ws", live_endpoint),

@@ -134,6 +134,14 @@ SERVER_TYPES: dict[str, str] = {
     "command_ack": "A moderator command took effect.",
     "error": "A message was refused: code, message, and the refused type.",
     "pong": "Reply to ping.",
+    "contact_request": "Networking: someone asks to exchange contacts (link_id, attendee_id, "
+    "name, organization; never contact fields).",
+    "contact_answer": "Networking: my request was accepted or declined (attendee_id, name, "
+    "accepted).",
+    "contact_exchanged": "Networking: someone scanned my code and confirmed (attendee_id, name, "
+    "organization).",
+    "partner_interest": "Networking: someone wants to get involved in my pitch (pitch_id, "
+    "attendee_id, name, organization, role).",
 }
 
 CLIENT_TYPES: dict[str, str] = {

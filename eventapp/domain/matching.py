@@ -1,0 +1,394 @@
+"""Suggested people to meet: explainable scores, vectorised for a whole event at once.
+
+score(i, j) = W_INTEREST  · Σ idf(topic) over topics both picked (rare topics count more)
+            + W_COMPLEMENT· Σ idf(tag) over tags i seeks and j offers, and j seeks and i offers
+            + W_ORG       · matrix[type i][type j] (organiser-editable; a sensible default)
+            + W_VOTE      · min(Σ relevance_i · relevance_j over pitches, VOTE_CAP) / VOTE_CAP
+            + W_PITCH     · pitches both want to get involved in
+            + W_PRESENTER · pitches one presents and the other wants to get involved in
+
+Relevance maps a rating onto 0..1 above the scale's middle (5/5 → 1, 4/5 → .5, ≤3 → 0),
+so co-voting says "you both found this relevant", never "you both disliked it".
+
+Rows are scored in blocks of attendees (each block against everyone) with sparse and
+dense matrix products; the best ``CANDIDATES`` per row are kept. Popular people are then
+damped: candidates are handed out best score first, and nobody is given to more than
+``cap`` lists, so one attractive profile cannot fill every list. Reasons are worked out
+only for the list one attendee looks at, from the same features.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sqlmodel import Session
+
+from eventapp.store import network as store
+from eventapp.store.models import Event
+from eventapp.store.network import MatchingData
+from eventapp.store.network_models import ORG_TYPE_LABELS, OrgType
+
+W_INTEREST = 1.0
+W_COMPLEMENT = 1.5
+W_ORG = 1.5
+W_VOTE = 2.0
+VOTE_CAP = 3.0
+W_PITCH = 1.5
+W_PRESENTER = 3.0
+MIN_SCORE = 0.5  # below this there is no reason worth telling: no suggestion
+LIST_LENGTH = 10
+CANDIDATES = 30
+CAP_FACTOR = 2.0  # nobody appears in more than CAP_FACTOR × the average number of lists
+BLOCK_ROWS = 1024
+
+ORG_TYPES = list(OrgType)
+_T = {t: i for i, t in enumerate(ORG_TYPES)}
+_O = OrgType
+# Whom each organisation type profits from meeting (0..1); symmetric. Same type: 0, as
+# peers meet anyway. City administration and start-ups/SMEs first: that is the pilot
+# project pairing the model event exists for.
+DEFAULT_ORG_MATRIX: dict[tuple[OrgType, OrgType], float] = {
+    (_O.PUBLIC_ADMIN, _O.STARTUP): 1.0,
+    (_O.PUBLIC_ADMIN, _O.SME): 1.0,
+    (_O.PUBLIC_ADMIN, _O.RESEARCH): 0.8,
+    (_O.PUBLIC_ADMIN, _O.LARGE_COMPANY): 0.8,
+    (_O.PUBLIC_ADMIN, _O.NGO): 0.6,
+    (_O.STARTUP, _O.LARGE_COMPANY): 0.8,
+    (_O.STARTUP, _O.RESEARCH): 0.6,
+    (_O.STARTUP, _O.SME): 0.4,
+    (_O.SME, _O.RESEARCH): 0.8,
+    (_O.SME, _O.LARGE_COMPANY): 0.6,
+    (_O.RESEARCH, _O.LARGE_COMPANY): 0.6,
+    (_O.NGO, _O.RESEARCH): 0.4,
+    (_O.NGO, _O.STARTUP): 0.4,
+    (_O.NGO, _O.SME): 0.3,
+}
+# Organisers type the matrix as words ("start-up: research, company"); these map them.
+_SYNONYMS: dict[str, OrgType] = {
+    "sme": _O.SME, "kmu": _O.SME, "mittelstand": _O.SME,
+    "startup": _O.STARTUP, "start-up": _O.STARTUP, "start up": _O.STARTUP,
+    "research": _O.RESEARCH, "research institute": _O.RESEARCH, "university": _O.RESEARCH,
+    "forschung": _O.RESEARCH, "forschungseinrichtung": _O.RESEARCH, "hochschule": _O.RESEARCH,
+    "large company": _O.LARGE_COMPANY, "large_company": _O.LARGE_COMPANY,
+    "company": _O.LARGE_COMPANY, "corporate": _O.LARGE_COMPANY, "konzern": _O.LARGE_COMPANY,
+    "großunternehmen": _O.LARGE_COMPANY, "global company": _O.LARGE_COMPANY,
+    "public administration": _O.PUBLIC_ADMIN, "public_admin": _O.PUBLIC_ADMIN,
+    "administration": _O.PUBLIC_ADMIN, "city": _O.PUBLIC_ADMIN,
+    "city administration": _O.PUBLIC_ADMIN,
+    "verwaltung": _O.PUBLIC_ADMIN, "öffentliche verwaltung": _O.PUBLIC_ADMIN,
+    "stadt": _O.PUBLIC_ADMIN, "kommune": _O.PUBLIC_ADMIN,
+    "ngo": _O.NGO, "association": _O.NGO, "association/ngo": _O.NGO, "verband": _O.NGO,
+    "verein": _O.NGO, "verband/ngo": _O.NGO,
+}
+
+
+def org_type_of(label: str) -> OrgType | None:
+    key = " ".join(label.strip().lower().split())
+    if key in _SYNONYMS:
+        return _SYNONYMS[key]
+    for org, text in ORG_TYPE_LABELS.items():
+        if text.lower() == key:
+            return org
+    return None
+
+
+def org_matrix(raw: str) -> np.ndarray:
+    """The event's matrix (row: who, column: whom to meet). ``{}`` means the default;
+    organisers write ``{"start-up": ["research", "company"]}`` (weight 1) or weights."""
+    matrix = np.zeros((len(ORG_TYPES) + 1, len(ORG_TYPES) + 1), dtype=np.float32)
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict) or not data:
+        for (a, b), weight in DEFAULT_ORG_MATRIX.items():
+            matrix[_T[a], _T[b]] = matrix[_T[b], _T[a]] = weight
+        return matrix
+    for left, targets in data.items():
+        who = org_type_of(str(left))
+        items = targets.items() if isinstance(targets, dict) else ((t, 1.0) for t in targets or [])
+        for right, weight in items:
+            whom = org_type_of(str(right))
+            if who is not None and whom is not None:
+                matrix[_T[who], _T[whom]] = max(0.0, min(1.0, float(weight)))
+    return matrix
+
+
+@dataclass
+class Features:
+    """An event's opted-in attendees as matrices, row i = ``ids[i]``."""
+
+    ids: np.ndarray
+    index: dict[int, int]
+    names: list[str]
+    topics: list[str]
+    interests: sp.csr_matrix  # n × topics, 0/1
+    topic_idf: np.ndarray
+    tags: list[str]
+    offers: sp.csr_matrix  # n × tags
+    seeks: sp.csr_matrix
+    tag_idf: np.ndarray
+    org: np.ndarray  # n, index into ORG_TYPES, len(ORG_TYPES) when unknown
+    matrix: np.ndarray
+    pitch_ids: list[int]
+    titles: list[str]
+    scores: np.ndarray  # n × pitches, the rating (0: none)
+    relevance: np.ndarray  # n × pitches, 0..1
+    partner: sp.csr_matrix  # n × pitches, wants to get involved
+    presents: sp.csr_matrix  # n × pitches
+    scale_max: int
+    excluded: list[tuple[int, int]] = field(default_factory=list)
+    # The idf-weighted forms, made once per event rather than once per block.
+    interests_w: sp.csr_matrix = field(init=False)
+    seeks_w: sp.csr_matrix = field(init=False)
+    offers_w: sp.csr_matrix = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.interests_w = sp.csr_matrix(self.interests.multiply(self.topic_idf))
+        self.seeks_w = sp.csr_matrix(self.seeks.multiply(self.tag_idf))
+        self.offers_w = sp.csr_matrix(self.offers.multiply(self.tag_idf))
+
+
+def _binary(n: int, cols: int, pairs: list[tuple[int, int]]) -> sp.csr_matrix:
+    if not pairs:
+        return sp.csr_matrix((n, cols), dtype=np.float32)
+    rows, cs = zip(*set(pairs), strict=True)
+    data = np.ones(len(rows), dtype=np.float32)
+    return sp.csr_matrix((data, (rows, cs)), shape=(n, cols), dtype=np.float32)
+
+
+def _idf(matrix: sp.csr_matrix, n: int) -> np.ndarray:
+    df = np.asarray((matrix > 0).sum(axis=0)).ravel()
+    return np.log((n + 1) / (df + 1)).astype(np.float32)
+
+
+def build_features(data: MatchingData, event: Event) -> Features:
+    people = data.people
+    n = len(people)
+    index = {p.id: i for i, p in enumerate(people)}
+    try:
+        topics = [str(t) for t in json.loads(getattr(event, "topics", "[]") or "[]")]
+    except ValueError:
+        topics = []
+    tcol = {t: k for k, t in enumerate(topics)}
+    interests = _binary(n, len(topics), [
+        (i, tcol[t]) for i, p in enumerate(people) for t in p.interests if t in tcol
+    ])
+    offered = {t for p in people for t in p.offers}
+    sought = {t for p in people for t in p.seeks}
+    # Only tags both offered and sought can ever match: the vocabulary stays small.
+    tags = sorted(offered & sought)
+    gcol = {t: k for k, t in enumerate(tags)}
+    offers = _binary(n, len(tags), [(i, gcol[t]) for i, p in enumerate(people)
+                                    for t in p.offers if t in gcol])
+    seeks = _binary(n, len(tags), [(i, gcol[t]) for i, p in enumerate(people)
+                                   for t in p.seeks if t in gcol])
+    pitch_ids = sorted(data.pitch_titles)
+    pcol = {pid: k for k, pid in enumerate(pitch_ids)}
+    scores = np.zeros((n, len(pitch_ids)), dtype=np.float32)
+    for aid, pid, score in data.votes:
+        if aid in index and pid in pcol:
+            scores[index[aid], pcol[pid]] = score
+    lo, hi = int(getattr(event, "scale_min", 1)), int(getattr(event, "scale_max", 5))
+    mid = (lo + hi) / 2
+    relevance = np.where(scores > 0, np.clip((scores - mid) / max(hi - mid, 1e-9), 0, 1), 0)
+    org = np.array(
+        [_T.get(OrgType(p.org_type), len(ORG_TYPES)) if p.org_type in set(OrgType)
+         else len(ORG_TYPES) for p in people],
+        dtype=np.int64,
+    )
+    return Features(
+        ids=np.array([p.id for p in people], dtype=np.int64),
+        index=index,
+        names=[p.name for p in people],
+        topics=topics,
+        interests=interests,
+        topic_idf=_idf(interests, n),
+        tags=tags,
+        offers=offers,
+        seeks=seeks,
+        tag_idf=_idf(offers + seeks, n),
+        org=org,
+        matrix=org_matrix(getattr(event, "org_type_matrix", "{}")),
+        pitch_ids=pitch_ids,
+        titles=[data.pitch_titles[pid] for pid in pitch_ids],
+        scores=scores,
+        relevance=relevance.astype(np.float32),
+        partner=_binary(n, len(pitch_ids), [(index[a], pcol[p]) for a, p in data.interests
+                                            if a in index and p in pcol]),
+        presents=_binary(n, len(pitch_ids), [(index[a], pcol[p]) for a, p in data.presenters
+                                             if a in index and p in pcol]),
+        scale_max=hi,
+        excluded=data.excluded,
+    )
+
+
+def _dense(m: Any) -> np.ndarray:
+    return np.asarray(m.toarray() if sp.issparse(m) else m, dtype=np.float32)
+
+
+def score_block(f: Features, rows: slice) -> np.ndarray:
+    """Scores of attendees ``rows`` against everyone (block × n)."""
+    s = W_INTEREST * _dense(f.interests_w[rows] @ f.interests.T)
+    s += W_COMPLEMENT * _dense(f.seeks_w[rows] @ f.offers.T + f.offers_w[rows] @ f.seeks.T)
+    s += W_ORG * f.matrix[f.org[rows]][:, f.org]
+    if f.relevance.shape[1]:
+        votes = f.relevance[rows] @ f.relevance.T
+        s += (W_VOTE / VOTE_CAP) * np.minimum(votes, VOTE_CAP)
+    s += W_PITCH * _dense(f.partner[rows] @ f.partner.T)
+    s += W_PRESENTER * _dense(f.partner[rows] @ f.presents.T + f.presents[rows] @ f.partner.T)
+    return s
+
+
+@dataclass
+class Suggestions:
+    features: Features
+    picks: np.ndarray  # n × LIST_LENGTH row indices, -1 where none
+    scores: np.ndarray  # n × LIST_LENGTH
+
+    def for_attendee(self, attendee_id: int) -> list[tuple[int, float]]:
+        i = self.features.index.get(attendee_id)
+        if i is None:
+            return []
+        return [
+            (int(self.features.ids[j]), float(s))
+            for j, s in zip(self.picks[i], self.scores[i], strict=True)
+            if j >= 0
+        ]
+
+
+def compute_suggestions(f: Features) -> Suggestions:
+    """Every opted-in attendee's list, in one vectorised pass plus popularity damping."""
+    n = len(f.ids)
+    k = min(CANDIDATES, max(n - 1, 0))
+    cand = np.full((n, k), -1, dtype=np.int64)
+    cand_s = np.full((n, k), -np.inf, dtype=np.float32)
+    excluded = np.array(
+        [(f.index[a], f.index[b]) for a, b in f.excluded if a in f.index and b in f.index],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    excluded = np.concatenate([excluded, excluded[:, ::-1]])
+    for start in range(0, n, BLOCK_ROWS):
+        stop = min(n, start + BLOCK_ROWS)
+        s = score_block(f, slice(start, stop))
+        local = np.arange(stop - start)
+        s[local, local + start] = -np.inf  # never oneself
+        mine = excluded[(excluded[:, 0] >= start) & (excluded[:, 0] < stop)]
+        s[mine[:, 0] - start, mine[:, 1]] = -np.inf
+        s[s < MIN_SCORE] = -np.inf
+        if k == 0:
+            continue
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        cand[start:stop] = top
+        cand_s[start:stop] = np.take_along_axis(s, top, axis=1)
+    return Suggestions(f, *_damp(cand, cand_s, n))
+
+
+def _damp(cand: np.ndarray, cand_s: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hand out candidates best first; a person already in ``cap`` lists is skipped."""
+    picks = np.full((n, LIST_LENGTH), -1, dtype=np.int64)
+    scores = np.zeros((n, LIST_LENGTH), dtype=np.float32)
+    flat = cand_s.ravel()
+    valid = np.flatnonzero(np.isfinite(flat))
+    order = valid[np.argsort(-flat[valid], kind="stable")]
+    if not len(order):
+        return picks, scores
+    cap = max(LIST_LENGTH, math.ceil(CAP_FACTOR * len(order) / n)) if n else 0
+    filled = np.zeros(n, dtype=np.int64)
+    given = np.zeros(n, dtype=np.int64)
+    rows = (order // cand.shape[1]).tolist()
+    cols = cand.ravel()[order].tolist()
+    values = flat[order].tolist()
+    for i, j, v in zip(rows, cols, values, strict=True):
+        if filled[i] < LIST_LENGTH and given[j] < cap:
+            picks[i, filled[i]] = j
+            scores[i, filled[i]] = v
+            filled[i] += 1
+            given[j] += 1
+    return picks, scores
+
+
+def load_and_compute(session: Session, event_id: int) -> Suggestions:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise LookupError(event_id)
+    return compute_suggestions(build_features(store.matching_data(session, event_id), event))
+
+
+# ------------------------------------------------------------------ reasons
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason in words. ``template`` is the English catalogue key; ``params`` fill it."""
+
+    kind: str
+    template: str
+    params: dict[str, str]
+    weight: float
+
+    def text(self, gettext: Callable[[str], str]) -> str:
+        params = {k: (gettext(v) if k.startswith("label") else v) for k, v in self.params.items()}
+        return gettext(self.template).format(**params)
+
+
+def explain(f: Features, me: int, other: int, *, limit: int = 3) -> list[Reason]:
+    """Why ``other`` is suggested to ``me`` (attendee ids), strongest reason first."""
+    i, j = f.index[me], f.index[other]
+    name = f.names[j]
+    reasons: list[Reason] = []
+    for col in _both(f.seeks, f.offers, i, j):
+        reasons.append(Reason("complement", "you seek {tag}, {name} offers it",
+                              {"tag": f.tags[col], "name": name},
+                              W_COMPLEMENT * float(f.tag_idf[col])))
+    for col in _both(f.offers, f.seeks, i, j):
+        reasons.append(Reason("complement", "{name} seeks {tag}, you offer it",
+                              {"tag": f.tags[col], "name": name},
+                              W_COMPLEMENT * float(f.tag_idf[col])))
+    for col in _both(f.presents, f.partner, i, j):
+        reasons.append(Reason("presenter", "{name} wants to get involved in your pitch '{pitch}'",
+                              {"pitch": f.titles[col], "name": name}, W_PRESENTER))
+    for col in _both(f.partner, f.presents, i, j):
+        reasons.append(Reason("presenter", "{name} presents '{pitch}', which you want to join",
+                              {"pitch": f.titles[col], "name": name}, W_PRESENTER))
+    for col in _both(f.partner, f.partner, i, j):
+        reasons.append(Reason("pitch", "you both want to get involved in '{pitch}'",
+                              {"pitch": f.titles[col]}, W_PITCH))
+    if f.relevance.shape[1]:
+        joint = f.relevance[i] * f.relevance[j]
+        best = int(np.argmax(joint))
+        if joint[best] > 0:
+            mine, theirs = int(f.scores[i, best]), int(f.scores[j, best])
+            params = {"pitch": f.titles[best], "max": str(f.scale_max),
+                      "score": str(mine), "theirs": str(theirs)}
+            template = ("you both rated '{pitch}' {score}/{max}" if mine == theirs
+                        else "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})")
+            reasons.append(Reason("vote", template, params,
+                                  (W_VOTE / VOTE_CAP) * float(min(joint.sum(), VOTE_CAP))))
+    shared = _both(f.interests, f.interests, i, j)
+    if shared:
+        shared.sort(key=lambda c: -float(f.topic_idf[c]))
+        reasons.append(Reason("interest", "you share an interest in {topics}",
+                              {"topics": ", ".join(f.topics[c] for c in shared[:3])},
+                              W_INTEREST * float(sum(f.topic_idf[c] for c in shared))))
+    weight = float(f.matrix[f.org[i], f.org[j]])
+    if weight > 0:
+        reasons.append(Reason("org", "{label_me} ↔ {label_other}", {
+            "label_me": ORG_TYPE_LABELS[ORG_TYPES[f.org[i]]],
+            "label_other": ORG_TYPE_LABELS[ORG_TYPES[f.org[j]]],
+        }, W_ORG * weight))
+    reasons.sort(key=lambda r: -r.weight)
+    return reasons[:limit]
+
+
+def _both(a: sp.csr_matrix, b: sp.csr_matrix, i: int, j: int) -> list[int]:
+    """Columns set in row i of a and row j of b."""
+    left = set(a.indices[a.indptr[i]:a.indptr[i + 1]].tolist())
+    right = set(b.indices[b.indptr[j]:b.indptr[j + 1]].tolist())
+    return sorted(left & right)
