@@ -4,6 +4,9 @@
     serve    serve the app (settings from the environment, see README)
     create   create an event with its pitches and print its links (--json for scripts)
     links    print the links of an existing event
+
+Organiser commands (export, report, import-pitches, import-partners, settings, purge):
+see eventapp/organizer_cli.py.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from eventapp import organizer_cli
 from eventapp.domain.events import PitchSpec, create_event
 from eventapp.domain.validation import InvalidInput
 from eventapp.settings import Settings
@@ -107,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p in (create, links):
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    organizer_cli.add_parsers(sub)
+
     args = parser.parse_args(argv)
     settings = Settings.from_environ()
 
@@ -120,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             or f"http://{getattr(args, 'host', '127.0.0.1')}:{getattr(args, 'port', 8000)}")
     base = base.rstrip("/")
     try:
+        if args.command in organizer_cli.COMMANDS:
+            return organizer_cli.run(args, db, settings)
         if args.command == "create":
             lo, _, hi = args.scale.partition("-")
             pitches = [PitchSpec(*(part.strip() for part in spec.split("|", 1)))
