@@ -118,7 +118,9 @@ def set_key(session: Session, event_id: int, attr: str, value: str) -> Event:
 
 def add_partners(session: Session, event_id: int, rows: Sequence[dict[str, str]]) -> int:
     for row in rows:
-        session.add(Partner(event_id=event_id, **row))
+        session.add(Partner(event_id=event_id, name=row["name"],
+                            org_type=row.get("org_type", ""), contact=row.get("contact", ""),
+                            email=row.get("email", "")))
     session.commit()
     return len(rows)
 
