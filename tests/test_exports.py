@@ -12,11 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from eventapp.domain.events import PitchSpec, create_event
-from eventapp.domain.privacy import record_consent
-from eventapp.store import queries
 from eventapp.store.db import Database
 from eventapp.store.models import Event
 from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
+from tests.network_helpers import Phone
 
 VOTES = {0: [5, 4, 4, 2], 1: [3, 5, 5]}  # pitch index -> scores, one attendee each
 
@@ -113,13 +112,12 @@ def test_spreadsheet_cells_cannot_run_formulas(
     client: TestClient, db: Database, voted: tuple[Event, dict[str, Any]]
 ) -> None:
     event, _ = voted
-    token = join(client, event.code, "=HYPERLINK(\"http://x\",\"y\")", "@evil")
-    attendee = db.read(queries.attendee_by_token, event.id, token)
-    record_consent(attendee, "networking", db=db)
+    evil = Phone(client, db, event, "=HYPERLINK(\"http://x\",\"y\")")
+    evil.save_profile(organization="@evil", org_type="startup")
 
     rows = list(csv.reader(_csv(client, event, "attendees")))
     named = [r for r in rows[1:] if r[1]]
-    assert named == [[named[0][0], "'=HYPERLINK(\"http://x\",\"y\")", "'@evil", named[0][3]]]
+    assert [r[1:4] for r in named] == [["'=HYPERLINK(\"http://x\",\"y\")", "'@evil", "Start-up"]]
     sheet = openpyxl.load_workbook(io.BytesIO(_get(client, event, "attendees", "xlsx"))).active
     cells = [c for row in sheet.iter_rows() for c in row if c.value and "HYPERLINK" in str(c.value)]
     assert [(c.value, c.data_type) for c in cells] == [("'=HYPERLINK(\"http://x\",\"y\")", "s")]
@@ -134,9 +132,15 @@ def test_attendees_export_only_consented_fields(
     client: TestClient, db: Database, voted: tuple[Event, dict[str, Any]]
 ) -> None:
     event, _ = voted
+    anna = Phone(client, db, event, "Anna Schmidt")
+    anna.save_profile(organization="Stadt", org_type="public_admin", email="anna@stadt.example",
+                      share_email="on", phone="+49 30 1")
     people = json.loads(_get(client, event, "attendees", "json"))["rows"]
-    assert len(people) == 7
-    assert all(p["name"] is None and p["organisation"] is None for p in people)
+    assert len(people) == 8
+    named = [p for p in people if p["name"]]
+    assert [(p["name"], p["organisation"], p["email"], p["phone"]) for p in named] == [
+        ("Anna Schmidt", "Stadt", "anna@stadt.example", None)]  # phone not shared
+    assert all(p["organisation"] is None for p in people if not p["name"])
 
 
 def test_unknown_export_and_wrong_key_find_nothing(client: TestClient, event: Event) -> None:

@@ -36,8 +36,6 @@ FORMATS = {
     "json": "application/json",
 }
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
-# Consent kinds under which an attendee agreed to share name and organisation.
-SHARING_CONSENTS = frozenset({"networking"})
 
 
 @dataclass(frozen=True)
@@ -196,29 +194,6 @@ class RawVotes(Exporter):
                      "voter: keyed pseudonym, the same for one person across pitches.")
 
 
-@register
-class Attendees(Exporter):
-    slug = "attendees"
-    title = "Attendees"
-    description = ("Attendees with the fields they agreed to share; others only as a "
-                   "pseudonym. Deleted accounts are left out.")
-    group = "attendees"
-
-    def table(self, ctx: ExportContext) -> Table:
-        consents = ctx.db.read(store.consents_of_event, ctx.event_id)
-        sharing = {c.attendee_id for c in consents if c.kind in SHARING_CONSENTS}
-        rows: list[list[Cell]] = []
-        for a in ctx.db.read(store.attendees_of_event, ctx.event_id):
-            if a.anonymised_at is not None or a.id is None:
-                continue
-            shared = a.id in sharing
-            rows.append([ctx.pseudonym(a.id), a.name if shared else None,
-                         a.organization if shared else None,
-                         a.created_at.isoformat(timespec="seconds")])
-        return Table(("voter", "name", "organisation", "joined"), rows,
-                     "Name and organisation only for attendees who consented to networking.")
-
-
 # ------------------------------------------------------------------ writers
 
 
@@ -291,5 +266,5 @@ def listing() -> Sequence[type[Exporter]]:
     return list(EXPORTERS.values())
 
 
-# The match exporters read the networking tables; importing them registers them.
+# The attendee and match exporters read the networking tables; importing registers them.
 from eventapp.domain import networking_export as _matches  # noqa: E402,F401
