@@ -16,35 +16,78 @@ window.EventApp = window.EventApp || {};
     return node;
   };
 
+  var PING_MS = 25000;
+
   EA.connect = function (options) {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
       "/e/" + encodeURIComponent(options.code) + "/ws";
-    var socket = null, attempt = 0, pingTimer = null, closedByUs = false;
+    var socket = null, attempt = 0, pingTimer = null, retryTimer = null, closedByUs = false;
+    var lastHeard = 0;
 
     function status(s) { if (options.onStatus) options.onStatus(s); }
 
     function open() {
-      socket = new WebSocket(url);
-      socket.onopen = function () {
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      var ws = new WebSocket(url);
+      socket = ws;
+      // Events of a socket we gave up on are ignored: only the newest one may act,
+      // so a phone never holds two connections (or counts twice in the hall).
+      ws.onopen = function () {
+        if (ws !== socket) return;
         attempt = 0;
-        socket.send(JSON.stringify(options.hello()));
-        pingTimer = setInterval(function () { send({ type: "ping" }); }, 25000);
+        lastHeard = Date.now();
+        ws.send(JSON.stringify(options.hello()));
+        clearInterval(pingTimer);
+        pingTimer = setInterval(heartbeat, PING_MS);
         status("open");
       };
-      socket.onmessage = function (event) {
+      ws.onmessage = function (event) {
+        if (ws !== socket) return;
+        lastHeard = Date.now();
         var msg;
         try { msg = JSON.parse(event.data); } catch (e) { return; }
         var handler = options.handlers[msg.type];
         if (handler) handler(msg);
       };
-      socket.onclose = function () {
-        clearInterval(pingTimer);
-        status("closed");
-        if (closedByUs) return;
-        // Exponential backoff with full jitter: a hall of phones must not reconnect in lockstep.
-        var ceiling = Math.min(15000, 500 * Math.pow(2, attempt++));
-        setTimeout(open, 250 + Math.random() * ceiling);
+      ws.onclose = function () {
+        if (ws !== socket) return;
+        dropAndRetry();
       };
+    }
+
+    // Give up on the current socket now and reconnect after a backoff. Its close event
+    // may take minutes on a dead network, so it is detached rather than waited for.
+    function dropAndRetry() {
+      var old = socket;
+      socket = null;
+      clearInterval(pingTimer);
+      if (old) {
+        old.onopen = old.onmessage = old.onclose = null;
+        try { old.close(); } catch (e) { /* already closing */ }
+      }
+      status("closed");
+      if (closedByUs) return;
+      clearTimeout(retryTimer);
+      // Exponential backoff with full jitter: a hall of phones must not reconnect in lockstep.
+      var ceiling = Math.min(15000, 500 * Math.pow(2, attempt++));
+      retryTimer = setTimeout(open, 250 + Math.random() * ceiling);
+    }
+
+    // The server answers every ping; silence for two rounds means the connection is dead
+    // even though the browser has not noticed (Wi-Fi gone without a close).
+    function heartbeat() {
+      if (Date.now() - lastHeard > 2 * PING_MS + 5000) { dropAndRetry(); return; }
+      send({ type: "ping" });
+    }
+
+    // Back now (screen unlocked, network returned): reconnect soon instead of waiting out
+    // the backoff, with a little jitter because the whole hall comes back at once.
+    function reconnectSoon() {
+      if (closedByUs || socket) return;
+      attempt = 0;
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(open, Math.random() * 1000);
     }
 
     function send(message) {
@@ -55,20 +98,22 @@ window.EventApp = window.EventApp || {};
       return false;
     }
 
-    // A phone waking from a locked screen: reconnect now instead of waiting out the backoff.
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "visible" && socket && socket.readyState === WebSocket.CLOSED) {
-        open();
-      }
+      if (document.visibilityState === "visible") reconnectSoon();
     });
-    window.addEventListener("online", function () {
-      if (socket && socket.readyState === WebSocket.CLOSED) open();
-    });
+    // The device knows it lost the network: say so and keep new ratings pending instead of
+    // writing them into a socket that cannot deliver them.
+    window.addEventListener("offline", function () { if (socket) dropAndRetry(); });
+    window.addEventListener("online", reconnectSoon);
 
     open();
     return {
       send: send,
-      close: function () { closedByUs = true; if (socket) socket.close(); },
+      close: function () {
+        closedByUs = true;
+        clearTimeout(retryTimer);
+        if (socket) socket.close();
+      },
     };
   };
 })(window.EventApp);
