@@ -55,6 +55,14 @@
       li.appendChild(EA.el("span", "num small", "Ø " + fmt(r.mean) + " · " + r.n));
       list.appendChild(li);
     });
+    // The stage screen never scrolls and never shows half a row: drop the rows that do
+    // not fit below the QR code on this screen (the table is ranked, so the top stays).
+    if (role === "projector") {
+      var bottom = list.parentNode.getBoundingClientRect().bottom;
+      while (list.children.length > 1 && list.lastChild.getBoundingClientRect().bottom > bottom + 0.5) {
+        list.removeChild(list.lastChild);
+      }
+    }
   }
 
   function renderAgenda() {
@@ -113,9 +121,12 @@
     }
     var current = screen && screen.current && pitch && screen.current.pitch_id === pitch.id ? screen.current : null;
     var connected = screen ? screen.connected : 0;
-    $("turnout").textContent = pitch && pitch.state !== "pending"
-      ? EA.t("votes in") + ": " + (current ? current.votes_in : 0) + " / " + connected + " " + EA.t("connected")
-      : connected + " " + EA.t("connected");
+    var votesIn = EA.t("votes in") + ": " + (current ? current.votes_in : 0);
+    // "n / connected" only while voting runs: after closing, phones that left would make
+    // it read "9 / 0 connected".
+    $("turnout").textContent = !pitch || pitch.state === "pending"
+      ? connected + " " + EA.t("connected")
+      : pitch.state === "open" ? votesIn + " / " + connected + " " + EA.t("connected") : votesIn;
     var summary = current ? current.summary : null;
     if ($("results").hasAttribute("hidden") !== !summary) $("results").hidden = !summary;
     if ($("blind-note")) $("blind-note").hidden = !!summary || !pitch || pitch.state !== "open";
@@ -128,6 +139,9 @@
     $("command-error").textContent = "";
     live.send(message);
   }
+
+  // A projector's window changes size (full screen, another beamer): refit the table.
+  if (role === "projector") window.addEventListener("resize", function () { render(); });
 
   if (role === "moderator") {
     document.querySelectorAll("[data-command]").forEach(function (button) {
