@@ -37,9 +37,9 @@ class Phone:
         self.client.cookies.set(f"ea_{self.event.code}", self.token)
         self.client.cookies.set("ea_csrf", CSRF)
 
-    def get(self, path: str, **kw: Any) -> httpx.Response:
+    def get(self, path: str, *, lang: str = "en") -> httpx.Response:
         self._use()
-        return self.client.get(path, headers={"accept-language": "en"}, **kw)
+        return self.client.get(path, headers={"accept-language": lang})
 
     def post(self, path: str, data: dict[str, Any] | None = None) -> httpx.Response:
         self._use()

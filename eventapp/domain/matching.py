@@ -145,12 +145,28 @@ class Features:
     scale_max: int
     excluded: list[tuple[int, int]] = field(default_factory=list)
     # The idf-weighted forms, made once per event rather than once per block.
-    interests_w: sp.csr_matrix = field(init=False)
+    # Topics are few (tens): dense products through BLAS beat sparse ones here.
+    interests_d: np.ndarray = field(init=False)  # with the one-hot organisation type
+    interests_wd: np.ndarray = field(init=False)
     seeks_w: sp.csr_matrix = field(init=False)
     offers_w: sp.csr_matrix = field(init=False)
+    # Fixed pseudo-random offsets per row and column for breaking ties (see _jitter).
+    row_noise: np.ndarray = field(init=False)
+    col_noise: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.interests_w = sp.csr_matrix(self.interests.multiply(self.topic_idf))
+        # Interests and organisation types in one product: [I·idf·W | onehot·M·W] @
+        # [I | onehot]ᵀ gives the interest overlap plus matrix[type i][type j] at once.
+        onehot = np.eye(len(ORG_TYPES) + 1, dtype=np.float32)[self.org]
+        dense = self.interests.toarray().astype(np.float32)
+        self.interests_wd = np.hstack([
+            dense * (self.topic_idf * np.float32(W_INTEREST)),
+            onehot @ (self.matrix * np.float32(W_ORG)),
+        ]).astype(np.float32)
+        self.interests_d = np.hstack([dense, onehot])
+        noise = np.random.default_rng(7)
+        self.row_noise = noise.random(len(self.ids), dtype=np.float32)
+        self.col_noise = noise.random(len(self.ids), dtype=np.float32)
         self.seeks_w = sp.csr_matrix(self.seeks.multiply(self.tag_idf))
         self.offers_w = sp.csr_matrix(self.offers.multiply(self.tag_idf))
 
@@ -229,20 +245,36 @@ def build_features(data: MatchingData, event: Event) -> Features:
     )
 
 
-def _dense(m: Any) -> np.ndarray:
-    return np.asarray(m.toarray() if sp.issparse(m) else m, dtype=np.float32)
+def _add_sparse(out: np.ndarray, product: Any, weight: float) -> None:
+    """out += weight · product, touching only the product's non-zeros."""
+    coo = product.tocoo()
+    if coo.nnz:
+        # A CSR product has no duplicate entries, so fancy-index += is exact here.
+        out[coo.row, coo.col] += np.float32(weight) * coo.data.astype(np.float32)
 
 
-def score_block(f: Features, rows: slice) -> np.ndarray:
-    """Scores of attendees ``rows`` against everyone (block × n)."""
-    s = W_INTEREST * _dense(f.interests_w[rows] @ f.interests.T)
-    s += W_COMPLEMENT * _dense(f.seeks_w[rows] @ f.offers.T + f.offers_w[rows] @ f.seeks.T)
-    s += W_ORG * f.matrix[f.org[rows]][:, f.org]
+def score_block(
+    f: Features, rows: slice, out: np.ndarray | None = None, tmp: np.ndarray | None = None
+) -> np.ndarray:
+    """Scores of attendees ``rows`` against everyone (block × n).
+
+    Written into reused buffers: at 10,000 attendees a block is 40 MB, and fresh
+    allocations of that size cost more (page faults) than the arithmetic.
+    """
+    size, n = rows.stop - rows.start, len(f.ids)
+    s = (np.empty((size, n), np.float32) if out is None else out)[:size]
+    t = (np.empty((size, n), np.float32) if tmp is None else tmp)[:size]
+    np.matmul(f.interests_wd[rows], f.interests_d.T, out=s)
     if f.relevance.shape[1]:
-        votes = f.relevance[rows] @ f.relevance.T
-        s += (W_VOTE / VOTE_CAP) * np.minimum(votes, VOTE_CAP)
-    s += W_PITCH * _dense(f.partner[rows] @ f.partner.T)
-    s += W_PRESENTER * _dense(f.partner[rows] @ f.presents.T + f.presents[rows] @ f.partner.T)
+        np.matmul(f.relevance[rows], f.relevance.T, out=t)
+        np.minimum(t, np.float32(VOTE_CAP), out=t)
+        t *= np.float32(W_VOTE / VOTE_CAP)
+        s += t
+    _add_sparse(s, f.seeks_w[rows] @ f.offers.T, W_COMPLEMENT)
+    _add_sparse(s, f.offers_w[rows] @ f.seeks.T, W_COMPLEMENT)
+    _add_sparse(s, f.partner[rows] @ f.partner.T, W_PITCH)
+    _add_sparse(s, f.partner[rows] @ f.presents.T, W_PRESENTER)
+    _add_sparse(s, f.presents[rows] @ f.partner.T, W_PRESENTER)
     return s
 
 
@@ -274,9 +306,15 @@ def compute_suggestions(f: Features) -> Suggestions:
         dtype=np.int64,
     ).reshape(-1, 2)
     excluded = np.concatenate([excluded, excluded[:, ::-1]])
+    rows = min(BLOCK_ROWS, n)
+    out, tmp = np.empty((rows, n), np.float32), np.empty((rows, n), np.float32)
     for start in range(0, n, BLOCK_ROWS):
         stop = min(n, start + BLOCK_ROWS)
-        s = score_block(f, slice(start, stop))
+        s = score_block(f, slice(start, stop), out, tmp)
+        # Equal scores are common (same type, same tag): a tiny fixed jitter per pair
+        # spreads ties over everyone instead of handing all of them to the lowest ids,
+        # which the popularity cap would then leave half-filled.
+        s += _jitter(f, start, stop, tmp)
         local = np.arange(stop - start)
         s[local, local + start] = -np.inf  # never oneself
         mine = excluded[(excluded[:, 0] >= start) & (excluded[:, 0] < stop)]
@@ -284,10 +322,19 @@ def compute_suggestions(f: Features) -> Suggestions:
         s[s < MIN_SCORE] = -np.inf
         if k == 0:
             continue
-        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        top = np.argpartition(s, -k, axis=1)[:, -k:]
         cand[start:stop] = top
         cand_s[start:stop] = np.take_along_axis(s, top, axis=1)
     return Suggestions(f, *_damp(cand, cand_s, n))
+
+
+def _jitter(f: Features, start: int, stop: int, buffer: np.ndarray) -> np.ndarray:
+    """Below 0.001 and different for (nearly) every pair, the same on every run."""
+    t = buffer[: stop - start]
+    np.add(f.row_noise[start:stop, None], f.col_noise[None, :], out=t)
+    np.subtract(t, np.float32(1.0), out=t, where=t >= 1)  # the fractional part
+    t *= np.float32(1e-3)
+    return t
 
 
 def _damp(cand: np.ndarray, cand_s: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +346,9 @@ def _damp(cand: np.ndarray, cand_s: np.ndarray, n: int) -> tuple[np.ndarray, np.
     order = valid[np.argsort(-flat[valid], kind="stable")]
     if not len(order):
         return picks, scores
-    cap = max(LIST_LENGTH, math.ceil(CAP_FACTOR * len(order) / n)) if n else 0
+    # The average list is at most LIST_LENGTH long, so is the average number of lists a
+    # person is in; nobody may be in more than CAP_FACTOR times that.
+    cap = math.ceil(CAP_FACTOR * min(LIST_LENGTH, len(order) / n))
     filled = np.zeros(n, dtype=np.int64)
     given = np.zeros(n, dtype=np.int64)
     rows = (order // cand.shape[1]).tolist()
@@ -338,7 +387,7 @@ class Reason:
         return gettext(self.template).format(**params)
 
 
-def explain(f: Features, me: int, other: int, *, limit: int = 3) -> list[Reason]:
+def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]:
     """Why ``other`` is suggested to ``me`` (attendee ids), strongest reason first."""
     i, j = f.index[me], f.index[other]
     name = f.names[j]

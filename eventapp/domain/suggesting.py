@@ -21,6 +21,10 @@ from eventapp.store import network as store
 from eventapp.store.db import Database
 from eventapp.store.network import Person
 
+# Below this many opted-in attendees a recomputation takes a fraction of a second and is
+# done inline; above it, stale lists are served while a background task recomputes.
+SYNC_LIMIT = 2000
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -42,20 +46,33 @@ class SuggestionCache:
     max_age: float = 60.0
     _entries: dict[int, _Entry] = field(default_factory=dict)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    _refreshing: dict[int, asyncio.Task[Suggestions]] = field(default_factory=dict)
 
     async def event(self, event_id: int) -> Suggestions:
         version = await self.db.run_read(store.network_version, event_id)
         entry = self._entries.get(event_id)
         if entry is not None and entry.version == version and self._fresh(entry):
             return entry.suggestions
+        if entry is not None and len(entry.suggestions.features.ids) >= SYNC_LIMIT:
+            # A big hall takes seconds to recompute: keep serving the previous lists
+            # (filtered per request, so never someone just blocked) while one task
+            # refreshes them in the background.
+            if event_id not in self._refreshing:
+                task = asyncio.create_task(self._compute(event_id))
+                self._refreshing[event_id] = task
+                task.add_done_callback(lambda _t: self._refreshing.pop(event_id, None))
+            return entry.suggestions
+        return await self._compute(event_id)
+
+    async def _compute(self, event_id: int) -> Suggestions:
         lock = self._locks.setdefault(event_id, asyncio.Lock())
         async with lock:
-            entry = self._entries.get(event_id)
-            if entry is not None and entry.version >= version and self._fresh(entry):
-                return entry.suggestions
             # Read the version before the data: a write landing meanwhile makes this entry
             # look stale next time, never fresh when it is not.
             version = await self.db.run_read(store.network_version, event_id)
+            entry = self._entries.get(event_id)
+            if entry is not None and entry.version == version and self._fresh(entry):
+                return entry.suggestions
             suggestions = await self.db.run_read(load_and_compute, event_id)
             self._entries[event_id] = _Entry(version, time.monotonic(), suggestions)
             return suggestions
