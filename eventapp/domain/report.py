@@ -142,10 +142,11 @@ def turnout_chart(turnout: Sequence[tuple[datetime, int]], *, width: float = 480
 def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica") -> Drawing:
     """Attendees on a circle, grouped and coloured by organisation type; lines are
     contact exchanges. No names: the picture goes into a brochure."""
-    d = Drawing(size, size + 20)
     if not network.nodes:
-        d.add(String(size / 2, size / 2, "–", fontName=font, fontSize=12, textAnchor="middle"))
-        return d
+        empty = Drawing(size, 20)
+        empty.add(String(0, 4, "–", fontName=font, fontSize=12))
+        return empty
+    d = Drawing(size, size + 20)
     types = sorted({t or "–" for t in network.nodes.values()})
     colour = {t: colors.HexColor(PALETTE[i % len(PALETTE)]) for i, t in enumerate(types)}
     ordered = sorted(network.nodes, key=lambda a: (network.nodes[a] or "–", a))

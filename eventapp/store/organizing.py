@@ -104,6 +104,13 @@ def delete_pitch(session: Session, event_id: int, pitch_id: int) -> EventState:
     session.delete(pitch)
     if event.current_pitch_id == pitch_id:
         event.current_pitch_id = None
+    session.flush()
+    # Close the gap, so exports and the report number pitches 1..n as the agenda shows.
+    rest = session.exec(select(Pitch).where(Pitch.event_id == event_id)
+                        .order_by(col(Pitch.position), col(Pitch.id))).all()
+    for position, other in enumerate(rest):
+        other.position = position
+        session.add(other)
     return _commit_state(session, event)
 
 
