@@ -68,23 +68,24 @@ def texts(f: matching.Features, me: int, other: int) -> list[str]:
 def test_ranking_and_reasons_match_the_hand_worked_answer() -> None:
     f = build_features(data(), event())
     result = compute_suggestions(f)
-    # Anna–Ben: Parking (idf ln 7/3) + sensor hardware (1.5 · ln 7/3) + admin↔start-up
-    # (1.5 · 1.0) + both 5/5 on Smart Parking (2/3) = 4.28; Eva: Mobility + admin↔large
-    # company (1.5 · .8) = 2.05; Frank: admin↔SME 1.5; Carla: admin↔research 1.2;
-    # Dieter: same type, nothing shared, no suggestion.
+    # Anna–Ben: Parking (idf ln 7/3) + sensor hardware, offered by one of six
+    # (1.5 · (1 + ln 7/2)) + admin↔start-up (1.5 · 1.0) + both 5/5 on Smart Parking (2/3)
+    # = 5.39; Eva: Mobility + admin↔large company (1.5 · .8) = 2.05; Frank: admin↔SME
+    # 1.5; Carla: admin↔research 1.2; Dieter: same type, nothing shared, no suggestion.
     assert names(result, ANNA) == ["Ben Weber", "Eva Lang", "Frank Berg", "Carla Roth"]
     scores = [s for _, s in result.for_attendee(ANNA)]
     idf = float(np.log(7 / 3))
     # (Ties are broken by a jitter below 0.001.)
-    assert scores == pytest.approx([idf + 1.5 * idf + 1.5 + 2 / 3, idf + 1.2, 1.5, 1.2],
+    offer = 1 + float(np.log(7 / 2))
+    assert scores == pytest.approx([idf + 1.5 * offer + 1.5 + 2 / 3, idf + 1.2, 1.5, 1.2],
                                    abs=2e-3)
     assert texts(f, ANNA, BEN) == [
-        "Public administration ↔ Start-up",
         "you seek sensor hardware, Ben Weber offers it",
+        "Public administration ↔ Start-up",
         "you share an interest in Parking",
         "you both rated 'Smart Parking' 5/5",
     ]
-    assert texts(f, BEN, ANNA)[1] == "Anna Schmidt seeks sensor hardware, you offer it"
+    assert texts(f, BEN, ANNA)[0] == "Anna Schmidt seeks sensor hardware, you offer it"
     assert names(result, DIETER)[0] == "Carla Roth"
     assert texts(f, DIETER, CARLA) == [
         "you seek data analysis, Carla Roth offers it",
@@ -149,6 +150,6 @@ def test_organiser_matrix_in_words_replaces_the_default() -> None:
     f = build_features(data(), event(json.dumps({"public administration": ["start-up"]})))
     result = compute_suggestions(f)
     assert names(result, ANNA) == ["Ben Weber", "Eva Lang"]
-    assert texts(f, ANNA, BEN)[0] == "Public administration ↔ Start-up"
+    assert texts(f, ANNA, BEN)[1] == "Public administration ↔ Start-up"
     # The organiser's matrix is directional: start-ups were not told to meet the city.
     assert not any("↔" in t for t in texts(f, BEN, ANNA))

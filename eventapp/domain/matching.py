@@ -1,7 +1,7 @@
 """Suggested people to meet: explainable scores, vectorised for a whole event at once.
 
 score(i, j) = W_INTEREST  · Σ idf(topic) over topics both picked (rare topics count more)
-            + W_COMPLEMENT· Σ idf(tag) over tags i seeks and j offers, and j seeks and i offers
+            + W_COMPLEMENT· Σ (1 + idf(offer)) over tags i seeks and j offers, and vice versa
             + W_ORG       · matrix[type i][type j] (organiser-editable; a sensible default)
             + W_VOTE      · min(Σ relevance_i · relevance_j over pitches, VOTE_CAP) / VOTE_CAP
             + W_PITCH     · pitches both want to get involved in
@@ -229,7 +229,9 @@ def build_features(data: MatchingData, event: Event) -> Features:
         tags=tags,
         offers=offers,
         seeks=seeks,
-        tag_idf=_idf(offers + seeks, n),
+        # Rarity of the offer, smoothed (+1): a match is worth something even when
+        # everybody offers it, and more when few do.
+        tag_idf=_idf(offers, n) + np.float32(1.0),
         org=org,
         matrix=org_matrix(getattr(event, "org_type_matrix", "{}")),
         pitch_ids=pitch_ids,
