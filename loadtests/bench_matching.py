@@ -31,6 +31,7 @@ from eventapp.domain.suggesting import SuggestionCache
 from eventapp.store import network as store
 from eventapp.store.db import Database
 from eventapp.store.models import Attendee, Event, Pitch, Vote
+from eventapp.store.network_matching import matching_data
 from eventapp.store.network_models import (
     ContactLink,
     NetworkProfile,
@@ -127,7 +128,7 @@ def main() -> None:
         db.create_all()
         event_id = seed(db, args.attendees, args.topics, args.pitches, rng)
         event = db.read(lambda s: s.get(Event, event_id))
-        data = timed("read from SQL (profiles, votes, links)", db.read, store.matching_data,
+        data = timed("read from SQL (profiles, votes, links)", db.read, matching_data,
                      event_id)
         features = timed("build matrices", build_features, data, event)
         result = timed(f"score all {args.attendees} attendees + damping", compute_suggestions,

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 from eventapp.domain import matching
+from eventapp.domain.match_reasons import explain
 from eventapp.domain.matching import (
     build_features,
     compute_suggestions,
-    explain,
     org_matrix,
 )
 from eventapp.store.models import Event
-from eventapp.store.network import MatchingData, Person
+from eventapp.store.network import Person
+from eventapp.store.network_matching import MatchingData
 from eventapp.store.network_models import OrgType
 
 TOPICS = ["Mobility", "Parking", "Energy", "Housing", "Digital twin"]

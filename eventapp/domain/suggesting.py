@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from eventapp.domain.matching import Reason, Suggestions, explain, load_and_compute
+from eventapp.domain.match_reasons import Reason, explain
+from eventapp.domain.matching import Suggestions, load_and_compute
 from eventapp.store import network as store
 from eventapp.store.db import Database
 from eventapp.store.network import Person

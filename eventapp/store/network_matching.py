@@ -1,0 +1,68 @@
+"""What suggestions are computed from: one event's opted-in profiles, votes, partner
+interests, presenters, and the pairs never to suggest, read in one go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from eventapp.store.models import Attendee, Pitch, Vote
+from eventapp.store.network import Person, person_of
+from eventapp.store.network_models import (
+    ContactBlock,
+    ContactLink,
+    NetworkProfile,
+    PartnerInterest,
+)
+
+
+@dataclass(frozen=True)
+class MatchingData:
+    """Everything suggestions are computed from, read in one go."""
+
+    people: list[Person]
+    votes: list[tuple[int, int, int]]  # attendee, pitch, score
+    interests: list[tuple[int, int]]  # attendee, pitch
+    presenters: list[tuple[int, int]]  # attendee, pitch
+    pitch_titles: dict[int, str]
+    excluded: list[tuple[int, int]]  # pairs never to suggest (links and blocks)
+
+
+def matching_data(session: Session, event_id: int) -> MatchingData:
+    rows = session.exec(
+        select(Attendee, NetworkProfile)
+        .join(NetworkProfile, col(NetworkProfile.attendee_id) == Attendee.id)
+        .where(NetworkProfile.event_id == event_id, col(NetworkProfile.opted_in).is_(True))
+        .order_by(col(Attendee.id))
+    ).all()
+    votes = session.exec(
+        select(Vote.attendee_id, Vote.pitch_id, Vote.score).where(Vote.event_id == event_id)
+    ).all()
+    interests = session.exec(
+        select(PartnerInterest.attendee_id, PartnerInterest.pitch_id).where(
+            PartnerInterest.event_id == event_id
+        )
+    ).all()
+    pitches = session.exec(
+        select(Pitch.id, Pitch.title, Pitch.presenter_attendee_id).where(
+            Pitch.event_id == event_id
+        )
+    ).all()
+    links = session.exec(
+        select(ContactLink.low_id, ContactLink.high_id).where(ContactLink.event_id == event_id)
+    ).all()
+    blocks = session.exec(
+        select(ContactBlock.blocker_id, ContactBlock.blocked_id).where(
+            ContactBlock.event_id == event_id
+        )
+    ).all()
+    return MatchingData(
+        people=[person_of(a, p) for a, p in rows],
+        votes=[(int(a), int(p), int(s)) for a, p, s in votes],
+        interests=[(int(a), int(p)) for a, p in interests],
+        presenters=[(int(a), int(pid)) for pid, _t, a in pitches if a is not None and pid],
+        pitch_titles={int(pid): str(t) for pid, t, _a in pitches if pid is not None},
+        excluded=[(int(a), int(b)) for a, b in (*links, *blocks)],
+    )
+
