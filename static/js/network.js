@@ -21,6 +21,14 @@
     notice.hidden = false;
   }
 
+  // A shown code expires after some hours; a phone left on the code page renews it.
+  var code_img = document.getElementById("my-code");
+  if (code_img) {
+    setInterval(function () {
+      code_img.src = code_img.src.split("?")[0] + "?t=" + Date.now();
+    }, 30 * 60 * 1000);
+  }
+
   function named(template, msg) {
     return EA.t(template).replace("{name}", msg.name || "");
   }
