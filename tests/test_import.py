@@ -141,10 +141,10 @@ def test_a_tampered_preview_is_checked_again_and_stores_nothing(
     client: TestClient, db: Database, event: Event
 ) -> None:
     page = client.get(_root(event), headers=EN)
-    rows = [{"title": "Fine"}, {"title": ""}]
+    rows = [{"title": "Fine"}, {"title": "x" * 200}]
     response = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
                            data={"csrf": csrf_of(page.text), "payload": json.dumps(rows)})
-    assert _errors(response.text) == ["Row 3: title is required"]
+    assert _errors(response.text) == ["Row 3: title is longer than 160 characters"]
     broken = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
                          data={"csrf": csrf_of(page.text), "payload": "{not json"})
     assert "The preview data was damaged" in broken.text
@@ -156,3 +156,21 @@ def test_import_without_the_form_token_is_refused(client: TestClient, event: Eve
                            files={"file": ("p.csv", b"title\nX\n")})
     assert response.status_code == 403
     assert "The form expired. Please try again." in response.text
+
+
+def test_row_errors_are_shown_in_german(client: TestClient, event: Event) -> None:
+    de = {"accept-language": "de"}
+    page = client.get(_root(event), headers=de)
+    data = b"Organisation\nStadtwerke\n\nstadtwerke\n=1+1\n" + b"x" * 130 + b"\n"
+    response = client.post(f"{_root(event)}/import/partners", headers={**ORIGIN, **de},
+                           data={"csrf": csrf_of(page.text)}, files={"file": ("p.csv", data)})
+    assert _errors(response.text) == [
+        "Zeile 4: 'stadtwerke' wiederholt Zeile 2",  # row 3 is blank, and skipped
+        "Zeile 5: Organisation enthält eine Formel; bitte den Wert eintragen",
+        "Zeile 6: Organisation ist länger als 120 Zeichen",
+    ]
+    missing = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **de},
+                          data={"csrf": csrf_of(page.text)},
+                          files={"file": ("p.csv", b"name\nX\n")})
+    assert "Spalte fehlt: title. Die erste Zeile muss die Spalten benennen" in html.unescape(
+        missing.text)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eventapp.domain.organizing import Publisher
@@ -58,13 +59,52 @@ KINDS = {
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be read (not a row problem)."""
+    """The file as a whole cannot be read (not a row problem). ``text`` is English with
+    {placeholders}, so the page can translate it before filling them in."""
+
+    def __init__(self, text: str, **params: object) -> None:
+        self.text = text
+        self.params = {k: str(v) for k, v in params.items()}
+        super().__init__(text.format(**self.params))
+
+    def render(self, gettext: Callable[[str], str] = str) -> str:
+        return gettext(self.text).format(**self.params)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a cell, kept in parts so the page can translate it."""
+
+    field: str
+    text: str  # English, with {placeholders} filled from params
+    params: tuple[tuple[str, str], ...] = ()
+
+    def render(self, gettext: Callable[[str], str] = str) -> str:
+        body = gettext(self.text).format(**dict(self.params))
+        return f"{gettext(self.field)} {body}" if self.field else body
+
+
+_LONGER = re.compile(r"^is longer than (\d+) characters$")
+
+
+def _problem(exc: InvalidInput) -> Problem:
+    longer = _LONGER.match(exc.message)
+    if longer:
+        return Problem(exc.field, "is longer than {n} characters", (("n", longer.group(1)),))
+    return Problem(exc.field, exc.message)
 
 
 @dataclass(frozen=True)
 class RowError:
     row: int  # as the spreadsheet numbers it: the header is row 1
-    message: str
+    problems: tuple[Problem, ...]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(p.render() for p in self.problems)
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        return "; ".join(p.render(gettext) for p in self.problems)
 
 
 @dataclass
@@ -82,18 +122,21 @@ def read_table(data: bytes, filename: str = "") -> list[list[str]]:
     """The file's cells as text, header row first. CSV (comma, semicolon or tab; UTF-8 or
     Windows-1252, as German Excel writes it) or XLSX (first sheet)."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError(f"The file is larger than {MAX_BYTES // 1_000_000} MB.")
+        raise ImportFileError("The file is larger than {mb} MB.", mb=MAX_BYTES // 1_000_000)
     if not data.strip():
         raise ImportFileError("The file is empty.")
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
         rows = _read_xlsx(data)
     else:
         rows = _read_csv(data)
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    # Blank rows stay in place (and are skipped later), so row numbers in messages are
+    # the ones the spreadsheet shows.
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
     if not rows:
         raise ImportFileError("The file has no rows.")
     if len(rows) - 1 > MAX_ROWS:
-        raise ImportFileError(f"The file has more than {MAX_ROWS} rows.")
+        raise ImportFileError("The file has more than {n} rows.", n=MAX_ROWS)
     return rows
 
 
@@ -109,7 +152,7 @@ def _read_csv(data: bytes) -> list[list[str]]:
     try:
         return [list(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)]
     except csv.Error as exc:
-        raise ImportFileError(f"The CSV file is malformed: {exc}.") from None
+        raise ImportFileError("The CSV file is malformed: {detail}.", detail=exc) from None
 
 
 def _read_xlsx(data: bytes) -> list[list[str]]:
@@ -118,7 +161,8 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise ImportFileError(f"The file is not a readable XLSX workbook ({exc}).") from None
+        raise ImportFileError("The file is not a readable XLSX workbook ({detail}).",
+                              detail=exc) from None
     try:
         sheet = book.worksheets[0]
         rows: list[list[str]] = []
@@ -143,8 +187,8 @@ def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
     if missing:
         expected = ", ".join(c.label for c in kind.columns)
         raise ImportFileError(
-            f"Missing column: {', '.join(missing)}. The first row must name the columns "
-            f"({expected})."
+            "Missing column: {missing}. The first row must name the columns ({expected}).",
+            missing=", ".join(missing), expected=expected,
         )
     return found
 
@@ -156,28 +200,31 @@ def check_rows(kind: ImportKind, table: Sequence[Sequence[str]],
     columns = _header_map(kind, table[0])
     seen: dict[str, int] = {v.casefold(): 0 for v in existing}
     for number, cells in enumerate(table[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
         row: dict[str, str] = {}
-        problems: list[str] = []
+        problems: list[Problem] = []
         for column in kind.columns:
             index = columns.get(column.key)
             raw = cells[index] if index is not None and index < len(cells) else ""
             if raw.lstrip().startswith("="):
-                problems.append(f"{column.label} holds a formula; enter the value instead")
+                problems.append(Problem(column.label, "holds a formula; enter the value instead"))
                 continue
             try:
                 row[column.key] = clean_text(raw, field=column.label,
                                              max_length=column.max_length,
                                              required=column.required)
             except InvalidInput as exc:
-                problems.append(f"{exc.field} {exc.message}")
+                problems.append(_problem(exc))
         if not problems and kind.unique in row:
             key = row[kind.unique].casefold()
             if key in seen:
-                where = f"row {seen[key]}" if seen[key] else "what is already stored"
-                problems.append(f"{row[kind.unique]!r} repeats {where}")
+                value = (("value", repr(row[kind.unique])), ("row", str(seen[key])))
+                problems.append(Problem("", "{value} repeats row {row}" if seen[key]
+                                        else "{value} repeats what is already stored", value))
             seen.setdefault(key, number)
         if problems:
-            result.errors.append(RowError(number, "; ".join(problems)))
+            result.errors.append(RowError(number, tuple(problems)))
         else:
             result.rows.append(row)
     return result

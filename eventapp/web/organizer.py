@@ -42,8 +42,11 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
             settings: Settings = request.state.settings
             length = int(request.headers.get("content-length") or 0)
             if length > MAX_UPLOAD:
-                return await views.console(request, event, status_code=413, errors=[
-                    f"The file is larger than {imports.MAX_BYTES // 1_000_000} MB."])
+                too_big = imports.ImportFileError("The file is larger than {mb} MB.",
+                                                  mb=imports.MAX_BYTES // 1_000_000)
+                _ = translator(language(request, event.language))
+                return await views.console(request, event, status_code=413,
+                                           errors=[too_big.render(_)])
             form = await request.form(max_part_size=2 * 1024 * 1024)
             request.state.form = form
             try:
@@ -170,7 +173,8 @@ async def import_file(request: Request, event: Event) -> Response:
             checked = await run_in_threadpool(imports.check_file, kind, data, upload.filename,
                                               existing)
     except imports.ImportFileError as exc:
-        return await views.console(request, event, status_code=400, errors=[str(exc)])
+        _ = translator(language(request, event.language))
+        return await views.console(request, event, status_code=400, errors=[exc.render(_)])
     except (ValueError, TypeError, AttributeError):
         return await views.console(request, event, status_code=400,
                                    errors=["The preview data was damaged. Upload the file again."])
