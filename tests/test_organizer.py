@@ -67,12 +67,15 @@ def test_bad_settings_are_refused_with_a_message_and_change_nothing(
         "scale_max": ("1", "scale: must be two whole numbers 0 ≤ min < max ≤ 10"),
         "scale_labels": ("a\nb", "labels: needs 5 labels, one per score"),
         "org_type_matrix": ("no colon here", "line 1: write 'type: other type, other type'"),
+        "scale_min": ("x", "scale: must be two whole numbers"),
         "retention_days": ("0", "retention period: must be between 1 and 3650 days"),
         "languages": ("fr", "languages: must be de, en or both"),
         "name": ("  ", "name: is required"),
     }
     for field, (value, message) in cases.items():
         assert message in _post(client, event, "/settings", {**SETTINGS, field: value}), field
+    unknown = _post(client, event, "/settings", {**SETTINGS, "org_type_matrix": "KMU: Aliens"})
+    assert "line 1: unknown type 'Aliens' (known: SME, Start-up," in unknown
     assert db.read(queries.event_by_code, event.code).name == "Smart City Forum"
 
 

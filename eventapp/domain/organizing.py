@@ -49,6 +49,19 @@ def _lines(text: str, *, field: str, max_items: int = 60, max_length: int = 60) 
     return items
 
 
+def _org_type(label: str, number: int) -> str:
+    """The label as typed, if networking's matching knows it (else suggestions would
+    silently ignore the line)."""
+    from eventapp.domain.matching import org_type_of
+    from eventapp.store.network_models import ORG_TYPE_LABELS
+
+    if org_type_of(label) is None:
+        known = ", ".join(ORG_TYPE_LABELS.values())
+        raise InvalidInput("organisation-type matrix",
+                           f"line {number}: unknown type '{label}' (known: {known})")
+    return label
+
+
 def parse_matrix(text: str) -> dict[str, list[str]]:
     """``start-up: research, company`` per line: whom each organisation type should meet."""
     matrix: dict[str, list[str]] = {}
@@ -59,9 +72,12 @@ def parse_matrix(text: str) -> dict[str, list[str]]:
         if not sep or not left.strip():
             raise InvalidInput("organisation-type matrix",
                                f"line {number}: write 'type: other type, other type'")
-        key = clean_text(left, field="organisation-type matrix", max_length=60)
-        matrix[key] = [clean_text(x, field="organisation-type matrix", max_length=60)
-                       for x in right.split(",") if x.strip()]
+        key = _org_type(clean_text(left, field="organisation-type matrix", max_length=60),
+                        number)
+        matrix[key] = [
+            _org_type(clean_text(x, field="organisation-type matrix", max_length=60), number)
+            for x in right.split(",") if x.strip()
+        ]
     return matrix
 
 
