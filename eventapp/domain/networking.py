@@ -203,7 +203,7 @@ async def find_people(
 ) -> list[Person]:
     """The directory: only opted-in attendees, never anyone blocked either way."""
     text = clean_text(text, field="search", max_length=80)
-    tag = clean_text(tag, field="tag", max_length=MAX_TAG_LENGTH).lower() if tag else ""
+    tag = clean_text(tag, field="tag", max_length=MAX_TAG_LENGTH) if tag else ""
     if org_type not in set(OrgType):
         org_type = ""
     return await db.run_read(

@@ -266,13 +266,15 @@ def directory(
     if org_type:
         query = query.where(NetworkProfile.org_type == org_type)
     if tag:
-        # Tags are stored as JSON lists; the quoted form matches whole tags only.
-        needle = f"%{json.dumps(tag, ensure_ascii=False)}%"
+        # Tags are stored as JSON lists; the quoted form matches whole tags only. Topics
+        # keep the organiser's spelling, offers and seeks are stored in lower case.
+        topic = f"%{json.dumps(tag, ensure_ascii=False)}%"
+        lower = f"%{json.dumps(tag.lower(), ensure_ascii=False)}%"
         query = query.where(
             or_(
-                col(NetworkProfile.interests).like(needle),
-                col(NetworkProfile.offers).like(needle),
-                col(NetworkProfile.seeks).like(needle),
+                col(NetworkProfile.interests).like(topic),
+                col(NetworkProfile.offers).like(lower),
+                col(NetworkProfile.seeks).like(lower),
             )
         )
     if text:
