@@ -19,7 +19,7 @@
     data.pitches.forEach(function (p) {
       var row = document.createElement("tr");
       row.setAttribute("data-pitch", String(p.id));
-      [[p.title, ""], [p.votes, "num votes"], [p.turnout + " %", "num turnout"]].forEach(function (cell) {
+      [[p.title, ""], [p.votes, "num votes"], [p.turnout + " %", "num pct"]].forEach(function (cell) {
         var td = document.createElement("td");
         td.textContent = String(cell[0]);
         if (cell[1]) { td.className = cell[1]; }
