@@ -1,0 +1,368 @@
+"""What the benchmark and the drills share: start and stop real servers (redis-server,
+uvicorn), seed attendees in SQL, join over HTTP, measure memory, summarise latencies.
+
+Everything listens on loopback only, and every process started here is stopped by the
+``Servers`` context manager, also when a run fails half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import psutil  # type: ignore[import-untyped]
+from sqlalchemy import insert
+from sqlmodel import col, select
+
+from eventapp.domain.events import PitchSpec, create_event
+from eventapp.store.db import Database
+from eventapp.store.models import Attendee, Event, Vote
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "loadtests" / "results"
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one (children inherit it): 10,000
+    sockets need more than the usual 1,024 on both sides."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no samples."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+# ------------------------------------------------------------------ processes
+
+
+@dataclass
+class RedisProcess:
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server not found (apt-get install redis-server)")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def kill(self) -> None:
+        """What a crash of a non-persistent Redis does: everything in it is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+@dataclass
+class AppServer:
+    """One uvicorn invocation (one process, or a master with ``workers`` children)."""
+
+    port: int
+    env: dict[str, str]
+    log: Path
+    workers: int = 1
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "eventapp.app:app_from_environ",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ws",
+            "websockets-sansio",
+            "--ws-max-size",
+            "65536",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "4096",
+            "--limit-concurrency",
+            "100000",
+        ]
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        if "REDIS_URL" not in self.env:
+            env.pop("REDIS_URL", None)
+        with self.log.open("ab") as handle:
+            self.process = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(self.log.read_text()[-2000:])
+
+    def kill(self) -> None:
+        """SIGKILL the whole process tree: no shutdown hooks, no flushing."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def rss(self) -> int:
+        """Resident memory of the server and its worker processes, in bytes."""
+        return tree_rss(self.process)
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        total = 0.0
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(self.process.pid)
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+        return total
+
+
+def tree_rss(process: subprocess.Popen[bytes] | None) -> int:
+    if process is None:
+        return 0
+    total = 0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(process.pid)
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += p.memory_info().rss
+    return total
+
+
+@dataclass
+class Servers:
+    """The processes of one run; leaving the ``with`` block stops all of them."""
+
+    workdir: Path
+    redis: RedisProcess | None = None
+    apps: list[AppServer] = field(default_factory=list)
+
+    def start_redis(self) -> RedisProcess:
+        self.redis = RedisProcess(free_port(), self.workdir)
+        self.redis.start()
+        return self.redis
+
+    def start_app(self, env: dict[str, str], *, workers: int = 1) -> AppServer:
+        app = AppServer(free_port(), env, self.workdir / f"app-{len(self.apps)}.log", workers)
+        self.apps.append(app)
+        app.start()
+        return app
+
+    def __enter__(self) -> Servers:
+        return self
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        for app in self.apps:
+            app.stop()
+        if self.redis is not None:
+            self.redis.kill()
+
+
+def app_env(database_url: str, redis_url: str | None, namespace: str) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": database_url,
+        "EVENTAPP_NAMESPACE": namespace,
+        "SECRET_KEY": "loadtest-secret",
+    }
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+# ------------------------------------------------------------------ event and attendees
+
+
+def new_event(db: Database, *, pitches: int, name: str = "Load test") -> Event:
+    return create_event(
+        name,
+        [PitchSpec(f"Pilot project {i + 1}", "Stadtwerke") for i in range(pitches)],
+        db=db,
+        live_results=True,
+        language="en",
+    )
+
+
+def seed_attendees(db: Database, event_id: int, count: int) -> list[tuple[int, str]]:
+    """Insert attendees straight into SQL (the join form is measured separately);
+    returns (attendee_id, device token) of each."""
+    if count <= 0:
+        return []
+    prefix = secrets.token_hex(4)
+    rows = [
+        {
+            "event_id": event_id,
+            "token": f"{prefix}-{i}-{secrets.token_urlsafe(24)}",
+            "name": f"Seeded phone {i}",
+            "organization": "",
+        }
+        for i in range(count)
+    ]
+    with db.engine.begin() as conn:
+        for start in range(0, count, 2000):
+            conn.execute(insert(Attendee), rows[start : start + 2000])
+        found = conn.execute(
+            select(col(Attendee.id), col(Attendee.token)).where(
+                Attendee.event_id == event_id, col(Attendee.token).startswith(prefix)
+            )
+        ).all()
+    return [(int(i), str(t)) for i, t in found if i is not None]
+
+
+def stored_votes(db: Database, pitch_id: int) -> dict[int, tuple[int, int]]:
+    """attendee_id -> (score, seq) stored in SQL for a pitch."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(col(Vote.attendee_id), col(Vote.score), col(Vote.seq)).where(
+                Vote.pitch_id == pitch_id
+            )
+        ).all()
+    return {int(a): (int(s), int(q)) for a, s, q in rows}
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def join_http(http: httpx.AsyncClient, code: str, name: str) -> str:
+    """Join through the real form (CSRF cookie + field), as a new phone; returns the token."""
+    http.cookies.clear()
+    page = await http.get(f"/e/{code}")
+    match = CSRF.search(page.text)
+    if match is None:
+        raise RuntimeError(f"join page without csrf field: {page.status_code}")
+    response = await http.post(
+        f"/e/{code}/join",
+        data={"name": name, "csrf": match.group(1)},
+        headers={"origin": str(http.base_url).rstrip("/")},
+    )
+    token = response.cookies.get(f"ea_{code}")
+    if response.status_code != 303 or not token:
+        raise RuntimeError(f"join refused: {response.status_code}")
+    return token
+
+
+async def join_many(base: str, code: str, count: int, concurrency: int = 32) -> list[str]:
+    """Join ``count`` phones over HTTP, ``concurrency`` at a time (one client each)."""
+    tokens: list[str] = []
+    counter = iter(range(count))
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for i in counter:
+                tokens.append(await join_http(http, code, f"Phone {i}"))
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+    return tokens
+
+
+@contextlib.contextmanager
+def timer() -> Iterator[list[float]]:
+    """``with timer() as t: ...`` then ``t[0]`` holds the elapsed seconds."""
+    box: list[float] = []
+    started = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - started)
