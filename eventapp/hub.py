@@ -97,12 +97,23 @@ class Hub:
     async def attach(self, event_id: int, conn: Connection) -> LiveEvent:
         async with self._lock:
             live = self.events.get(event_id)
+            created = live is None
             if live is None:
                 state = await self.db.run_read(queries.load_state, event_id)
                 live = LiveEvent(state=state)
                 self.events[event_id] = live
-                await self._ensure_tallies(live)
-        (live.phones if conn.role is Role.ATTENDEE else live.screens).add(conn)
+            # Join the sets before the next await: the presence loop drops events that have
+            # no sockets, and would orphan this one (it would never see another update)
+            # while the tallies are being built.
+            (live.phones if conn.role is Role.ATTENDEE else live.screens).add(conn)
+            if created:
+                try:
+                    await self._ensure_tallies(live)
+                except Exception:
+                    # The socket gets no welcome and will not detach: do not count it.
+                    live.phones.discard(conn)
+                    live.screens.discard(conn)
+                    raise
         live.dirty = True
         if conn.role is not Role.ATTENDEE and conn.role in live.last_screen:
             conn.outbox.put(live.last_screen[conn.role], key="screen")
