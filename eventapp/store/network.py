@@ -57,7 +57,7 @@ class Person:
         return {k: v for k, v in self.contact.items() if v and self.share.get(k)}
 
 
-def _tags(raw: str) -> tuple[str, ...]:
+def tags_of(raw: str) -> tuple[str, ...]:
     try:
         data = json.loads(raw or "[]")
     except ValueError:
@@ -75,9 +75,9 @@ def person_of(attendee: Attendee, profile: NetworkProfile | None) -> Person:
         opted_in=bool(p.opted_in),
         org_type=p.org_type,
         role=p.role,
-        interests=_tags(p.interests),
-        offers=_tags(p.offers),
-        seeks=_tags(p.seeks),
+        interests=tags_of(p.interests),
+        offers=tags_of(p.offers),
+        seeks=tags_of(p.seeks),
         offers_text=p.offers_text,
         seeks_text=p.seeks_text,
         contact={k: str(getattr(p, k)) for k in CONTACT_FIELDS},
