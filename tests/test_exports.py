@@ -159,5 +159,5 @@ def test_organiser_page_lists_every_registered_exporter(client: TestClient, even
     for slug in EXPORTERS:
         for fmt in ("csv", "xlsx", "json"):
             assert f'id="export-{slug}-{fmt}"' in page
-    assert {"votes", "raw-votes", "attendees", "contacts", "partner-interests",
+    assert {"votes", "raw-votes", "attendees", "partners", "contacts", "partner-interests",
             "suggestions"} <= set(EXPORTERS)

@@ -109,6 +109,9 @@ def test_partner_list_imports_and_refuses_a_second_copy(
     stored = db.read(store.partners_of_event, event.id)
     assert [(p.name, p.org_type, p.contact) for p in stored] == [
         ("Hochschule", "Forschung", ""), ("Stadtwerke", "Unternehmen", "Frau A")]
+    exported = client.get(f"{_root(event)}/export/partners.json").json()["rows"]
+    assert [(r["organisation"], r["type"], r["contact"]) for r in exported] == [
+        ("Hochschule", "Forschung", ""), ("Stadtwerke", "Unternehmen", "Frau A")]
     again = _upload(client, event, "partners", "p.csv", data)
     assert _errors(again) == ["Row 2: 'Stadtwerke' repeats what is already stored",
                               "Row 3: 'Hochschule' repeats what is already stored"]

@@ -113,9 +113,13 @@ def test_pitches_are_added_edited_reordered_and_deleted_live(
         ids = [p.id for p in db.read(queries.load_state, event.id).pitches]
         assert db.read(store.presenter_links, event.id) == {ids[3]: grace.id}
 
-        _post(client, event, f"/pitches/{ids[0]}", {"title": "Smart Parking 2.0",
-                                                    "presenter": "Stadtwerke"})
+        _post(client, event, f"/pitches/{ids[0]}", {
+            "title": "Smart Parking 2.0", "presenter": "Stadtwerke",
+            "presenter_attendee_id": f"Grace (Stadtwerke) #{grace.id}"})  # picked from the list
         assert titles()[0] == "Smart Parking 2.0"
+        assert db.read(store.presenter_links, event.id) == {ids[0]: grace.id, ids[3]: grace.id}
+        console = html.unescape(client.get(_root(event)).text)
+        assert console.count(f'value="Grace (Stadtwerke) #{grace.id}"') == 3  # 2 pitches + list
         _post(client, event, f"/pitches/{ids[3]}", {"action": "up"})
         assert titles() == ["Smart Parking 2.0", "Heat Transition", "Open Data",
                             "Housing Exchange"]

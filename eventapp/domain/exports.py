@@ -194,6 +194,19 @@ class RawVotes(Exporter):
                      "voter: keyed pseudonym, the same for one person across pitches.")
 
 
+@register
+class Partners(Exporter):
+    slug = "partners"
+    title = "Partner list"
+    description = "The organisations imported as partners, with type and contact."
+    group = "attendees"
+
+    def table(self, ctx: ExportContext) -> Table:
+        rows: list[list[Cell]] = [[p.name, p.org_type, p.contact, p.email]
+                                  for p in ctx.db.read(store.partners_of_event, ctx.event_id)]
+        return Table(("organisation", "type", "contact", "email"), rows)
+
+
 # ------------------------------------------------------------------ writers
 
 

@@ -150,15 +150,25 @@ class PitchInput:
     presenter_attendee_id: int | None = None
 
 
+_ATTENDEE_REF = re.compile(r"(?:^|#)(\d+)$")
+
+
+def attendee_label(attendee_id: int | None, name: str, organization: str) -> str:
+    """How the console names an attendee in the presenter field; ends in ``#id``."""
+    return f"{name} ({organization}) #{attendee_id}" if organization else f"{name} #{attendee_id}"
+
+
 def clean_pitch(form: Mapping[str, str], attendee_ids: Sequence[int]) -> PitchInput:
     title = clean_text(form.get("title", ""), field="pitch title", max_length=160, required=True)
     presenter = clean_text(form.get("presenter", ""), field="presenter", max_length=160)
     raw = form.get("presenter_attendee_id", "").strip()
     attendee_id: int | None = None
     if raw:
-        if not raw.isdigit() or int(raw) not in attendee_ids:
+        # An id, or a label picked from the list ("Ada (Stadtwerke) #12").
+        ref = _ATTENDEE_REF.search(raw)
+        if ref is None or int(ref.group(1)) not in attendee_ids:
             raise InvalidInput("presenting attendee", "is not an attendee of this event")
-        attendee_id = int(raw)
+        attendee_id = int(ref.group(1))
     return PitchInput(title, presenter, attendee_id)
 
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventapp.domain import exports, imports, privacy
+from eventapp.domain import exports, imports, organizing, privacy
 from eventapp.domain.organizing import format_matrix
 from eventapp.store import organizing as store
 from eventapp.store import queries
@@ -81,6 +81,9 @@ async def console(
         "attendees": attendees,
         "partners": partners,
         "presenters": await db.run_read(store.presenter_links, event.id),
+        # "Name (Organisation) #id": what the presenter field shows and sends back.
+        "attendee_label": {a.id: organizing.attendee_label(a.id, a.name, a.organization)
+                           for a in attendees},
         "dashboard": await dashboard(request, event),
         "errors": errors or [],
         "done": request.query_params.get("done", ""),
