@@ -10,8 +10,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
+from eventapp.domain.suggesting import list_suggestions
 from eventapp.store.db import Database
-from eventapp.store.models import Event, Pitch
+from eventapp.store.models import Event, Pitch, Vote
 from eventapp.store.network import list_connections, list_partner_interests
 from eventapp.store.network_models import ContactNote, PartnerInterest
 from tests.helpers import ORIGIN, hello_attendee, of_type, receive_until
@@ -161,3 +162,28 @@ def test_suggestions_page_explains_why(client: TestClient, db: Database, event: 
     # Once connected, no longer suggested.
     connect(ben, anna)
     assert 'class="person suggestion"' not in anna.get(anna.net).text
+
+
+def test_organiser_gets_every_suggestion_with_reasons_from_live_votes(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    anna = Phone(client, db, event, "Anna Schmidt")
+    ben = Phone(client, db, event, "Ben Weber")
+    anna.save_profile()
+    ben.save_profile()
+    pitch_id = db.read(lambda s: s.exec(select(Pitch.id).where(
+        Pitch.event_id == event.id, Pitch.title == "Smart Parking")).one())
+
+    def vote(session: Any) -> None:
+        for who, score in ((anna.id, 5), (ben.id, 5)):
+            session.add(Vote(event_id=event.id, pitch_id=pitch_id, attendee_id=who,
+                             score=score, seq=1))
+        session.commit()
+
+    db.call(vote)
+    rows = db.read(list_suggestions, event.id)
+    assert [(r["name"], r["suggested_name"], r["rank"], r["reasons"]) for r in rows] == [
+        ("Anna Schmidt", "Ben Weber", 1, "you both rated 'Smart Parking' 5/5"),
+        ("Ben Weber", "Anna Schmidt", 1, "you both rated 'Smart Parking' 5/5"),
+    ]
+    assert "you both rated &#39;Smart Parking&#39; 5/5" in anna.get(anna.net).text

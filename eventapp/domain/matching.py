@@ -206,9 +206,15 @@ def build_features(data: MatchingData, event: Event) -> Features:
     pitch_ids = sorted(data.pitch_titles)
     pcol = {pid: k for k, pid in enumerate(pitch_ids)}
     scores = np.zeros((n, len(pitch_ids)), dtype=np.float32)
-    for aid, pid, score in data.votes:
-        if aid in index and pid in pcol:
-            scores[index[aid], pcol[pid]] = score
+    votes = np.asarray(data.votes, dtype=np.int64).reshape(-1, 3)
+    if n and len(votes) and pitch_ids:
+        # Vectorised lookup of row and column: hundreds of thousands of votes.
+        ids, pids = np.array([p.id for p in people]), np.array(pitch_ids)
+        order = np.argsort(ids)
+        row = np.clip(np.searchsorted(ids[order], votes[:, 0]), 0, n - 1)
+        pcol_ = np.clip(np.searchsorted(pids, votes[:, 1]), 0, len(pids) - 1)
+        known = (ids[order][row] == votes[:, 0]) & (pids[pcol_] == votes[:, 1])
+        scores[order[row[known]], pcol_[known]] = votes[known, 2]
     lo, hi = int(getattr(event, "scale_min", 1)), int(getattr(event, "scale_max", 5))
     mid = (lo + hi) / 2
     relevance = np.where(scores > 0, np.clip((scores - mid) / max(hi - mid, 1e-9), 0, 1), 0)

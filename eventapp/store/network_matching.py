@@ -43,9 +43,17 @@ def matching_data(session: Session, event_id: int) -> MatchingData:
         .where(col(NetworkProfile.event_id) == event_id, col(NetworkProfile.opted_in).is_(True))
         .order_by(col(Attendee.id))
     ).all()
-    votes = session.exec(
-        select(Vote.attendee_id, Vote.pitch_id, Vote.score).where(Vote.event_id == event_id)
-    ).all()
+    # Hundreds of thousands of rows: plain tuples from the driver, not Row objects.
+    # The only parameter is our own integer id, so binding it literally is safe.
+    query = select(Vote.attendee_id, Vote.pitch_id, Vote.score).where(Vote.event_id == event_id)
+    connection = session.connection()
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        votes = [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
     interests = session.exec(
         select(PartnerInterest.attendee_id, PartnerInterest.pitch_id).where(
             PartnerInterest.event_id == event_id
@@ -70,7 +78,7 @@ def matching_data(session: Session, event_id: int) -> MatchingData:
                    tags_of(seeks), "", "", {}, {})
             for aid, name, org, org_type, interests, offers, seeks in rows
         ],
-        votes=[(int(a), int(p), int(s)) for a, p, s in votes],
+        votes=votes,
         interests=[(int(a), int(p)) for a, p in interests],
         presenters=[(int(a), int(pid)) for pid, _t, a in pitches if a is not None and pid],
         pitch_titles={int(pid): str(t) for pid, t, _a in pitches if pid is not None},
