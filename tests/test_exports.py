@@ -161,3 +161,32 @@ def test_organiser_page_lists_every_registered_exporter(client: TestClient, even
             assert f'id="export-{slug}-{fmt}"' in page
     assert {"votes", "raw-votes", "attendees", "partners", "contacts", "partner-interests",
             "suggestions"} <= set(EXPORTERS)
+
+
+def test_blind_event_export_ranks_like_the_projector_until_everything_is_revealed(
+    client: TestClient, db: Database
+) -> None:
+    event = create_event("Blind", [PitchSpec("Shown"), PitchSpec("Hidden")], db=db)
+    with (
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
+    ):
+        ids = [p["id"] for p in hello_screen(mod, "moderator", event.moderator_key)["event"][
+            "pitches"]]
+        hello_screen(projector, "projector", event.projector_key)
+        for pitch_id, scores in zip(ids, ([4, 2], [5, 5, 5]), strict=True):
+            command(mod, {"type": "open_voting", "pitch_id": pitch_id})
+            for n, score in enumerate(scores):
+                _vote(client, event, f"V{pitch_id}-{n}", pitch_id, score)
+        command(mod, {"type": "close_voting"})
+        command(mod, {"type": "reveal", "pitch_id": ids[0]})
+        screen = receive_until(projector, lambda m: m["type"] == "screen"
+                               and len(m["leaderboard"]) == 1)
+    [shown] = screen["leaderboard"]
+    rows = {r["pitch"]: r for r in json.loads(_get(client, event, "votes", "json"))["rows"]}
+    assert (rows["Shown"]["rank"], rows["Shown"]["adjusted_mean"], rows["Shown"]["shown"]) == (
+        shown["rank"], shown["adjusted"], "yes")
+    hidden = rows["Hidden"]
+    assert (hidden["rank"], hidden["adjusted_mean"], hidden["shown"]) == (None, None, "no")
+    assert (hidden["n"], hidden["mean"], hidden["rank_all"]) == (3, 5.0, 1)
+    assert rows["Shown"]["rank_all"] == 2

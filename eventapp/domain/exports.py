@@ -22,12 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from eventapp.domain.voting import Summary, rank_pitches, summarize
+from eventapp.domain.voting import Standing, Summary, rank_pitches, summarize
+from eventapp.hub import results_visible  # the projector's own rule (pure, no live state)
 from eventapp.store import organizing as store
 from eventapp.store import queries
 from eventapp.store.db import Database
 from eventapp.store.models import Event
-from eventapp.store.queries import EventState
+from eventapp.store.queries import EventState, PitchInfo
 
 Cell = str | int | float | None
 FORMATS = {
@@ -92,7 +93,11 @@ def register(cls: type[Exporter]) -> type[Exporter]:
 
 @dataclass(frozen=True)
 class PitchResult:
-    """One pitch's full numbers: the projector's summary plus median and spread."""
+    """One pitch's full numbers: the projector's summary plus median and spread.
+
+    ``adjusted``/``rank`` rank every voted pitch (the final table). ``shown_adjusted``/
+    ``shown_rank`` rank only the pitches whose results the projector may show, exactly as
+    it does; with blind results they differ until every pitch is revealed."""
 
     pitch_id: int
     position: int
@@ -104,6 +109,9 @@ class PitchResult:
     stdev: float | None
     adjusted: float | None
     rank: int | None
+    shown: bool = True
+    shown_adjusted: float | None = None
+    shown_rank: int | None = None
 
 
 def _spread(summary: Summary) -> tuple[float | None, float | None]:
@@ -114,6 +122,18 @@ def _spread(summary: Summary) -> tuple[float | None, float | None]:
     return median, stdev
 
 
+def _standings(state: EventState, summaries: dict[int, Summary], pitches: Sequence[PitchInfo],
+               prior_weight: float) -> dict[int, Standing]:
+    return {
+        s.pitch_id: s
+        for s in rank_pitches(
+            [(p.id, p.title, summaries[p.id]) for p in pitches],
+            prior_weight=prior_weight,
+            scale_mid=(state.scale_min + state.scale_max) / 2,
+        )
+    }
+
+
 def pitch_results(state: EventState, counts: dict[int, dict[int, int]], *,
                   prior_weight: float) -> list[PitchResult]:
     summaries = {
@@ -121,22 +141,18 @@ def pitch_results(state: EventState, counts: dict[int, dict[int, int]], *,
                         scale_max=state.scale_max)
         for p in state.pitches
     }
-    standings = {
-        s.pitch_id: s
-        for s in rank_pitches(
-            [(p.id, p.title, summaries[p.id]) for p in state.pitches],
-            prior_weight=prior_weight,
-            scale_mid=(state.scale_min + state.scale_max) / 2,
-        )
-    }
+    visible = [p for p in state.pitches if results_visible(state, p)]
+    final = _standings(state, summaries, state.pitches, prior_weight)
+    shown = _standings(state, summaries, visible, prior_weight)
     results = []
-    for p in state.pitches:
+    for index, p in enumerate(state.pitches, start=1):
         median, stdev = _spread(summaries[p.id])
-        standing = standings.get(p.id)
+        standing, on_screen = final.get(p.id), shown.get(p.id)
         results.append(PitchResult(
-            p.id, p.position + 1, p.title, p.presenter, p.state.value, summaries[p.id],
+            p.id, index, p.title, p.presenter, p.state.value, summaries[p.id],
             median, stdev, standing.adjusted if standing else None,
-            standing.rank if standing else None,
+            standing.rank if standing else None, p in visible,
+            on_screen.adjusted if on_screen else None, on_screen.rank if on_screen else None,
         ))
     return results
 
@@ -165,16 +181,19 @@ class VotesPerPitch(Exporter):
         state, results = results_of(ctx)
         scores = range(state.scale_min, state.scale_max + 1)
         columns = ("rank", "position", "pitch", "presenter", "state", "n", "mean", "median",
-                   "sd", "adjusted_mean", *(f"votes_{s}" for s in scores))
+                   "sd", "adjusted_mean", *(f"votes_{s}" for s in scores), "shown",
+                   "rank_all", "adjusted_mean_all")
         rows: list[list[Cell]] = [
-            [r.rank, r.position, r.title, r.presenter, r.state, r.summary.n,
-             _round(r.summary.mean), r.median, _round(r.stdev), _round(r.adjusted),
-             *(r.summary.distribution[s] for s in scores)]
+            [r.shown_rank, r.position, r.title, r.presenter, r.state, r.summary.n,
+             _round(r.summary.mean), r.median, _round(r.stdev), _round(r.shown_adjusted),
+             *(r.summary.distribution[s] for s in scores), "yes" if r.shown else "no",
+             r.rank, _round(r.adjusted)]
             for r in sorted(results, key=lambda r: (r.rank is None, r.rank or 0, r.position))
         ]
-        return Table(columns, rows, "Adjusted mean: Bayesian average with "
-                     f"{ctx.prior_weight:g} virtual votes at the overall mean (as on the "
-                     "projector). sd: sample standard deviation.")
+        return Table(columns, rows, "rank, adjusted_mean: as on the projector (pitches whose "
+                     "results were shown). rank_all, adjusted_mean_all: every voted pitch. "
+                     f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
+                     "votes at the overall mean. sd: sample standard deviation.")
 
 
 @register
