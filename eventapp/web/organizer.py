@@ -251,16 +251,24 @@ async def report_pdf(request: Request, event: Event) -> Response:
 
 @organizer_only
 async def chart(request: Request, event: Event) -> Response:
-    data = await _report(request, event)
+    """One chart of the report; each reads only what it draws (a report page asks for
+    one per pitch)."""
+    from eventapp.domain.networking_export import network_of
+
+    ctx = _context(request, event)
     name = request.path_params["name"]
-    drawing: Any = None
-    if name == "turnout":
-        drawing = report.turnout_chart(data.turnout)
-    elif name == "network":
-        drawing = report.network_chart(data.network)
-    elif name.startswith("pitch-"):
-        found = [r for r in data.results if f"pitch-{r.pitch_id}" == name]
-        drawing = report.distribution_chart(found[0], data.labels) if found else None
+
+    def draw() -> Any:
+        if name == "turnout":
+            votes = ctx.db.read(store.raw_votes, ctx.event_id)
+            return report.turnout_chart(report.turnout_buckets([v.updated_at for v in votes]))
+        if name == "network":
+            return report.network_chart(network_of(ctx))
+        state, results = exports.results_of(ctx)
+        found = [r for r in results if f"pitch-{r.pitch_id}" == name]
+        return report.distribution_chart(found[0], state.scale_labels) if found else None
+
+    drawing = await run_in_threadpool(draw)
     if drawing is None:
         return render(request, "error.html", {"message": "Page not found."}, status_code=404)
     # The SVG writer uses style attributes; this image runs no script, so allow them here.
