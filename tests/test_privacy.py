@@ -173,3 +173,39 @@ def test_no_page_asks_another_host_for_anything(client: TestClient, event: Event
     foreign = [u for u in seen if urlsplit(u).netloc not in ("", "testserver")]
     assert foreign == []
     assert any(u.startswith("/static/js/") for u in seen)
+
+
+def test_delete_my_data_removes_profile_contacts_interests_and_notes(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    from sqlmodel import select
+
+    from eventapp.store.network_models import (
+        ContactLink,
+        ContactNote,
+        NetworkProfile,
+        PartnerInterest,
+    )
+    from tests.network_helpers import CSRF, Phone
+
+    anna = Phone(client, db, event, "Anna Schmidt")
+    ben = Phone(client, db, event, "Ben Weber")
+    anna.save_profile(organization="Stadt", org_type="public_admin", email="anna@stadt.example")
+    ben.save_profile(organization="Sensorik", org_type="startup")
+    assert ben.post(anna.code_link()).status_code == 303
+    pitch_id = db.read(queries.load_state, event.id).pitches[0].id
+    anna.post(f"{anna.net}/pitches/{pitch_id}", {"role": "partner"})
+    ben.post(f"{ben.net}/contacts/{anna.id}/note", {"text": "met at the coffee bar"})
+
+    def rows(model: type) -> list[object]:
+        return list(db.read(lambda s: s.exec(select(model)).all()))
+
+    before = [len(rows(m)) for m in (NetworkProfile, ContactLink, PartnerInterest, ContactNote)]
+    assert before == [2, 1, 1, 1]
+    anna.get(f"/e/{event.code}/privacy")
+    done = client.post(f"/e/{event.code}/privacy/delete", headers={**ORIGIN, **EN},
+                       data={"csrf": CSRF, "confirm": "yes"})
+    assert "Your data was deleted" in done.text
+    assert [p.attendee_id for p in rows(NetworkProfile)] == [ben.id]  # type: ignore[attr-defined]
+    assert rows(ContactLink) == [] and rows(PartnerInterest) == [] and rows(ContactNote) == []
+    assert "Anna" not in ben.get(f"{ben.net}/contacts").text
