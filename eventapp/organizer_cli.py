@@ -45,6 +45,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sets.add_argument("code")
     for name in ("name", "date", "languages", "language", "retention-days", "topics"):
         sets.add_argument(f"--{name}")
+    sets.add_argument("--scale", help="rating scale, e.g. 1-5 (only before votes exist)")
+    sets.add_argument("--labels", help="one label per score, separated by |")
+    sets.add_argument("--matrix", help="organisation-type matrix, lines separated by |, "
+                      "e.g. 'Start-up: Forschung, Verwaltung|KMU: Hochschule'")
     sets.add_argument("--results", choices=["live", "blind"])
     sets.add_argument("--networking", choices=["on", "off"])
     purge = sub.add_parser("purge", help="delete an event and all its data")
@@ -128,6 +132,12 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
             if value is not None:
                 form[key] = value.replace("|", "\n") if key == "topics" else value
         form["networking"] = "on" if form["networking"] in ("on", "True") else ""
+        if args.scale:
+            form["scale_min"], _, form["scale_max"] = args.scale.partition("-")
+        if args.labels is not None:
+            form["scale_labels"] = args.labels.replace("|", "\n")
+        if args.matrix is not None:
+            form["org_type_matrix"] = args.matrix.replace("|", "\n")
         event_id = event.id
         asyncio.run(_publishing(settings, lambda p: organizing.update_settings(
             event, form, db=db, publish=p)))

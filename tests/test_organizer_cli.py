@@ -47,7 +47,8 @@ def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
     assert _cli(tmp_path, "import-partners", code, str(partners)).returncode == 0
 
     settings = _cli(tmp_path, "settings", code, "--date", "2026-01-10", "--retention-days",
-                    "30", "--results", "live")
+                    "30", "--results", "live", "--scale", "1-4", "--labels", "nein|eher nein|"
+                    "eher ja|ja", "--matrix", "Start-up: Forschung|KMU: Hochschule")
     assert settings.returncode == 0, settings.stderr
     refused = _cli(tmp_path, "settings", code, "--date", "10.01.2026")
     assert refused.returncode == 2 and "date must look like 2026-05-14" in refused.stderr
@@ -55,6 +56,9 @@ def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'cli.db'}")
     event = db.read(queries.event_by_code, code)
     assert (event.date, event.retention_days, event.live_results) == ("2026-01-10", 30, True)
+    assert (event.scale_min, event.scale_max) == (1, 4)
+    assert json.loads(event.scale_labels) == ["nein", "eher nein", "eher ja", "ja"]
+    assert json.loads(event.org_type_matrix) == {"Start-up": ["Forschung"], "KMU": ["Hochschule"]}
     assert len(db.read(store.partners_of_event, event.id)) == 2
     state = db.read(queries.load_state, event.id)
     first = state.pitches[0].id
@@ -63,7 +67,7 @@ def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
     voters = [db.call(queries.add_attendee, Attendee(event_id=event.id, token=f"t{i}" * 20,
                                                      name=f"N{i}")) for i in range(3)]
     db.call(queries.commit_votes, [VoteRow(event.id, first, a.id or 0, s, 1)
-                                   for a, s in zip(voters, (5, 4, 3), strict=True)])
+                                   for a, s in zip(voters, (4, 3, 2), strict=True)])
     db.close()
 
     out = tmp_path / "votes.xlsx"
@@ -73,10 +77,10 @@ def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
     header = rows[0]
     parking = dict(zip(header, rows[1], strict=False))
     assert (parking["pitch"], parking["n"], parking["mean"], parking["median"]) == (
-        "Smart Parking", 3, 4.0, 4)
+        "Smart Parking", 3, 3.0, 3)
     raw = _cli(tmp_path, "export", code, "--what", "raw-votes", "--format", "csv").stdout
     assert sorted(r["score"] for r in csv.DictReader(io.StringIO(raw.lstrip("\ufeff")))) == [
-        "3", "4", "5"]
+        "2", "3", "4"]
 
     pdf = tmp_path / "report.pdf"
     assert _cli(tmp_path, "report", code, "-o", str(pdf)).returncode == 0
