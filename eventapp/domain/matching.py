@@ -44,6 +44,8 @@ LIST_LENGTH = 10
 CANDIDATES = 30
 CAP_FACTOR = 2.0  # nobody appears in more than CAP_FACTOR × the average number of lists
 BLOCK_ROWS = 1024
+JITTER_RANK = 8
+JITTER_SCALE = 1e-4  # × sqrt(JITTER_RANK) standard normals: about ±0.0003 per pair
 
 ORG_TYPES = list(OrgType)
 _T = {t: i for i, t in enumerate(ORG_TYPES)}
@@ -148,23 +150,23 @@ class Features:
     interests_wd: np.ndarray = field(init=False)
     seeks_w: sp.csr_matrix = field(init=False)
     offers_w: sp.csr_matrix = field(init=False)
-    # Fixed pseudo-random offsets per row and column for breaking ties (see _jitter).
-    row_noise: np.ndarray = field(init=False)
-    col_noise: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         # Interests and organisation types in one product: [I·idf·W | onehot·M·W] @
         # [I | onehot]ᵀ gives the interest overlap plus matrix[type i][type j] at once.
         onehot = np.eye(len(ORG_TYPES) + 1, dtype=np.float32)[self.org]
         dense = self.interests.toarray().astype(np.float32)
+        # Equal scores are common (same type, same tag). A few random columns add a
+        # jitter of about ±0.001 that differs per pair (a random projection), so ties
+        # are spread over everyone instead of all going to the lowest ids, which the
+        # popularity cap would then leave half-filled. Fixed seed: the same every run.
+        noise = np.random.default_rng(7).standard_normal((2, len(self.ids), JITTER_RANK))
         self.interests_wd = np.hstack([
             dense * (self.topic_idf * np.float32(W_INTEREST)),
             onehot @ (self.matrix * np.float32(W_ORG)),
+            noise[0] * JITTER_SCALE,
         ]).astype(np.float32)
-        self.interests_d = np.hstack([dense, onehot])
-        noise = np.random.default_rng(7)
-        self.row_noise = noise.random(len(self.ids), dtype=np.float32)
-        self.col_noise = noise.random(len(self.ids), dtype=np.float32)
+        self.interests_d = np.hstack([dense, onehot, noise[1]]).astype(np.float32)
         self.seeks_w = sp.csr_matrix(self.seeks.multiply(self.tag_idf))
         self.offers_w = sp.csr_matrix(self.offers.multiply(self.tag_idf))
 
@@ -317,10 +319,6 @@ def compute_suggestions(f: Features) -> Suggestions:
     for start in range(0, n, BLOCK_ROWS):
         stop = min(n, start + BLOCK_ROWS)
         s = score_block(f, slice(start, stop), out, tmp)
-        # Equal scores are common (same type, same tag): a tiny fixed jitter per pair
-        # spreads ties over everyone instead of handing all of them to the lowest ids,
-        # which the popularity cap would then leave half-filled.
-        s += _jitter(f, start, stop, tmp)
         local = np.arange(stop - start)
         s[local, local + start] = -np.inf  # never oneself
         mine = excluded[(excluded[:, 0] >= start) & (excluded[:, 0] < stop)]
@@ -332,15 +330,6 @@ def compute_suggestions(f: Features) -> Suggestions:
         cand[start:stop] = top
         cand_s[start:stop] = np.take_along_axis(s, top, axis=1)
     return Suggestions(f, *_damp(cand, cand_s, n))
-
-
-def _jitter(f: Features, start: int, stop: int, buffer: np.ndarray) -> np.ndarray:
-    """Below 0.001 and different for (nearly) every pair, the same on every run."""
-    t = buffer[: stop - start]
-    np.add(f.row_noise[start:stop, None], f.col_noise[None, :], out=t)
-    np.subtract(t, np.float32(1.0), out=t, where=t >= 1)  # the fractional part
-    t *= np.float32(1e-3)
-    return t
 
 
 def _damp(cand: np.ndarray, cand_s: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
