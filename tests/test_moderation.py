@@ -28,7 +28,11 @@ def _vote(client: TestClient, event: Event, name: str, pitch_id: int, score: int
 
 
 def _screen_with(ws: object, predicate: object) -> dict[str, object]:
-    return receive_until(ws, lambda m: m["type"] == "screen" and predicate(m))  # type: ignore[arg-type,operator]
+    # Screens sent before the first pitch is on stage have no "current": skip them (the
+    # hub's ticker may send one between hello and the moderator's first command).
+    return receive_until(  # type: ignore[arg-type]
+        ws, lambda m: m["type"] == "screen" and m["current"] is not None and predicate(m)  # type: ignore[operator]
+    )
 
 
 def test_projector_is_blind_until_reveal_but_shows_turnout(
