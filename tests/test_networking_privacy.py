@@ -138,3 +138,23 @@ def test_suggestions_follow_profile_changes(client: TestClient, db: Database, ev
     assert suggested(anna) == [str(ben.id)]
     ben.save_profile(offers="funding", opt_in="")
     assert suggested(anna) == []
+
+
+def test_networking_switched_off_by_the_organiser(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    anna = Phone(client, db, event, "Anna Schmidt")
+    anna.save_profile()
+
+    def switch_off(session: Any) -> None:
+        row = session.get(Event, event.id)
+        row.networking_enabled = False
+        session.add(row)
+        session.commit()
+
+    db.call(switch_off)
+    for path in ("", "/people", "/code", "/contacts"):
+        page = anna.get(f"{anna.net}{path}")
+        assert page.status_code == 404
+        assert "Networking is switched off for this event." in page.text
+    assert 'id="network-link"' not in anna.get(f"/e/{event.code}").text
