@@ -202,3 +202,45 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
     refused = "Failed to load resource: the server responded with a status of 4"
     assert [e for e in errors if not e.startswith(refused)] == []
     context.close()
+
+
+def test_attendee_deletes_their_data_and_the_organiser_sees_it(
+    chromium: Browser, served: tuple[AppProcess, dict]
+) -> None:
+    app, event = served
+    code, links = event["code"], event["links"]
+    phone_ctx = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                     has_touch=True, locale="de-DE")
+    laptop = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="de-DE")
+    requests: list[str] = []
+    errors: list[str] = []
+    phone, org = phone_ctx.new_page(), laptop.new_page()
+    for page in (phone, org):
+        _watch(page, requests, errors)
+
+    phone.goto(links["attendee"])
+    phone.fill("#name", "Ada Lovelace")
+    phone.click("#join-form button")
+    expect(phone.locator("body")).not_to_contain_text("Ihr Name", timeout=10_000)
+    org.goto(links["organizer"])
+    expect(org.locator("#dash-attendees")).to_have_text("1")
+
+    phone.goto(f"{app.url}/e/{code}/privacy")
+    expect(phone.locator("#notice h1")).to_have_text("Datenschutzhinweis")
+    phone.click("#delete-data")  # without the tick: refused, nothing deleted
+    expect(phone.locator(".error")).to_have_text(
+        "Bitte ankreuzen, um das Löschen Ihrer Daten zu bestätigen.")
+    phone.check("#confirm-delete")
+    phone.click("#delete-data")
+    expect(phone.locator("#deleted h1")).to_have_text("Ihre Daten wurden gelöscht")
+    expect(phone.locator("#delete-my-data")).to_have_count(0)  # this phone holds nothing now
+
+    expect(org.locator("#dash-attendees")).to_have_text("0", timeout=10_000)  # polled
+    phone.goto(links["attendee"])
+    expect(phone.locator("#join-form")).to_be_visible()  # the old identity opens nothing
+    hosts = {urlsplit(u).netloc for u in requests if not u.startswith(("data:", "blob:"))}
+    assert hosts == {urlsplit(app.url).netloc}
+    refused = "Failed to load resource: the server responded with a status of 4"
+    assert [e for e in errors if not e.startswith(refused)] == []
+    phone_ctx.close()
+    laptop.close()
