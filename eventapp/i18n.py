@@ -333,6 +333,7 @@ GERMAN: dict[str, str] = {
     "You are already connected.": "Sie sind bereits verbunden.",
     "You cannot block yourself.": "Sie können sich nicht selbst blockieren.",
     "You cannot exchange contacts with this person.": "Mit dieser Person können Sie keine Kontakte tauschen.",
+    "You have many unanswered requests; wait for some answers first.": "Sie haben viele unbeantwortete Anfragen; warten Sie zuerst einige Antworten ab.",
     "You cannot send yourself a request.": "Sie können sich nicht selbst eine Anfrage senden.",
     "has more than 8 tags": "hat mehr als 8 Schlagworte",
     "has more than 15 topics": "hat mehr als 15 Themen",

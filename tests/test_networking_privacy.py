@@ -158,3 +158,22 @@ def test_networking_switched_off_by_the_organiser(
         assert page.status_code == 404
         assert "Networking is switched off for this event." in page.text
     assert 'id="network-link"' not in anna.get(f"/e/{event.code}").text
+
+
+def test_a_hall_cannot_be_spammed_with_requests(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    from eventapp.domain.contacts import MAX_OPEN_REQUESTS
+
+    spammer = Phone(client, db, event, "Sam Spam")
+    spammer.save_profile()
+    targets = []
+    for i in range(MAX_OPEN_REQUESTS + 1):
+        target = Phone(client, db, event, f"Guest {i}")
+        target.save_profile()
+        targets.append(target)
+    for target in targets[:-1]:
+        assert spammer.post(f"{spammer.net}/request/{target.id}").status_code == 303
+    refused = spammer.post(f"{spammer.net}/request/{targets[-1].id}")
+    assert refused.status_code == 400 and "many unanswered requests" in refused.text
+    assert "Contact requests" not in targets[-1].get(targets[-1].net).text

@@ -31,6 +31,9 @@ from eventapp.store.network_models import ContactBlock, ContactLink, LinkState, 
 # A code shown on a phone is good for a conference day; reloading the page renews it.
 TOKEN_TTL = 12 * 3600
 _SIG_BYTES = 15
+# Unanswered requests one attendee may have open: enough for any honest evening, not
+# enough to spam a hall of thousands from the directory.
+MAX_OPEN_REQUESTS = 30
 
 
 # ------------------------------------------------------------------ QR tokens
@@ -183,6 +186,13 @@ def _request_tx(session: Session, event_id: int, from_id: int, to_id: int) -> Co
         # They asked me first: asking back is accepting.
         link.state, link.decided_at = LinkState.ACCEPTED, utcnow()
     else:
+        waiting = sum(
+            1 for lk in store.links_of(session, from_id)
+            if lk.state == LinkState.PENDING and lk.requester_id == from_id
+        )
+        if waiting >= MAX_OPEN_REQUESTS:
+            raise Refused("too_many_requests",
+                          "You have many unanswered requests; wait for some answers first.")
         link = ContactLink(
             event_id=event_id, low_id=min(from_id, to_id), high_id=max(from_id, to_id),
             requester_id=from_id,
