@@ -109,6 +109,8 @@ class Contexts:
             lambda msg: self.watch.console_errors.append(msg.text) if msg.type == "error" else None,
         )
         page.on("pageerror", lambda exc: self.watch.page_errors.append(str(exc)))
+        # Sockets are not "requests" to Playwright; their hosts count all the same.
+        page.on("websocket", lambda ws: self.watch.requests.append(ws.url))
 
     def close(self) -> None:
         for context in self.opened:

@@ -394,6 +394,7 @@ def test_pages_load_nothing_from_other_hosts_and_break_no_csp_rule(
     assert contexts.watch.requests, "no requests recorded"
     assert hosts_of(contexts.watch.requests) == {"127.0.0.1"}, contexts.watch.requests
     assert {urlsplit(u).port for u in contexts.watch.requests} == {served.app.port}
+    assert f"ws://127.0.0.1:{served.app.port}/e/{served.code}/ws" in contexts.watch.requests
     assert csp_reports == []
     assert [e for e in contexts.watch.console_errors if "Content Security Policy" in e] == []
     assert contexts.watch.console_errors == []
