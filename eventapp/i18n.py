@@ -142,6 +142,7 @@ GERMAN: dict[str, str] = {
     "Event deleted": "Veranstaltung gelöscht",
     "The event and all its data (attendees, votes, contacts) were deleted for good.": "Die Veranstaltung und alle Daten (Teilnehmende, Stimmen, Kontakte) wurden endgültig gelöscht.",
     "Privacy notice": "Datenschutzhinweis",
+    "By joining you accept the": "Mit der Teilnahme akzeptieren Sie den",
     "Your data was deleted": "Ihre Daten wurden gelöscht",
     "Your name, organisation, profile and contacts are gone. Your ratings still count, without any link to you.": "Name, Organisation, Profil und Kontakte sind gelöscht. Ihre Bewertungen zählen weiter, ohne Bezug zu Ihnen.",
     "Version": "Version",

@@ -82,3 +82,19 @@ def test_reconnected_phone_gets_its_votes_back(client: TestClient, event: Event)
             welcome = hello_attendee(phone, token)
             assert welcome["my_votes"] == {str(pitch_id): {"score": 5, "seq": 7}}
             assert welcome["event"]["pitches"][0]["state"] == "open"
+
+
+def test_joining_records_the_privacy_notice_version_accepted(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    from eventapp.domain.privacy import PRIVACY_NOTICE_VERSION
+    from eventapp.store.organizing import consents_of_event
+
+    page = client.get(f"/e/{event.code}", headers={"accept-language": "en"})
+    assert f'href="/e/{event.code}/privacy"' in page.text
+    token = join(client, event.code, "Clara")
+    attendee = db.read(queries.attendee_by_token, event.id, token)
+    records = db.read(consents_of_event, event.id)
+    assert [(r.attendee_id, r.kind, r.text_version) for r in records] == [
+        (attendee.id, "privacy", PRIVACY_NOTICE_VERSION)
+    ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from eventapp.domain.events import join_event
+from eventapp.domain.privacy import record_consent
 from eventapp.domain.validation import InvalidInput
 from eventapp.i18n import translator
 from eventapp.settings import Settings
@@ -86,6 +89,8 @@ async def join(request: Request) -> Response:
             status_code=400,
             event=event,
         )
+    # The join form names the privacy notice: record which version was accepted, and when.
+    await asyncio.to_thread(record_consent, attendee, "privacy", db=request.state.db)
     response = RedirectResponse(f"/e/{event.code}", status_code=303)
     _set_identity(request, response, event, attendee)
     return response
