@@ -20,7 +20,13 @@ from datetime import datetime
 import vobject
 from sqlmodel import Session
 
-from eventapp.domain.networking import Notify, Refused, require_opted_in, safe_text
+from eventapp.domain.networking import (
+    Notify,
+    Refused,
+    require_opted_in,
+    run_write,
+    safe_text,
+)
 from eventapp.messages import server_message
 from eventapp.store import network as store
 from eventapp.store.db import Database
@@ -151,8 +157,8 @@ async def exchange(
     now: float | None = None,
 ) -> int:
     """The scanner confirmed: both are contacts. Tells the code's owner live."""
-    owner_id = await db.run(
-        _exchange_tx, event_id, scanner_id, token, time.time() if now is None else now
+    owner_id = await run_write(
+        db, _exchange_tx, event_id, scanner_id, token, time.time() if now is None else now
     )
     scanner = await db.run_read(store.person, scanner_id)
     assert scanner is not None
@@ -206,7 +212,7 @@ def _request_tx(session: Session, event_id: int, from_id: int, to_id: int) -> Co
 async def request_contact(
     event_id: int, from_id: int, to_id: int, *, db: Database, notify: Notify
 ) -> ContactLink:
-    link = await db.run(_request_tx, event_id, from_id, to_id)
+    link = await run_write(db, _request_tx, event_id, from_id, to_id)
     me = await db.run_read(store.person, from_id)
     assert me is not None
     if link.state == LinkState.ACCEPTED:
@@ -273,7 +279,7 @@ def _block_tx(session: Session, event_id: int, blocker_id: int, blocked_id: int)
 
 
 async def block(event_id: int, blocker_id: int, blocked_id: int, *, db: Database) -> None:
-    await db.run(_block_tx, event_id, blocker_id, blocked_id)
+    await run_write(db, _block_tx, event_id, blocker_id, blocked_id)
 
 
 def _unblock_tx(session: Session, event_id: int, blocker_id: int, blocked_id: int) -> None:
@@ -329,7 +335,7 @@ def _note_tx(session: Session, owner_id: int, about_id: int, text: str) -> None:
 async def save_note(owner_id: int, about_id: int, text: str, *, db: Database) -> None:
     """A private note: only its author ever sees it (and in their own vCard download)."""
     text = safe_text(text, field="note", max_length=1000)
-    await db.run(_note_tx, owner_id, about_id, text)
+    await run_write(db, _note_tx, owner_id, about_id, text)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from eventapp.domain.validation import InvalidInput, clean_text
@@ -38,6 +40,17 @@ MAX_INTERESTS = 15
 
 # Delivers a server message to one attendee's sockets (``Hub.notify_attendee``).
 Notify = Callable[[int, int, str], Awaitable[None]]
+T = TypeVar("T")
+
+
+async def run_write(db: Database, fn: Callable[..., T], *args: Any) -> T:
+    """Run a writing transaction. Two phones doing the same thing at once (both scan each
+    other) can race on a unique key under PostgreSQL; the loser runs once more and then
+    finds the winner's row. (SQLite serialises writers, so it never sees this.)"""
+    try:
+        return await db.run(fn, *args)
+    except IntegrityError:
+        return await db.run(fn, *args)
 
 
 class Refused(Exception):
@@ -183,7 +196,7 @@ async def save_profile(
     """Validate and store the profile; ticking the consent box opts in (recorded with time
     and text version), unticking it withdraws: listed, suggested and shared no more."""
     data = clean_profile(values, topics=event_topics(event))
-    return await db.run(_save_tx, attendee_id, data)
+    return await run_write(db, _save_tx, attendee_id, data)
 
 
 def require_opted_in(person: Person | None) -> Person:
@@ -246,7 +259,7 @@ async def express_interest(
     if role not in set(PartnerRole):
         raise InvalidInput("role", "is not one of the listed roles")
     note = safe_text(note, field="note", max_length=280)
-    presenter = await db.run(_interest_tx, event_id, pitch_id, attendee_id, role, note)
+    presenter = await run_write(db, _interest_tx, event_id, pitch_id, attendee_id, role, note)
     if presenter is not None and presenter != attendee_id:
         me = await db.run_read(store.person, attendee_id)
         assert me is not None
