@@ -74,7 +74,7 @@
       li.appendChild(EA.el("span", "title", p.title));
       li.appendChild(EA.el("span", "badge " + p.state, EA.t(p.state)));
       var votes = screen && screen.votes ? screen.votes[String(p.id)] || 0 : 0;
-      li.appendChild(EA.el("span", "num", votes + " " + EA.t("votes")));
+      li.appendChild(EA.el("span", "num", votes + " " + EA.t(votes === 1 ? "vote" : "votes")));
       var go = EA.el("button", "small", "▶");
       go.type = "button";
       go.title = p.title;
