@@ -26,6 +26,7 @@ from eventapp.i18n import translator
 from eventapp.settings import Settings
 from eventapp.store import network as store
 from eventapp.store import queries
+from eventapp.store.db import Database
 from eventapp.store.models import Attendee, Event
 from eventapp.store.network_models import (
     ORG_TYPE_LABELS,
@@ -57,7 +58,7 @@ NOTICES = {
 class Me:
     event: Event
     attendee: Attendee
-    db: Any
+    db: Database
 
     @property
     def event_id(self) -> int:
@@ -72,7 +73,7 @@ class Me:
 
 async def identify(request: Request) -> Me | Response:
     """The attendee behind this phone's cookie, or the page that says what to do."""
-    db = request.state.db
+    db: Database = request.state.db
     event = await db.run_read(queries.event_by_code, request.path_params["code"])
     if event is None or event.id is None:
         return render(request, "error.html", {"message": "Page not found."}, status_code=404)
