@@ -81,7 +81,15 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
     out: Json = {"target": target.name}
     stats = Stats()
     phones = [
-        Phone(target.ws_urls[i % len(target.ws_urls)], target.origin, token, stats, ident=i)
+        Phone(
+            target.ws_urls[i % len(target.ws_urls)],
+            # Each process is its own origin (host:port), as a browser on it would send.
+            origin_of(target.ws_urls[i % len(target.ws_urls)]),
+            token,
+            stats,
+            ident=i,
+            deflate=not args.no_deflate,
+        )
         for i, token in enumerate(target.tokens)
     ]
     projector = Screen(target.ws_urls[0], target.origin, "projector", target.projector_key)
@@ -117,6 +125,9 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
     vote_pitch = target.pitch_ids[0]
     others = target.pitch_ids[1:] or target.pitch_ids
     rounds: list[Json] = []
+    spy = None
+    if args.profile == "broadcast":
+        spy = start_spy(target, "broadcast", 1.5 * (args.broadcast_rounds + 1) + 2)
     sequence = [others[r % len(others)] for r in range(args.broadcast_rounds)] + [vote_pitch]
     for pitch in sequence:
         await asyncio.sleep(0.5)
@@ -159,29 +170,8 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
         stdout=subprocess.PIPE,
         text=True,
     )
-    spy = None
-    if args.profile and target.pid is not None:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        spy_out = RESULTS / f"profile-{target.name}-{time.strftime('%H%M%S')}.txt"
-        spy = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "--pid",
-                str(target.pid),
-                "--duration",
-                str(int(probe_seconds)),
-                "--rate",
-                "200",
-                "--format",
-                "raw",
-                "--threads",
-                "--output",
-                str(spy_out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    if args.profile == "votes":
+        spy = start_spy(target, "votes", probe_seconds)
     await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------ vote burst
@@ -260,12 +250,14 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
         "ack_p50_ms": ms(percentile(sus_lat, 50)),
         "ack_p99_ms": ms(percentile(sus_lat, 99)),
         "server_cpu_s": round(target.cpu() - cpu0, 2),
+        # Server CPU per vote: what the machine's cores allow, whatever the client manages.
+        "server_cpu_ms_per_vote": round((target.cpu() - cpu0) * 1000 / max(sustained_n, 1), 3),
     }
     print(f"  [{target.name}] sustained: {out['sustained']}", flush=True)
 
     stdout, _ = probe.communicate(timeout=probe_seconds + 30)
     if spy is not None:
-        spy.wait(timeout=60)
+        spy.wait(timeout=120)
     lag = json.loads(stdout or '{"rtt": [], "lost": 0}')
     out["loop_lag"] = {
         "samples": len(lag["rtt"]),
@@ -290,6 +282,38 @@ def slow_acks(stats: Stats, t0: float) -> list[tuple[float, float]]:
     """(seconds into the phase, ms) of the slowest 2% acks: are they one stall or spread?"""
     pairs = sorted(zip(stats.ack_latency, stats.ack_sent, strict=True), reverse=True)
     return [(round(sent - t0, 2), ms(lat) or 0.0) for lat, sent in pairs[: len(pairs) // 50]]
+
+
+def origin_of(ws_url: str) -> str:
+    return "http://" + ws_url.split("://", 1)[1].split("/", 1)[0]
+
+
+def start_spy(target: Target, phase: str, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy the app process for ``seconds``; collapsed stacks go to results/."""
+    if target.pid is None:
+        return None
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"profile-{target.name}-{phase}-{time.strftime('%H%M%S')}.txt"
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(target.pid),
+            "--duration",
+            str(max(1, round(seconds))),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--threads",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def wait_acked(phones: list[Phone], timeout: float) -> None:
@@ -475,6 +499,7 @@ ROWS: list[tuple[str, str, str, bool]] = [
     ("sustained offered (votes/s)", "sustained", "offered_per_s", False),
     ("sustained acked (votes/s)", "sustained", "acked_per_s", False),
     ("sustained ack p99 (ms)", "sustained", "ack_p99_ms", True),
+    ("server CPU per vote (ms)", "sustained", "server_cpu_ms_per_vote", True),
     ("event-loop lag p50 (ms)", "loop_lag", "p50_ms", True),
     ("event-loop lag p99 (ms)", "loop_lag", "p99_ms", True),
 ]
@@ -507,7 +532,7 @@ def _fmt(v: object) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.1f}"
+        return f"{v:.3f}" if abs(v) < 1 else f"{v:.1f}"
     return str(v)
 
 
@@ -620,9 +645,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--redis", action="store_true", help="use Redis even with one process")
     p.add_argument("--no-floor", action="store_true", help="skip the floor run")
     p.add_argument(
-        "--profile",
+        "--no-deflate",
         action="store_true",
-        help="py-spy the app process during the votes (collapsed stacks in results/)",
+        help="phones do not offer permessage-deflate (browsers do): less client CPU",
+    )
+    p.add_argument(
+        "--profile",
+        choices=["votes", "broadcast"],
+        help="py-spy the app process during a phase (collapsed stacks in results/)",
     )
     return p.parse_args(argv)
 

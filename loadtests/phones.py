@@ -51,7 +51,18 @@ class Pending:
 
 
 class Phone:
-    def __init__(self, ws_url: str, origin: str, token: str, stats: Stats, *, ident: int) -> None:
+    def __init__(
+        self,
+        ws_url: str,
+        origin: str,
+        token: str,
+        stats: Stats,
+        *,
+        ident: int,
+        deflate: bool = True,
+    ) -> None:
+        # Browsers offer permessage-deflate; --no-deflate saves the client CPU it costs.
+        self.compression: str | None = "deflate" if deflate else None
         self.ws_url = ws_url
         self.origin = origin
         self.token = token
@@ -79,6 +90,7 @@ class Phone:
             ping_interval=None,
             close_timeout=2,
             max_queue=64,
+            compression=self.compression,
         )
         self._welcome = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(self.ws))
