@@ -100,7 +100,12 @@ class Hub:
             created = live is None
             if live is None:
                 state = await self.db.run_read(queries.load_state, event_id)
-                live = LiveEvent(state=state)
+                # A process that starts serving an event merges SQL into the tallies
+                # even when Redis says "built": a crashed predecessor may have committed
+                # votes it never mirrored, and phones do not resend those (welcome's
+                # my_votes tells them they are saved). The merge is newest-seq-wins, so
+                # it commutes with votes arriving meanwhile.
+                live = LiveEvent(state=state, needs_rebuild=True)
                 self.events[event_id] = live
             # Join the sets before the next await: the presence loop drops events that have
             # no sockets, and would orphan this one (it would never see another update)

@@ -136,6 +136,9 @@ class Hall:
             "lost": len(lost),
             "lost_acked_before_fault": len(lost_before),
             "projector_exact": screen is not None,
+            "projector_counts": (
+                ((self.projector.last() or {}).get("current") or {}).get("summary") or {}
+            ).get("distribution"),
             "projector_matched_after_s": round(time.perf_counter() - started, 2),
             "sql_counts": expected,
         }

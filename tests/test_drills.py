@@ -22,7 +22,7 @@ def _run(name: str, tmp_path: Path) -> dict[str, object]:
     args = argparse.Namespace(phones=PHONES, burst_seconds=3.0)
     with Servers(tmp_path) as servers:
         figures, passed = asyncio.run(drills.DRILLS[name](servers, args))
-    assert passed, figures
+    assert passed, repr(figures)
     return dict(figures)
 
 
