@@ -286,3 +286,9 @@ def app_processes(tmp_path: Path) -> Iterator[Callable[..., AppProcess]]:
     yield start
     for proc in started:
         proc.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running in
+    the main thread for the whole session, and asyncio.run() refuses to start inside it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
