@@ -33,6 +33,7 @@ from eventapp.store.tallies import Tallies, TallyVote
 log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL = 1.0  # seconds between connection-count refreshes and tally checks
+RECONCILE_EVERY = 5  # presence ticks between comparisons of the tallies with SQL
 
 
 @dataclass(eq=False)
@@ -54,6 +55,8 @@ class LiveEvent:
     needs_rebuild: bool = False
     connected: int = 0  # phones across all processes
     last_screen: dict[Role, str] = field(default_factory=dict)
+    # SQL's per-pitch (count, sum) at the last check that disagreed with the tallies.
+    mismatch: dict[int, tuple[int, int]] | None = None
 
 
 def results_visible(state: EventState, pitch: PitchInfo) -> bool:
@@ -286,9 +289,40 @@ class Hub:
             "votes": {str(pid): s.n for pid, s in summaries.items()} if full else None,
         }
 
+    async def reconcile(self, live: LiveEvent) -> bool:
+        """Compare the tallies with SQL; merge SQL in when they disagree twice running
+        while SQL stood still. Returns whether it rebuilt.
+
+        This heals what no message announces: a process that died between committing a
+        batch and mirroring it into Redis (another process may go on serving the event).
+        Votes in flight make the two differ for a moment; requiring the same SQL figures
+        on two checks skips those, and the merge is harmless when it does run.
+        """
+        state = live.state
+        sql = await self.db.run_read(queries.event_checksums, state.id)
+        counts = await self.tallies.counts((p.id, p.round) for p in state.pitches)
+        live_sums = {
+            pid: (sum(c.values()), sum(score * n for score, n in c.items()))
+            for pid, c in counts.items()
+            if c
+        }
+        wanted = {pid: v for pid, v in sql.items() if pid in counts}
+        if live_sums == wanted:
+            live.mismatch = None
+            return False
+        if live.mismatch != wanted:
+            live.mismatch = wanted
+            return False
+        log.warning("tallies of event %s disagree with SQL; merging SQL in", state.id)
+        live.mismatch = None
+        await self.rebuild(live)
+        return True
+
     async def _presence_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(PRESENCE_INTERVAL)
+            ticks += 1
             for event_id, live in list(self.events.items()):
                 try:
                     if not live.phones and not live.screens:
@@ -301,5 +335,7 @@ class Hub:
                         live.connected = connected
                         live.dirty = True
                     await self._ensure_tallies(live)
+                    if ticks % RECONCILE_EVERY == 0:
+                        await self.reconcile(live)
                 except Exception:
                     log.debug("presence tick failed for event %s", event_id, exc_info=True)

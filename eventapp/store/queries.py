@@ -177,6 +177,16 @@ def score_counts(session: Session, pitch_id: int) -> dict[int, int]:
     return {score: n for score, n in rows}
 
 
+def event_checksums(session: Session, event_id: int) -> dict[int, tuple[int, int]]:
+    """pitch_id -> (number of votes, sum of scores): what the live tallies must agree with."""
+    rows = session.exec(
+        select(Vote.pitch_id, func.count(), func.sum(Vote.score))
+        .where(Vote.event_id == event_id)
+        .group_by(col(Vote.pitch_id))
+    ).all()
+    return {pitch_id: (int(n), int(total or 0)) for pitch_id, n, total in rows}
+
+
 def attendee_count(session: Session, event_id: int) -> int:
     return session.exec(
         select(func.count()).select_from(Attendee).where(Attendee.event_id == event_id)
