@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from eventapp.domain.events import event_channel
 from eventapp.domain.voting import Summary, rank_pitches, summarize
 from eventapp.enums import PitchState, Role
+from eventapp.gcpolicy import manage_gc
 from eventapp.messages import server_message
 from eventapp.outbox import Outbox
 from eventapp.settings import Settings
@@ -88,6 +89,7 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self._screen_loop(), name="hub-screens"),
             asyncio.create_task(self._presence_loop(), name="hub-presence"),
+            asyncio.create_task(manage_gc(self.voting_open), name="gc-policy"),
         ]
 
     async def stop(self) -> None:
@@ -154,6 +156,10 @@ class Hub:
         whichever process holds them."""
         payload = json.dumps({"type": "direct", "attendee_id": attendee_id, "message": text})
         await self.bus.publish(event_channel(self.settings.namespace, event_id), payload)
+
+    def voting_open(self) -> bool:
+        """Is any pitch of an event served here taking votes right now?"""
+        return any(live.state.open_pitch is not None for live in self.events.values())
 
     def votes_applied(self, event_ids: Iterable[int]) -> None:
         """Called by the vote writer after a batch reached the tallies."""
