@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.config import Config
-
-
-def _default_secret() -> str:
-    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -25,7 +20,6 @@ class Settings:
     namespace: str = "eventapp"
     # Public base URL used in QR codes and printed links; None: taken from each request.
     public_url: str | None = None
-    secret_key: str = field(default_factory=_default_secret)
     # Extra origins allowed to open sockets and post forms (the own host is always allowed).
     allowed_origins: tuple[str, ...] = ()
     debug: bool = False
@@ -45,7 +39,6 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         config = Config(environ=environ if environ is not None else os.environ)
         origins = config("ALLOWED_ORIGINS", default="")
-        secret = config("SECRET_KEY", default=None)
         return cls(
             database_url=_normalise_db_url(
                 config("DATABASE_URL", default="sqlite:///eventapp.db")
@@ -53,7 +46,6 @@ class Settings:
             redis_url=config("REDIS_URL", default=None) or None,
             namespace=config("EVENTAPP_NAMESPACE", default="eventapp"),
             public_url=(config("PUBLIC_URL", default="") or None),
-            secret_key=secret or _default_secret(),
             allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             debug=config("DEBUG", cast=bool, default=False),
             cookie_secure=config("COOKIE_SECURE", cast=bool, default=False),

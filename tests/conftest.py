@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,24 +23,9 @@ from eventapp.domain.events import PitchSpec, create_event
 from eventapp.settings import Settings
 from eventapp.store.db import Database
 from eventapp.store.models import Event
+from loadtests.harness import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
 
 
 @dataclass
@@ -176,7 +160,6 @@ def settings(live_backend: str, request: pytest.FixtureRequest) -> Settings:
         database_url="unused-db-is-injected",
         redis_url=redis_url,
         namespace=f"test-{uuid.uuid4().hex[:10]}",
-        secret_key="test-secret",
     )
 
 

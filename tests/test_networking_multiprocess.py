@@ -1,4 +1,4 @@
-"""Two app processes with different SECRET_KEYs (the random default) on one Redis and
+"""Two app processes (with different environments: signing keys live in SQL) on one Redis and
 one database: a code shown by one verifies on the other, and survives a restart; the
 owner's socket on the first process hears about the exchange made on the second."""
 

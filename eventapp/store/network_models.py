@@ -100,7 +100,7 @@ class NetworkProfile(SQLModel, table=True):
 
 class NetworkState(SQLModel, table=True):
     """Per event: the secret that signs QR tokens (the same for every process and after
-    restarts, unlike a random SECRET_KEY) and a version bumped by every networking write,
+    restarts, unlike a per-process random key) and a version bumped by every networking write,
     so each process knows when its cached suggestions are stale."""
 
     __tablename__ = "network_state"
