@@ -49,7 +49,7 @@ class LiveClient:
     ) -> dict[str, Any]:
         async def next_match() -> dict[str, Any]:
             while True:
-                message = json.loads(await self.ws.recv())
+                message: dict[str, Any] = json.loads(await self.ws.recv())
                 self.inbox.append(message)
                 if predicate(message):
                     return message
