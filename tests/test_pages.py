@@ -6,8 +6,11 @@ import re
 
 import zxingcpp
 from PIL import Image, ImageDraw
+from sqlmodel import Session
 from starlette.testclient import TestClient
 
+from eventapp.domain.events import PitchSpec, create_event
+from eventapp.store.db import Database
 from eventapp.store.models import Event
 
 
@@ -54,3 +57,23 @@ def test_projector_page_shows_the_code_and_qr(client: TestClient, event: Event) 
     assert f'<p class="code" id="event-code">{event.code}</p>' in page.text
     assert f'src="/e/{event.code}/qr.svg"' in page.text
     assert 'data-role="projector"' in page.text
+
+
+def test_an_event_offering_only_german_has_no_switch_and_stays_german(
+    client: TestClient, db: Database
+) -> None:
+    event = create_event("Nur Deutsch", [PitchSpec("Wärmewende")], db=db)
+    db.call(_set_languages, event.id, "de")
+    page = client.get(f"/e/{event.code}", headers={"accept-language": "en"})
+    assert '<html lang="de">' in page.text
+    assert "/lang/en" not in page.text
+    both = client.get("/", headers={"accept-language": "en"})
+    assert "/lang/de" in both.text and "/lang/en" in both.text
+
+
+def _set_languages(session: Session, event_id: int, languages: str) -> None:
+    row = session.get(Event, event_id)
+    assert row is not None
+    row.languages = languages
+    session.add(row)
+    session.commit()

@@ -81,7 +81,7 @@ async def join(request: Request) -> Response:
             event.id, values["name"], values["organization"], db=request.state.db
         )
     except InvalidInput as exc:
-        _ = translator(language(request, event.language))
+        _ = translator(language(request, event.language, event))
         return render(
             request,
             "attendee/join.html",

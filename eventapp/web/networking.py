@@ -101,7 +101,7 @@ def message(
 
 
 def refused(request: Request, me: Me, exc: Exception, back: str | None = None) -> Response:
-    _ = translator(language(request, me.event.language))
+    _ = translator(language(request, me.event.language, me.event))
     if isinstance(exc, InvalidInput):
         return message(request, me.event, f"{_(exc.field)}: {_(exc.message)}", back=back)
     if isinstance(exc, nw.Refused):
@@ -183,7 +183,7 @@ async def profile_page(request: Request, me: Me) -> Response:
         try:
             await nw.save_profile(me.event, me.id, values, db=me.db)
         except InvalidInput as exc:
-            _ = translator(language(request, me.event.language))
+            _ = translator(language(request, me.event.language, me.event))
             return show(request, me, "profile.html", {
                 "form": values, "topics": nw.event_topics(me.event),
                 "error": f"{_(exc.field)}: {_(exc.message)}",

@@ -44,7 +44,7 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
             if length > MAX_UPLOAD:
                 too_big = imports.ImportFileError("The file is larger than {mb} MB.",
                                                   mb=imports.MAX_BYTES // 1_000_000)
-                _ = translator(language(request, event.language))
+                _ = translator(language(request, event.language, event))
                 return await views.console(request, event, status_code=413,
                                            errors=[too_big.render(_)])
             form = await request.form(max_part_size=2 * 1024 * 1024)
@@ -76,7 +76,7 @@ def _publisher(request: Request) -> organizing.Publisher:
 
 
 def _invalid(request: Request, event: Event, exc: InvalidInput) -> str:
-    _ = translator(language(request, event.language))
+    _ = translator(language(request, event.language, event))
     return f"{_(exc.field)}: {_(exc.message)}"
 
 
@@ -173,7 +173,7 @@ async def import_file(request: Request, event: Event) -> Response:
             checked = await run_in_threadpool(imports.check_file, kind, data, upload.filename,
                                               existing)
     except imports.ImportFileError as exc:
-        _ = translator(language(request, event.language))
+        _ = translator(language(request, event.language, event))
         return await views.console(request, event, status_code=400, errors=[exc.render(_)])
     except (ValueError, TypeError, AttributeError):
         return await views.console(request, event, status_code=400,
@@ -239,7 +239,7 @@ async def report_page(request: Request, event: Event) -> Response:
 @organizer_only
 async def report_pdf(request: Request, event: Event) -> Response:
     data = await _report(request, event)
-    _ = translator(language(request, event.language))
+    _ = translator(language(request, event.language, event))
     words = ["Results", "Attendees", "Votes", "Leaderboard", "Rank", "Pitch", "mean", "adjusted",
              "Turnout over time", "Votes per pitch", "Networking", "Connections made",
              "Networking data is not available."]

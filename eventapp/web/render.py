@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from eventapp.i18n import js_catalog, negotiate, translator
+from eventapp.i18n import LANGUAGES, js_catalog, negotiate, translator
 from eventapp.settings import Settings
 from eventapp.store.models import Event
 from eventapp.web.security import CSRF_COOKIE, csrf_token
@@ -17,10 +17,20 @@ from eventapp.web.security import CSRF_COOKIE, csrf_token
 LANG_COOKIE = "ea_lang"
 
 
-def language(request: Request, default: str = "de") -> str:
-    return negotiate(
+def offered_languages(event: Event | None) -> tuple[str, ...]:
+    """The UI languages an event offers (all we have when there is no event)."""
+    if event is None:
+        return LANGUAGES
+    offered = tuple(x for x in (event.languages or "").split(",") if x.strip() in LANGUAGES)
+    return tuple(x.strip() for x in offered) or (event.language,)
+
+
+def language(request: Request, default: str = "de", event: Event | None = None) -> str:
+    offered = offered_languages(event)
+    lang = negotiate(
         request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), default
     )
+    return lang if lang in offered else (default if default in offered else offered[0])
 
 
 def base_url(request: Request) -> str:
@@ -50,7 +60,7 @@ def render(
     event: Event | None = None,
 ) -> Response:
     templates: Jinja2Templates = request.state.templates
-    lang = language(request, event.language if event else "de")
+    lang = language(request, event.language if event else "de", event)
     token, new_cookie = csrf_token(request)
     ctx: dict[str, Any] = {
         "lang": lang,
@@ -59,6 +69,7 @@ def render(
         "csrf_token": token,
         "event": event,
         "path": request.url.path,
+        "languages": offered_languages(event),
     }
     ctx.update(context or {})
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
