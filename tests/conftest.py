@@ -6,14 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
@@ -23,7 +20,7 @@ from eventapp.domain.events import PitchSpec, create_event
 from eventapp.settings import Settings
 from eventapp.store.db import Database
 from eventapp.store.models import Event
-from loadtests.harness import free_port, wait_for_port
+from loadtests.harness import AppServer, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -186,74 +183,18 @@ def client(settings: Settings, db: Database) -> Iterator[TestClient]:
 # ------------------------------------------------------------------ real app processes
 
 
-@dataclass
-class AppProcess:
-    url: str
-    port: int
-    process: subprocess.Popen[bytes]
-    env: dict[str, str]
-    log: Path
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://")
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+# A real app process: the same launcher the benchmark and drills use (uvicorn as in the
+# Procfile, health-checked, log to a file, stopped or killed with its whole tree).
+AppProcess = AppServer
 
 
 def start_app_process(
     env_overrides: dict[str, str], log: Path, port: int | None = None
 ) -> AppProcess:
-    port = port or free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_overrides}
-    if "REDIS_URL" not in env_overrides:
-        env.pop("REDIS_URL", None)  # embedded default unless the test asks for Redis
-    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "eventapp.app:app_from_environ",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets-sansio",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"app process exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        raise TimeoutError(log.read_text()[-2000:])
-    return AppProcess(url, port, process, env_overrides, log)
+    """Start uvicorn on a free port; embedded default unless the env names REDIS_URL."""
+    server = AppServer(port or free_port(), env_overrides, log)
+    server.start(timeout=30)
+    return server
 
 
 @pytest.fixture
