@@ -14,7 +14,6 @@ class PitchState(StrEnum):
 
 # Named groups instead of tuples repeated across the code.
 ACCEPTS_VOTES = frozenset({PitchState.OPEN})
-VOTING_DONE = frozenset({PitchState.CLOSED, PitchState.REVEALED})
 
 
 class Role(StrEnum):

@@ -82,7 +82,6 @@ ClientMessage = Annotated[
     Hello | Vote | Ping | OpenVoting | CloseVoting | Reveal | Goto | Next | ResetVotes,
     Field(discriminator="type"),
 ]
-MODERATOR_COMMANDS = (OpenVoting, CloseVoting, Reveal, Goto, Next, ResetVotes)
 
 _client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 

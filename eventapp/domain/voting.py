@@ -53,8 +53,6 @@ class VoteWriter:
         self.batch_max = batch_max
         self._queue: asyncio.Queue[tuple[VoteRow, asyncio.Future[bool]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.committed = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="vote-writer")
@@ -85,8 +83,6 @@ class VoteWriter:
                 if not future.done():
                     future.set_exception(exc)
             return
-        self.batches += 1
-        self.committed += len(accepted)
         events = {r.event_id for r in accepted}
         try:
             await self.tallies.apply(

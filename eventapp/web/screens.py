@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,8 +23,8 @@ def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Call
             # The same answer for a wrong code and a wrong key: nothing to probe.
             return render(request, "error.html", {"message": "This link is not valid."},
                           status_code=404)
-        base = base_url(request)
-        context = {"key": key, "join_url": f"{base}/e/{event.code}"}
+        # The projector prints the host to type in beside the QR code.
+        context = {"key": key, "join_host": urlsplit(base_url(request)).netloc}
         return render(request, template, context, event=event)
 
     return page
