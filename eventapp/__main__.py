@@ -16,13 +16,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from eventapp import organizer_cli
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.domain.validation import InvalidInput
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.core.validation import InvalidInput
+from eventapp.organizing import cli as organizer_cli
 from eventapp.settings import Settings
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.voting import queries
+from eventapp.voting.rules import PitchSpec, create_event
 from eventapp.web.render import event_links
 
 DEMO_NAME = "Smart-City-Allianz: Projektbörse 2026"

@@ -15,15 +15,20 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from eventapp.domain.suggesting import SuggestionCache
-from eventapp.domain.voting import VoteWriter
-from eventapp.hub import Hub
+from eventapp.core.bus import Bus, MemoryBus, RedisBus
+from eventapp.core.db import Database
+from eventapp.live.hub import Hub
+from eventapp.live.pump import live_endpoint
+from eventapp.networking import contact_views as network_contacts
+from eventapp.networking import views as networking
+from eventapp.networking.suggestions import SuggestionCache
+from eventapp.organizing import views as organizer
 from eventapp.settings import Settings
-from eventapp.store.bus import Bus, MemoryBus, RedisBus
-from eventapp.store.db import Database
-from eventapp.store.tallies import MemoryTallies, RedisTallies, Tallies
-from eventapp.web import attendee, network_contacts, networking, organizer, pages, privacy, screens
-from eventapp.web.live import live_endpoint
+from eventapp.voting import screen_views as screens
+from eventapp.voting import views as attendee
+from eventapp.voting.stats import VoteWriter
+from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
+from eventapp.web import pages, privacy
 from eventapp.web.security import SecurityHeaders
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -36,8 +36,8 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import uvloop
 
+from eventapp.core.db import Database
 from eventapp.settings import Settings
-from eventapp.store.db import Database
 from loadtests.harness import (
     RESULTS,
     ROOT,
@@ -431,7 +431,7 @@ async def bench_app(args: argparse.Namespace, servers: Servers) -> Json:
 def _pitches(session: Any, event_id: int) -> list[Any]:
     from sqlmodel import col, select
 
-    from eventapp.store.models import Pitch
+    from eventapp.core.models import Pitch
 
     return list(
         session.exec(

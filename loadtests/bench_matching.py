@@ -25,19 +25,19 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlmodel import select
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.domain.matching import build_features, compute_suggestions
-from eventapp.domain.suggesting import SuggestionCache
-from eventapp.store import network as store
-from eventapp.store.db import Database
-from eventapp.store.models import Attendee, Event, Pitch, Vote
-from eventapp.store.network_matching import matching_data
-from eventapp.store.network_models import (
+from eventapp.core.db import Database
+from eventapp.core.models import Attendee, Event, Pitch, Vote
+from eventapp.networking import queries as store
+from eventapp.networking.matching import build_features, compute_suggestions
+from eventapp.networking.matching_queries import matching_data
+from eventapp.networking.models import (
     ContactLink,
     NetworkProfile,
     OrgType,
     PartnerInterest,
 )
+from eventapp.networking.suggestions import SuggestionCache
+from eventapp.voting.rules import PitchSpec, create_event
 
 TAGS = [f"tag {i}" for i in range(300)]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import uvloop
 
-from eventapp.store.db import Database
+from eventapp.core.db import Database
 from loadtests.harness import (
     RESULTS,
     AppServer,

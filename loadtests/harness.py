@@ -28,9 +28,9 @@ import psutil  # type: ignore[import-untyped]
 from sqlalchemy import insert
 from sqlmodel import col, select
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store.db import Database
-from eventapp.store.models import Attendee, Event, Vote
+from eventapp.core.db import Database
+from eventapp.core.models import Attendee, Event, Vote
+from eventapp.voting.rules import PitchSpec, create_event
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "loadtests" / "results"

@@ -16,10 +16,10 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from eventapp.app import create_app
-from eventapp.domain.events import PitchSpec, create_event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
 from eventapp.settings import Settings
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.voting.rules import PitchSpec, create_event
 from loadtests.harness import AppServer, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,9 +11,9 @@ import zxingcpp
 from PIL import Image, ImageDraw
 from starlette.testclient import TestClient
 
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting import queries
 from tests.helpers import ORIGIN, join
 
 CSRF = "n" * 32

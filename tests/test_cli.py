@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eventapp.store import queries
-from eventapp.store.db import Database
+from eventapp.core.db import Database
+from eventapp.voting import queries
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
 from tests.network_helpers import Phone
 
@@ -153,7 +153,7 @@ def test_unknown_export_and_wrong_key_find_nothing(client: TestClient, event: Ev
 
 
 def test_organiser_page_lists_every_registered_exporter(client: TestClient, event: Event) -> None:
-    from eventapp.domain.exports import EXPORTERS
+    from eventapp.exports.base import EXPORTERS
 
     page = client.get(f"/e/{event.code}/organizer/{event.organizer_key}").text
     for slug in EXPORTERS:

@@ -11,9 +11,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting import queries
 from tests.network_helpers import Phone
 
 

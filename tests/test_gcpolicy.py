@@ -7,7 +7,7 @@ import asyncio
 import gc
 import weakref
 
-from eventapp.gcpolicy import manage_gc
+from eventapp.live.gcpolicy import manage_gc
 
 
 class _Cycle:

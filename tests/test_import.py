@@ -10,10 +10,10 @@ import re
 import openpyxl
 from starlette.testclient import TestClient
 
-from eventapp.store import organizing as store
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.organizing import queries as store
+from eventapp.voting import queries
 from tests.helpers import ORIGIN, csrf_of, hello_screen, receive_until
 
 EN = {"accept-language": "en"}

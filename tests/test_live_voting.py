@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting import queries
 from tests.helpers import (
     ORIGIN,
     command,
@@ -87,8 +87,8 @@ def test_reconnected_phone_gets_its_votes_back(client: TestClient, event: Event)
 def test_joining_records_the_privacy_notice_version_accepted(
     client: TestClient, db: Database, event: Event
 ) -> None:
-    from eventapp.domain.privacy import PRIVACY_NOTICE_VERSION
-    from eventapp.store.organizing import consents_of_event
+    from eventapp.core.privacy import PRIVACY_NOTICE_VERSION
+    from eventapp.organizing.queries import consents_of_event
 
     page = client.get(f"/e/{event.code}", headers={"accept-language": "en"})
     assert f'href="/e/{event.code}/privacy"' in page.text

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Vote
+from eventapp.core.db import Database
+from eventapp.core.models import Vote
+from eventapp.voting import queries
 from tests.conftest import ROOT, AppProcess, DatabaseTarget, RedisServer
 from tests.live_client import LiveClient
 

@@ -7,17 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from eventapp.domain import matching
-from eventapp.domain.match_reasons import explain
-from eventapp.domain.matching import (
+from eventapp.core.models import Event
+from eventapp.networking import matching
+from eventapp.networking.matching import (
     build_features,
     compute_suggestions,
     org_matrix,
 )
-from eventapp.store.models import Event
-from eventapp.store.network import Person
-from eventapp.store.network_matching import MatchingData
-from eventapp.store.network_models import OrgType
+from eventapp.networking.matching_queries import MatchingData
+from eventapp.networking.models import OrgType
+from eventapp.networking.queries import Person
+from eventapp.networking.reasons import explain
 
 TOPICS = ["Mobility", "Parking", "Energy", "Housing", "Digital twin"]
 PITCHES = {1: "Smart Parking", 2: "Heat Transition", 3: "Housing Exchange"}

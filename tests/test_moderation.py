@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting import queries
+from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import (
     ORIGIN,
     command,

@@ -10,10 +10,10 @@ from typing import Any
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from eventapp.domain.contacts import make_token
-from eventapp.store.db import Database
-from eventapp.store.models import ConsentRecord, Event
-from eventapp.store.network_models import ContactLink, NetworkProfile, NetworkState
+from eventapp.core.db import Database
+from eventapp.core.models import ConsentRecord, Event
+from eventapp.networking.contacts import make_token
+from eventapp.networking.models import ContactLink, NetworkProfile, NetworkState
 from tests.helpers import ORIGIN, hello_attendee, of_type, receive_until
 from tests.network_helpers import Phone, set_topics
 

@@ -10,11 +10,11 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
-from eventapp.domain.suggesting import list_suggestions
-from eventapp.store.db import Database
-from eventapp.store.models import Event, Pitch, Vote
-from eventapp.store.network import list_connections, list_partner_interests
-from eventapp.store.network_models import ContactNote, PartnerInterest
+from eventapp.core.db import Database
+from eventapp.core.models import Event, Pitch, Vote
+from eventapp.networking.models import ContactNote, PartnerInterest
+from eventapp.networking.queries import list_connections, list_partner_interests
+from eventapp.networking.suggestions import list_suggestions
 from tests.helpers import ORIGIN, hello_attendee, of_type, receive_until
 from tests.network_helpers import Phone
 

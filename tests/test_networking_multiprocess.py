@@ -12,8 +12,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store.db import Database
+from eventapp.core.db import Database
+from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget, RedisServer
 from tests.live_client import LiveClient
 from tests.network_helpers import decode_svg_qr

@@ -8,8 +8,8 @@ from typing import Any
 
 from starlette.testclient import TestClient, WebSocketTestSession
 
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
 from tests.helpers import ORIGIN, hello_attendee, of_type, receive_until
 from tests.network_helpers import Phone, set_topics
 
@@ -163,7 +163,7 @@ def test_networking_switched_off_by_the_organiser(
 def test_a_hall_cannot_be_spammed_with_requests(
     client: TestClient, db: Database, event: Event
 ) -> None:
-    from eventapp.domain.contacts import MAX_OPEN_REQUESTS
+    from eventapp.networking.contacts import MAX_OPEN_REQUESTS
 
     spammer = Phone(client, db, event, "Sam Spam")
     spammer.save_profile()

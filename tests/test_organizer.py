@@ -7,10 +7,10 @@ import json
 
 from starlette.testclient import TestClient
 
-from eventapp.store import organizing as store
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.organizing import queries as store
+from eventapp.voting import queries
 from tests.helpers import (
     ORIGIN,
     command,

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import openpyxl
 
+from eventapp.core.db import Database
+from eventapp.core.models import Attendee
 from eventapp.enums import PitchState
-from eventapp.store import organizing as store
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Attendee
-from eventapp.store.queries import VoteRow
+from eventapp.organizing import queries as store
+from eventapp.voting import queries
+from eventapp.voting.queries import VoteRow
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
 
 SCORES = {0: [5, 5, 4], 1: [2, 3], 2: [4, 4, 4, 5]}

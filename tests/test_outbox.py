@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from eventapp.outbox import Outbox
+from eventapp.live.outbox import Outbox
 
 
 def test_keyed_messages_replace_undelivered_ones() -> None:

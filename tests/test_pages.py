@@ -9,9 +9,9 @@ from PIL import Image, ImageDraw
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting.rules import PitchSpec, create_event
 
 
 def test_language_follows_the_browser_and_the_switch(client: TestClient, event: Event) -> None:

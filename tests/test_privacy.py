@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 
 from starlette.testclient import TestClient
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.domain.privacy import purge_expired, record_consent
-from eventapp.store import organizing as store
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Attendee, ConsentRecord, Event
+from eventapp.core.db import Database
+from eventapp.core.models import Attendee, ConsentRecord, Event
+from eventapp.core.privacy import purge_expired, record_consent
+from eventapp.organizing import queries as store
+from eventapp.voting import queries
+from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import (
     ORIGIN,
     command,
@@ -182,7 +182,7 @@ def test_delete_my_data_removes_profile_contacts_interests_and_notes(
 ) -> None:
     from sqlmodel import select
 
-    from eventapp.store.network_models import (
+    from eventapp.networking.models import (
         ContactLink,
         ContactNote,
         NetworkProfile,

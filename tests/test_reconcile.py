@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 
 from eventapp.app import open_live_backends
+from eventapp.core.db import Database
+from eventapp.core.models import Attendee, Event
 from eventapp.enums import PitchState, Role
-from eventapp.hub import Connection, Hub
-from eventapp.outbox import Outbox
+from eventapp.live.hub import Connection, Hub
+from eventapp.live.outbox import Outbox
 from eventapp.settings import Settings
-from eventapp.store import queries
-from eventapp.store.db import Database
-from eventapp.store.models import Attendee, Event
-from eventapp.store.queries import VoteRow
-from eventapp.store.tallies import TallyVote
+from eventapp.voting import queries
+from eventapp.voting.queries import VoteRow
+from eventapp.voting.tallies import TallyVote
 
 
 def test_votes_committed_but_never_mirrored_are_merged_in(

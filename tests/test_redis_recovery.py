@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store import queries
-from eventapp.store.db import Database
+from eventapp.core.db import Database
+from eventapp.voting import queries
+from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget, RedisServer
 from tests.live_client import LiveClient, join_http
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from redis.asyncio import Redis
 
-from eventapp.store.tallies import MemoryTallies, RedisTallies, Tallies, TallyVote
+from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies, TallyVote
 from tests.conftest import RedisServer
 
 

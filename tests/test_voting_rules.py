@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eventapp.domain.voting import rank_pitches, summarize
+from eventapp.voting.stats import rank_pitches, summarize
 
 
 def test_summary_counts_every_score_of_the_scale() -> None:

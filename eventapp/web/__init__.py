@@ -1,1 +1,1 @@
-"""Transport only: one module per audience, and live.py, the one WebSocket pump."""
+"""Shared web plumbing (rendering, security headers, CSRF) and the pages of no single area."""

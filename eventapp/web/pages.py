@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eventapp.domain.events import CODE_ALPHABET
 from eventapp.i18n import LANGUAGES
-from eventapp.store import queries
+from eventapp.voting import queries
+from eventapp.voting.rules import CODE_ALPHABET
 from eventapp.web.render import LANG_COOKIE, base_url, render
 
 

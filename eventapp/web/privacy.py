@@ -6,11 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventapp.domain.privacy import PRIVACY_NOTICE_VERSION, delete_my_data, retention_ends
+from eventapp.core.models import Attendee, Event
+from eventapp.core.privacy import PRIVACY_NOTICE_VERSION, delete_my_data, retention_ends
+from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
-from eventapp.store import queries
-from eventapp.store.models import Attendee, Event
-from eventapp.web.live import ATTENDEE_COOKIE
+from eventapp.voting import queries
 from eventapp.web.render import render
 from eventapp.web.security import csrf_ok
 

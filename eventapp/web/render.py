@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from eventapp.core.models import Event
 from eventapp.i18n import LANGUAGES, js_catalog, negotiate, translator
 from eventapp.settings import Settings
-from eventapp.store.models import Event
 from eventapp.web.security import CSRF_COOKIE, csrf_token
 
 LANG_COOKIE = "ea_lang"

@@ -14,9 +14,9 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from eventapp.domain.events import PitchSpec, create_event
-from eventapp.store.db import Database
-from eventapp.store.models import Event
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

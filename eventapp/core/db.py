@@ -1,0 +1,100 @@
+"""The SQL engine, run off the event loop in a small thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from eventapp.core import models  # noqa: F401  (registers the tables)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def make_engine(url: str, *, schema: str | None = None) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+        )
+
+        @sa_event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # WAL lets readers run beside the vote writer; synchronous=FULL makes a
+            # committed vote survive a power cut, which is what "Saved" promises.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+            # Let SQLAlchemy's "begin" event below decide how transactions start.
+            dbapi_conn.isolation_level = None
+
+        @sa_event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # A writer takes SQLite's write lock up front (BEGIN IMMEDIATE): its reads then
+            # see exactly what it writes against, e.g. "is voting still open?".
+            immediate = conn.get_execution_options().get("write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    connect_args: dict[str, Any] = {}
+    if schema:
+        connect_args["options"] = f"-csearch_path={schema}"
+    return create_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+    )
+
+
+class Database:
+    """Owns the engine; ``run`` calls a query function in a worker thread with a session."""
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url, schema=schema)
+        self.dialect = self.engine.dialect.name
+        self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="sql")
+
+    def create_all(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def call(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs) -> T:
+        """Synchronous form, for the command line and tests."""
+        with self.session() as session:
+            session.connection(execution_options={"write": True})
+            return fn(session, *args, **kw)
+
+    def read(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs) -> T:
+        with self.session() as session:
+            return fn(session, *args, **kw)
+
+    async def run(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run a writing query function in a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, functools.partial(self.call, fn, *args, **kw)
+        )
+
+    async def run_read(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run a read-only query function in a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, functools.partial(self.read, fn, *args, **kw)
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.engine.dispose()

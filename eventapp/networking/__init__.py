@@ -1,0 +1,1 @@
+"""Networking: profiles, contact exchange, matching and suggestions, and their pages."""

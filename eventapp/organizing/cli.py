@@ -1,0 +1,163 @@
+"""The organiser's work from the command line, for scripting (see ``python -m eventapp``).
+
+    export          write an export (votes, raw-votes, attendees, contacts, ...) as csv/xlsx/json
+    report          write the results report as PDF
+    import-pitches  append pitches from a CSV or XLSX file (all rows or none)
+    import-partners add organisations to the partner list from a CSV or XLSX file
+    settings        change an event's settings
+    purge           delete an event (or every event past its retention period) for good
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from eventapp.core import privacy
+from eventapp.core.bus import Bus, MemoryBus, RedisBus
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.exports import base as exports
+from eventapp.organizing import imports, report
+from eventapp.organizing import rules as organizing
+from eventapp.organizing.forms import settings_form
+from eventapp.organizing.rules import Publisher
+from eventapp.settings import Settings
+from eventapp.voting import queries
+
+COMMANDS = ("export", "report", "import-pitches", "import-partners", "settings", "purge")
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = sub.add_parser("export", help="write an export file")
+    export.add_argument("code")
+    export.add_argument("--what", required=True, choices=sorted(exports.EXPORTERS))
+    export.add_argument("--format", default="csv", choices=sorted(exports.FORMATS))
+    export.add_argument("-o", "--output", default="-", help="file to write ('-': stdout)")
+    rep = sub.add_parser("report", help="write the results report as PDF")
+    rep.add_argument("code")
+    rep.add_argument("-o", "--output", required=True)
+    for kind in imports.KINDS:
+        imp = sub.add_parser(f"import-{kind}", help=f"import the {kind} from CSV or XLSX")
+        imp.add_argument("code")
+        imp.add_argument("file")
+        imp.add_argument("--dry-run", action="store_true", help="check only, store nothing")
+    sets = sub.add_parser("settings", help="change an event's settings")
+    sets.add_argument("code")
+    for name in ("name", "date", "languages", "language", "retention-days", "topics"):
+        sets.add_argument(f"--{name}")
+    sets.add_argument("--scale", help="rating scale, e.g. 1-5 (only before votes exist)")
+    sets.add_argument("--labels", help="one label per score, separated by |")
+    sets.add_argument("--matrix", help="organisation-type matrix, lines separated by |, "
+                      "e.g. 'Start-up: Forschung, Verwaltung|KMU: Hochschule'")
+    sets.add_argument("--results", choices=["live", "blind"])
+    sets.add_argument("--networking", choices=["on", "off"])
+    purge = sub.add_parser("purge", help="delete an event and all its data")
+    purge.add_argument("code", nargs="?")
+    purge.add_argument("--expired", action="store_true",
+                       help="purge every event past its retention period")
+    purge.add_argument("--force", action="store_true",
+                       help="purge CODE even before its retention period ends")
+
+
+def _bus(settings: Settings) -> Bus:
+    """Publish to Redis when the app runs on it, so open screens see the change."""
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        return RedisBus(Redis.from_url(settings.redis_url, decode_responses=True))
+    return MemoryBus()
+
+
+def _event(db: Database, code: str | None) -> Event:
+    event = db.read(queries.event_by_code, code or "") if code else None
+    if event is None or event.id is None:
+        raise LookupError(f"no event with code {code!r}")
+    return event
+
+
+async def _publishing(settings: Settings, work: object) -> object:
+    bus = _bus(settings)
+    try:
+        return await work(Publisher(bus, settings.namespace))  # type: ignore[operator]
+    finally:
+        await bus.close()
+
+
+def run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
+    try:
+        return _run(args, db, settings)
+    except LookupError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    except imports.ImportFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
+    if args.command == "purge":
+        if args.expired:
+            for code in privacy.purge_expired(db=db):
+                print(f"purged {code}")
+            return 0
+        event = _event(db, args.code)
+        if not args.force and not privacy.is_expired(event):
+            ends = privacy.retention_ends(event).date().isoformat()
+            print(f"error: {event.code} is kept until {ends}; add --force to delete it now",
+                  file=sys.stderr)
+            return 2
+        privacy.purge_event(event, db=db)
+        print(f"purged {event.code}")
+        return 0
+    event = _event(db, args.code)
+    assert event.id is not None
+    ctx = exports.ExportContext(db, event, settings.prior_weight)
+    if args.command == "export":
+        file = exports.export(args.what, args.format, ctx)
+        if args.output == "-":
+            sys.stdout.buffer.write(file.content)
+        else:
+            Path(args.output).write_bytes(file.content)
+        return 0
+    if args.command == "report":
+        from eventapp.exports.networking import network_of
+
+        Path(args.output).write_bytes(report.pdf(report.build_report(ctx, network_of(ctx))))
+        return 0
+    if args.command == "settings":
+        form = settings_form(event)
+        for key in ("name", "date", "languages", "language", "retention_days", "results",
+                    "networking", "topics"):
+            value = getattr(args, key, None)
+            if value is not None:
+                form[key] = value.replace("|", "\n") if key == "topics" else value
+        form["networking"] = "on" if form["networking"] in ("on", "True") else ""
+        if args.scale:
+            form["scale_min"], _, form["scale_max"] = args.scale.partition("-")
+        if args.labels is not None:
+            form["scale_labels"] = args.labels.replace("|", "\n")
+        if args.matrix is not None:
+            form["org_type_matrix"] = args.matrix.replace("|", "\n")
+        event_id = event.id
+        asyncio.run(_publishing(settings, lambda p: organizing.update_settings(
+            event, form, db=db, publish=p)))
+        print(f"saved settings of {event.code} (event {event_id})")
+        return 0
+    kind = args.command.removeprefix("import-")
+    data = Path(args.file).read_bytes()
+    existing = imports.existing_values(kind, event.id, db=db)
+    checked = imports.check_file(kind, data, args.file, existing)
+    for error in checked.errors:
+        print(f"row {error.row}: {error.message}", file=sys.stderr)
+    if checked.errors:
+        print("nothing imported", file=sys.stderr)
+        return 2
+    if not args.dry_run:
+        asyncio.run(_publishing(settings, lambda p: imports.apply_import(
+            event.id or 0, checked, db=db, publish=p)))
+    print(f"{'checked' if args.dry_run else 'imported'} {len(checked.rows)} {kind}")
+    return 0
+

@@ -1,0 +1,102 @@
+"""What the organiser console shows: the page context and the live dashboard numbers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventapp.core import privacy
+from eventapp.core.models import Event
+from eventapp.exports import base as exports
+from eventapp.organizing import imports
+from eventapp.organizing import queries as store
+from eventapp.organizing import rules as organizing
+from eventapp.organizing.rules import format_matrix
+from eventapp.voting import queries
+from eventapp.web.render import base_url, event_links, render
+
+
+def settings_form(event: Event) -> dict[str, str]:
+    labels = json.loads(event.scale_labels or "[]")
+    return {
+        "name": event.name,
+        "date": event.date,
+        "languages": event.languages,
+        "language": event.language,
+        "scale_min": str(event.scale_min),
+        "scale_max": str(event.scale_max),
+        "scale_labels": "\n".join(labels),
+        "results": "live" if event.live_results else "blind",
+        "topics": "\n".join(json.loads(event.topics or "[]")),
+        "org_type_matrix": format_matrix(event.org_type_matrix),
+        "networking": "on" if event.networking_enabled else "",
+        "retention_days": str(event.retention_days),
+    }
+
+
+async def dashboard(request: Request, event: Event) -> dict[str, Any]:
+    """Attendees, turnout per pitch and connections, from SQL (the source of truth)."""
+    from eventapp.exports.networking import connection_count
+
+    db = request.state.db
+    assert event.id is not None
+    state = await db.run_read(queries.load_state, event.id)
+    counts = await db.run_read(store.counts_by_pitch, event.id)
+    attendees = await db.run_read(store.attendees_of_event, event.id)
+    active = sum(1 for a in attendees if a.anonymised_at is None)
+    connections = await run_in_threadpool(connection_count, db, event.id)
+    return {
+        "attendees": active,
+        "connections": connections,
+        "pitches": [
+            {"id": p.id, "title": p.title, "state": p.state.value,
+             "votes": sum(counts.get(p.id, {}).values()),
+             "turnout": round(100 * sum(counts.get(p.id, {}).values()) / active) if active else 0}
+            for p in state.pitches
+        ],
+    }
+
+
+async def console(
+    request: Request,
+    event: Event,
+    *,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    form: dict[str, str] | None = None,
+    preview: imports.CheckedImport | None = None,
+) -> Response:
+    db = request.state.db
+    assert event.id is not None
+    event = await db.run_read(queries.event_by_code, event.code) or event
+    state = await db.run_read(queries.load_state, event.id)
+    attendees = [a for a in await db.run_read(store.attendees_of_event, event.id)
+                 if a.anonymised_at is None]
+    partners = await db.run_read(store.partners_of_event, event.id)
+    context = {
+        "key": event.organizer_key,
+        "links": event_links(event, base_url(request)),
+        "state": state,
+        "attendees": attendees,
+        "partners": partners,
+        "presenters": await db.run_read(store.presenter_links, event.id),
+        # "Name (Organisation) #id": what the presenter field shows and sends back.
+        "attendee_label": {a.id: organizing.attendee_label(a.id, a.name, a.organization)
+                           for a in attendees},
+        "dashboard": await dashboard(request, event),
+        "errors": errors or [],
+        "done": request.query_params.get("done", ""),
+        "form": form or settings_form(event),
+        "exporters": exports.listing(),
+        "formats": list(exports.FORMATS),
+        "preview": preview,
+        "preview_payload": json.dumps(preview.rows, ensure_ascii=False) if preview else "",
+        "import_kinds": imports.KINDS,
+        "retention_ends": privacy.retention_ends(event).date().isoformat(),
+        "expired": privacy.is_expired(event),
+    }
+    return render(request, "organizer/index.html", context, status_code=status_code, event=event)

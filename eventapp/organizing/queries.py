@@ -1,0 +1,260 @@
+"""SQL for the organiser: settings, the pitch list, imports, keys, dashboard, privacy.
+
+Kept apart from ``queries`` (the live path) so each module stays one concept. Every
+writer that changes what screens show bumps ``Event.version`` and returns the new
+``EventState``, so the domain can publish it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Table, delete, func, or_, update
+from sqlmodel import Session, SQLModel, col, select
+
+from eventapp.core.models import Attendee, ConsentRecord, Event, Partner, Pitch, Vote, utcnow
+from eventapp.voting.queries import EventState, _state_of, lock_event
+
+
+class ScaleLocked(Exception):
+    """The rating scale cannot change once votes were cast (tallies would lie)."""
+
+
+def _commit_state(session: Session, event: Event) -> EventState:
+    event.version += 1
+    session.add(event)
+    session.commit()
+    session.refresh(event)
+    return _state_of(session, event)
+
+
+def update_event(session: Session, event_id: int, values: dict[str, Any]) -> EventState:
+    event = lock_event(session, event_id)
+    scale_changes = (values.get("scale_min", event.scale_min), values.get("scale_max",
+                     event.scale_max)) != (event.scale_min, event.scale_max)
+    if scale_changes and vote_total(session, event_id):
+        session.rollback()
+        raise ScaleLocked
+    for key, value in values.items():
+        setattr(event, key, value)
+    return _commit_state(session, event)
+
+
+def add_pitches(
+    session: Session, event_id: int, specs: Sequence[tuple[str, str, int | None]]
+) -> EventState:
+    """Append pitches (title, presenter, presenting attendee) in one transaction."""
+    event = lock_event(session, event_id)
+    last = session.exec(
+        select(func.max(Pitch.position)).where(Pitch.event_id == event_id)
+    ).one()
+    start = -1 if last is None else int(last)
+    for offset, (title, presenter, attendee_id) in enumerate(specs, start=1):
+        session.add(Pitch(event_id=event_id, position=start + offset, title=title,
+                          presenter=presenter, presenter_attendee_id=attendee_id))
+    return _commit_state(session, event)
+
+
+def update_pitch(
+    session: Session, event_id: int, pitch_id: int, title: str, presenter: str,
+    presenter_attendee_id: int | None,
+) -> EventState:
+    event = lock_event(session, event_id)
+    result = session.execute(
+        update(Pitch)
+        .where(col(Pitch.id) == pitch_id, col(Pitch.event_id) == event_id)
+        .values(title=title, presenter=presenter, presenter_attendee_id=presenter_attendee_id)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        raise LookupError(pitch_id)
+    return _commit_state(session, event)
+
+
+def move_pitch(session: Session, event_id: int, pitch_id: int, delta: int) -> EventState:
+    """Swap a pitch with its neighbour; positions are renumbered 0..n-1 on the way."""
+    event = lock_event(session, event_id)
+    pitches = list(session.exec(
+        select(Pitch).where(Pitch.event_id == event_id).order_by(col(Pitch.position),
+                                                                 col(Pitch.id))
+    ).all())
+    index = next((i for i, p in enumerate(pitches) if p.id == pitch_id), None)
+    if index is None:
+        session.rollback()
+        raise LookupError(pitch_id)
+    target = index + delta
+    if 0 <= target < len(pitches):
+        pitches[index], pitches[target] = pitches[target], pitches[index]
+    for position, pitch in enumerate(pitches):
+        pitch.position = position
+        session.add(pitch)
+    return _commit_state(session, event)
+
+
+def delete_pitch(session: Session, event_id: int, pitch_id: int) -> EventState:
+    event = lock_event(session, event_id)
+    pitch = session.get(Pitch, pitch_id)
+    if pitch is None or pitch.event_id != event_id:
+        session.rollback()
+        raise LookupError(pitch_id)
+    session.execute(delete(Vote).where(col(Vote.pitch_id) == pitch_id))
+    session.delete(pitch)
+    if event.current_pitch_id == pitch_id:
+        event.current_pitch_id = None
+    session.flush()
+    # Close the gap, so exports and the report number pitches 1..n as the agenda shows.
+    rest = session.exec(select(Pitch).where(Pitch.event_id == event_id)
+                        .order_by(col(Pitch.position), col(Pitch.id))).all()
+    for position, other in enumerate(rest):
+        other.position = position
+        session.add(other)
+    return _commit_state(session, event)
+
+
+def set_key(session: Session, event_id: int, attr: str, value: str) -> Event:
+    event = lock_event(session, event_id)
+    setattr(event, attr, value)
+    session.add(event)
+    session.commit()
+    session.refresh(event)
+    return event
+
+
+def add_partners(session: Session, event_id: int, rows: Sequence[dict[str, str]]) -> int:
+    for row in rows:
+        session.add(Partner(event_id=event_id, name=row["name"],
+                            org_type=row.get("org_type", ""), contact=row.get("contact", ""),
+                            email=row.get("email", "")))
+    session.commit()
+    return len(rows)
+
+
+# ------------------------------------------------------------------ reads
+
+
+def partners_of_event(session: Session, event_id: int) -> list[Partner]:
+    return list(session.exec(
+        select(Partner).where(Partner.event_id == event_id).order_by(col(Partner.name))
+    ).all())
+
+
+def attendees_of_event(session: Session, event_id: int) -> list[Attendee]:
+    return list(session.exec(
+        select(Attendee).where(Attendee.event_id == event_id).order_by(col(Attendee.id))
+    ).all())
+
+
+def vote_total(session: Session, event_id: int) -> int:
+    return int(session.exec(
+        select(func.count()).select_from(Vote).where(Vote.event_id == event_id)
+    ).one())
+
+
+def counts_by_pitch(session: Session, event_id: int) -> dict[int, dict[int, int]]:
+    """pitch_id -> {score: count}: the SQL truth the live tallies mirror."""
+    rows = session.exec(
+        select(Vote.pitch_id, Vote.score, func.count())
+        .where(Vote.event_id == event_id)
+        .group_by(col(Vote.pitch_id), col(Vote.score))
+    ).all()
+    counts: dict[int, dict[int, int]] = {}
+    for pitch_id, score, n in rows:
+        counts.setdefault(pitch_id, {})[score] = n
+    return counts
+
+
+@dataclass(frozen=True)
+class RawVote:
+    pitch_id: int
+    attendee_id: int
+    score: int
+    updated_at: datetime
+
+
+def raw_votes(session: Session, event_id: int) -> list[RawVote]:
+    rows = session.exec(
+        select(Vote.pitch_id, Vote.attendee_id, Vote.score, Vote.updated_at)
+        .where(Vote.event_id == event_id)
+        .order_by(col(Vote.updated_at), col(Vote.id))
+    ).all()
+    return [RawVote(*r) for r in rows]
+
+
+# ------------------------------------------------------------------ data protection
+
+
+def add_consent(session: Session, record: ConsentRecord) -> ConsentRecord:
+    session.add(record)
+    session.commit()
+    return record
+
+
+def consents_of_event(session: Session, event_id: int) -> list[ConsentRecord]:
+    return list(session.exec(
+        select(ConsentRecord).where(ConsentRecord.event_id == event_id)
+        .order_by(col(ConsentRecord.given_at))
+    ).all())
+
+
+# Tables whose rows about an attendee survive "delete my data": votes stay (the row they
+# point to is blanked, so they are anonymous) and consent records hold no personal data.
+_KEPT_ON_DELETE = frozenset({"vote", "consentrecord", "attendee", "pitch"})
+
+
+def _refs(table: Table, target: str) -> list[Column[Any]]:
+    return [fk.parent for fk in table.foreign_keys if fk.column.table.name == target]
+
+
+def delete_attendee_data(session: Session, attendee_id: int, new_token: str) -> None:
+    """Delete every row about the attendee (profiles, contacts, interests: any table with a
+    foreign key to attendee, so networking tables are covered as they appear), blank the
+    attendee row and keep it as the anonymous owner of the votes. Tallies are keyed by
+    attendee id and stay exactly as they were."""
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        if table.name in _KEPT_ON_DELETE:
+            continue
+        columns = _refs(table, "attendee")
+        if columns:
+            session.execute(table.delete().where(or_(*(c == attendee_id for c in columns))))
+    session.execute(update(Pitch).where(col(Pitch.presenter_attendee_id) == attendee_id)
+                    .values(presenter_attendee_id=None))
+    session.execute(
+        update(Attendee).where(col(Attendee.id) == attendee_id).values(
+            name="", organization="", token=new_token, anonymised_at=utcnow()
+        )
+    )
+    session.commit()
+
+
+def purge_event(session: Session, event_id: int) -> None:
+    """Delete the event and every row that belongs to it, children first."""
+    attendees = select(Attendee.id).where(Attendee.event_id == event_id).scalar_subquery()
+    pitches = select(Pitch.id).where(Pitch.event_id == event_id).scalar_subquery()
+    session.execute(update(Pitch).where(col(Pitch.event_id) == event_id)
+                    .values(presenter_attendee_id=None))
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        if table.name == "event":
+            continue
+        conditions: list[Any] = [c == event_id for c in _refs(table, "event")]
+        conditions += [c.in_(attendees) for c in _refs(table, "attendee")]
+        conditions += [c.in_(pitches) for c in _refs(table, "pitch")]
+        if conditions:
+            session.execute(table.delete().where(or_(*conditions)))
+    session.execute(delete(Event).where(col(Event.id) == event_id))
+    session.commit()
+
+
+def all_events(session: Session) -> list[Event]:
+    return list(session.exec(select(Event).order_by(col(Event.id))).all())
+
+
+def presenter_links(session: Session, event_id: int) -> dict[int, int]:
+    """pitch id -> the attendee linked as its presenter."""
+    rows = session.exec(
+        select(Pitch.id, Pitch.presenter_attendee_id).where(
+            Pitch.event_id == event_id, col(Pitch.presenter_attendee_id).is_not(None))
+    ).all()
+    return {int(pid): int(aid) for pid, aid in rows if pid is not None and aid is not None}

@@ -1,0 +1,244 @@
+"""The results report: leaderboard, a chart per pitch, turnout over time, networking.
+
+Charts are reportlab Drawings, made once and written two ways: as SVG for the printable
+web page (served by the app, nothing from other hosts) and straight into the PDF.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from reportlab.graphics import renderSVG
+from reportlab.graphics.shapes import Circle, Drawing, Line, Rect, String
+from reportlab.lib import colors
+
+from eventapp.exports.base import ExportContext, PitchResult, results_of
+from eventapp.exports.networking import Network
+from eventapp.organizing import queries as store
+
+ACCENT = colors.HexColor("#0b5fff")
+MUTED = colors.HexColor("#5b6270")
+LINE = colors.HexColor("#d9dde3")
+PALETTE = ["#0b5fff", "#11804a", "#a35a00", "#b3261e", "#6a3fb5", "#00838f", "#5b6270"]
+_DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def font_name() -> str:
+    """DejaVu when the system has it (covers more than Latin-1), else a PDF base font."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if _DEJAVU.exists():
+        if "DejaVuSans" not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont("DejaVuSans", str(_DEJAVU)))
+            pdfmetrics.registerFont(
+                TTFont("DejaVuSans-Bold", str(_DEJAVU.with_name("DejaVuSans-Bold.ttf")))
+            )
+        return "DejaVuSans"
+    return "Helvetica"
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    date: str
+    code: str
+    scale: tuple[int, int]
+    labels: tuple[str, ...]
+    results: list[PitchResult]
+    attendees: int
+    votes: int
+    turnout: list[tuple[datetime, int]]  # (bucket start, votes last changed in it)
+    network: Network
+
+    @property
+    def leaderboard(self) -> list[PitchResult]:
+        return sorted((r for r in self.results if r.rank is not None),
+                      key=lambda r: r.rank or 0)
+
+
+def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
+    state, results = results_of(ctx)
+    raw = ctx.db.read(store.raw_votes, ctx.event_id)
+    attendees = ctx.db.read(store.attendees_of_event, ctx.event_id)
+    return Report(
+        name=ctx.event.name, date=ctx.event.date, code=ctx.event.code,
+        scale=(state.scale_min, state.scale_max), labels=state.scale_labels,
+        results=results, attendees=len(attendees), votes=len(raw),
+        turnout=turnout_buckets([v.updated_at for v in raw]),
+        network=network or Network(note="Networking data is not available."),
+    )
+
+
+def turnout_buckets(times: Sequence[datetime], *, max_buckets: int = 48
+                    ) -> list[tuple[datetime, int]]:
+    """Votes per time slot, slots of 1, 5, 15, 30 or 60 minutes so at most ~48 bars.
+    Vote.updated_at is the last change of a vote, so a changed rating counts late."""
+    if not times:
+        return []
+    first, last = min(times), max(times)
+    span = (last - first).total_seconds() / 60
+    minutes = next((m for m in (1, 5, 15, 30, 60, 240) if span / m < max_buckets), 1440)
+    slot = minutes * 60
+    # Slots start on whole multiples of their length (10:00, 10:05, ...), in the votes' zone.
+    start = first - timedelta(seconds=first.timestamp() % slot)
+    counts: Counter[int] = Counter(int((t - start).total_seconds() // slot) for t in times)
+    return [(start + timedelta(seconds=i * slot), counts.get(i, 0))
+            for i in range(max(counts) + 1)]
+
+
+# ------------------------------------------------------------------ charts
+
+
+def distribution_chart(result: PitchResult, labels: Sequence[str], *, width: float = 420,
+                       font: str = "Helvetica") -> Drawing:
+    dist = result.summary.distribution
+    row, top = 18.0, 8.0
+    height = top + row * len(dist) + 4
+    d = Drawing(width, height)
+    peak = max(dist.values(), default=0) or 1
+    label_w, count_w = 150.0, 40.0
+    bar_w = width - label_w - count_w
+    for i, (score, n) in enumerate(sorted(dist.items(), reverse=True)):
+        y = 4 + i * row
+        index = score - min(dist)
+        label = f"{score}" + (f" {labels[index]}" if index < len(labels) and labels[index] else "")
+        d.add(String(0, y + 4, label[:28], fontName=font, fontSize=9, fillColor=MUTED))
+        d.add(Rect(label_w, y, bar_w, row - 5, fillColor=colors.HexColor("#e6e9ee"),
+                   strokeColor=None))
+        if n:
+            d.add(Rect(label_w, y, bar_w * n / peak, row - 5, fillColor=ACCENT,
+                       strokeColor=None))
+        d.add(String(width - 2, y + 4, str(n), fontName=font, fontSize=9, textAnchor="end"))
+    return d
+
+
+def turnout_chart(turnout: Sequence[tuple[datetime, int]], *, width: float = 480,
+                  height: float = 150, font: str = "Helvetica") -> Drawing:
+    d = Drawing(width, height)
+    d.add(Line(30, 20, width, 20, strokeColor=LINE))
+    if not turnout:
+        d.add(String(width / 2, height / 2, "–", fontName=font, fontSize=12, textAnchor="middle"))
+        return d
+    peak = max(n for _, n in turnout) or 1
+    slot = min((width - 30) / len(turnout), 40.0)  # one slot must not fill the chart
+    for i, (moment, n) in enumerate(turnout):
+        h = (height - 40) * n / peak
+        d.add(Rect(30 + i * slot + 1, 20, max(slot - 2, 1), h, fillColor=ACCENT,
+                   strokeColor=None))
+        if i == 0 or i == len(turnout) - 1 or (len(turnout) > 6 and i % (len(turnout) // 4) == 0):
+            d.add(String(30 + i * slot, 6, moment.strftime("%H:%M"), fontName=font, fontSize=8,
+                         fillColor=MUTED))
+    d.add(String(0, height - 14, str(peak), fontName=font, fontSize=8, fillColor=MUTED))
+    return d
+
+
+def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica") -> Drawing:
+    """Attendees on a circle, grouped and coloured by organisation type; lines are
+    contact exchanges. No names: the picture goes into a brochure."""
+    if not network.nodes:
+        empty = Drawing(size, 20)
+        empty.add(String(0, 4, "–", fontName=font, fontSize=12))
+        return empty
+    d = Drawing(size, size + 20)
+    types = sorted({t or "–" for t in network.nodes.values()})
+    colour = {t: colors.HexColor(PALETTE[i % len(PALETTE)]) for i, t in enumerate(types)}
+    ordered = sorted(network.nodes, key=lambda a: (network.nodes[a] or "–", a))
+    centre, radius = size / 2, size / 2 - 14
+    where = {}
+    for i, attendee in enumerate(ordered):
+        angle = 2 * math.pi * i / len(ordered)
+        where[attendee] = (centre + radius * math.cos(angle),
+                           20 + centre + radius * math.sin(angle))
+    for a, b in network.edges:
+        if a in where and b in where:
+            d.add(Line(*where[a], *where[b], strokeColor=colors.HexColor("#9aa4b2"),
+                       strokeWidth=0.6))
+    for attendee, (x, y) in where.items():
+        d.add(Circle(x, y, 4, fillColor=colour[network.nodes[attendee] or "–"],
+                     strokeColor=colors.white, strokeWidth=0.5))
+    for i, t in enumerate(types[:6]):
+        d.add(Rect(i * size / 6, 2, 8, 8, fillColor=colour[t], strokeColor=None))
+        d.add(String(i * size / 6 + 11, 3, t[:14], fontName=font, fontSize=7))
+    return d
+
+
+def svg(drawing: Drawing) -> bytes:
+    text: str = renderSVG.drawToString(drawing)
+    return text.encode("utf-8")
+
+
+# ------------------------------------------------------------------ PDF
+
+
+def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
+    """The report as a PDF. ``text`` translates the headings (English keys)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import (
+        KeepTogether,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
+
+    def _(s: str) -> str:
+        return (text or {}).get(s, s)
+
+    font = font_name()
+    bold = font + "-Bold" if font == "DejaVuSans" else "Helvetica-Bold"
+    base = getSampleStyleSheet()
+    h1 = ParagraphStyle("h1", parent=base["Title"], fontName=bold)
+    h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold)
+    body = ParagraphStyle("body", parent=base["BodyText"], fontName=font)
+
+    def esc(s: object) -> str:
+        return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    story: list[object] = [
+        Paragraph(esc(report.name), h1),
+        Paragraph(esc(" · ".join(x for x in (
+            _("Results"), report.date, f"{_('Attendees')}: {report.attendees}",
+            f"{_('Votes')}: {report.votes}") if x)), body),
+        Spacer(1, 0.4 * cm),
+        Paragraph(_("Leaderboard"), h2),
+    ]
+    rows = [[_("Rank"), _("Pitch"), "n", _("mean"), _("adjusted")]]
+    rows += [[str(r.rank), Paragraph(esc(r.title), body), str(r.summary.n),
+              f"{r.summary.mean:.2f}" if r.summary.mean is not None else "–",
+              f"{r.adjusted:.2f}" if r.adjusted is not None else "–"]
+             for r in report.leaderboard]
+    table = Table(rows, colWidths=[1.4 * cm, 10 * cm, 1.4 * cm, 1.8 * cm, 2 * cm], repeatRows=1)
+    table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTNAME", (0, 0), (-1, 0), bold),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.3, LINE), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ]))
+    story += [table, Spacer(1, 0.5 * cm), Paragraph(_("Turnout over time"), h2),
+              turnout_chart(report.turnout, font=font), Paragraph(_("Votes per pitch"), h2)]
+    for r in report.results:
+        story.append(KeepTogether([
+            Paragraph(esc(f"{r.position}. {r.title}") + f" <font color='#5b6270'>(n = "
+                      f"{r.summary.n})</font>", body),
+            distribution_chart(r, report.labels, font=font), Spacer(1, 0.3 * cm)]))
+    net = report.network
+    story += [Paragraph(_("Networking"), h2),
+              Paragraph(esc(f"{_('Connections made')}: {len(net.edges)}"), body)]
+    if net.note:
+        story.append(Paragraph(esc(_(net.note)), body))
+    for org_type, n in net.by_type.items():
+        story.append(Paragraph(esc(f"{org_type}: {n}"), body))
+    story.append(network_chart(net, font=font))
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(out, pagesize=A4, title=report.name, author="eventapp",
+                            leftMargin=2 * cm, rightMargin=2 * cm)
+    doc.build(story)
+    return out.getvalue()

@@ -1,0 +1,210 @@
+"""The organiser's set-up: event settings, the pitch list, and rotating screen links.
+
+Each change is one transaction; afterwards the new state is published on the event's
+channel, exactly like the moderator's changes, so open phones and screens update.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from eventapp.core.bus import Bus
+from eventapp.core.db import Database
+from eventapp.core.models import Event
+from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.i18n import LANGUAGES
+from eventapp.messages import server_message
+from eventapp.organizing import queries as store
+from eventapp.voting.queries import EventState
+from eventapp.voting.rules import event_channel, new_key
+
+ROTATABLE = {"moderator": "moderator_key", "projector": "projector_key"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Where a change is announced: the bus and the namespace of the event channels."""
+
+    bus: Bus
+    namespace: str
+
+    async def state(self, state: EventState) -> EventState:
+        await self.bus.publish(
+            event_channel(self.namespace, state.id), server_message("state", event=state.as_json())
+        )
+        return state
+
+
+def _lines(text: str, *, field: str, max_items: int = 60, max_length: int = 60) -> list[str]:
+    items = [clean_text(x, field=field, max_length=max_length) for x in text.splitlines()]
+    items = [x for x in items if x]
+    if len(items) > max_items:
+        raise InvalidInput(field, f"has more than {max_items} entries")
+    if len({x.casefold() for x in items}) != len(items):
+        raise InvalidInput(field, "lists an entry twice")
+    return items
+
+
+def _org_type(label: str, number: int) -> str:
+    """The label as typed, if networking's matching knows it (else suggestions would
+    silently ignore the line)."""
+    from eventapp.networking.matching import org_type_of
+    from eventapp.networking.models import ORG_TYPE_LABELS
+
+    if org_type_of(label) is None:
+        known = ", ".join(ORG_TYPE_LABELS.values())
+        raise InvalidInput("organisation-type matrix",
+                           f"line {number}: unknown type '{label}' (known: {known})")
+    return label
+
+
+def parse_matrix(text: str) -> dict[str, list[str]]:
+    """``start-up: research, company`` per line: whom each organisation type should meet."""
+    matrix: dict[str, list[str]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        left, sep, right = line.partition(":")
+        if not sep or not left.strip():
+            raise InvalidInput("organisation-type matrix",
+                               f"line {number}: write 'type: other type, other type'")
+        key = _org_type(clean_text(left, field="organisation-type matrix", max_length=60),
+                        number)
+        matrix[key] = [
+            _org_type(clean_text(x, field="organisation-type matrix", max_length=60), number)
+            for x in right.split(",") if x.strip()
+        ]
+    return matrix
+
+
+def format_matrix(raw: str) -> str:
+    data = json.loads(raw or "{}")
+    return "\n".join(f"{k}: {', '.join(v)}" for k, v in data.items())
+
+
+def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
+    """Validate the settings form into Event column values (raises InvalidInput)."""
+    values: dict[str, object] = {
+        "name": clean_text(form.get("name", ""), field="name", max_length=120, required=True)
+    }
+    date = form.get("date", "").strip()
+    if date and not _DATE.match(date):
+        raise InvalidInput("date", "must look like 2026-05-14")
+    values["date"] = date
+    languages = [x for x in (form.get("languages", "") or "").replace(" ", "").split(",") if x]
+    if not languages or any(x not in LANGUAGES for x in languages):
+        raise InvalidInput("languages", "must be de, en or both")
+    values["languages"] = ",".join(dict.fromkeys(languages))
+    if form.get("language", "de") not in languages:
+        raise InvalidInput("language", "must be one of the offered languages")
+    values["language"] = form.get("language", "de")
+    try:
+        lo, hi = int(form.get("scale_min", "")), int(form.get("scale_max", ""))
+    except ValueError:
+        raise InvalidInput("scale", "must be two whole numbers 0 ≤ min < max ≤ 10") from None
+    if not 0 <= lo < hi <= 10:
+        raise InvalidInput("scale", "must be two whole numbers 0 ≤ min < max ≤ 10")
+    values["scale_min"], values["scale_max"] = lo, hi
+    labels = [clean_text(x, field="label", max_length=40)
+              for x in form.get("scale_labels", "").splitlines()]
+    labels = labels if any(labels) else []
+    if labels and len(labels) != hi - lo + 1:
+        raise InvalidInput("labels", f"needs {hi - lo + 1} labels, one per score")
+    values["scale_labels"] = json.dumps(labels, ensure_ascii=False)
+    values["live_results"] = form.get("results", "blind") == "live"
+    values["topics"] = json.dumps(_lines(form.get("topics", ""), field="topics"),
+                                  ensure_ascii=False)
+    values["org_type_matrix"] = json.dumps(parse_matrix(form.get("org_type_matrix", "")),
+                                           ensure_ascii=False)
+    values["networking_enabled"] = form.get("networking", "") == "on"
+    try:
+        days = int(form.get("retention_days", ""))
+    except ValueError:
+        raise InvalidInput("retention period", "must be a whole number of days") from None
+    if not 1 <= days <= 3650:
+        raise InvalidInput("retention period", "must be between 1 and 3650 days")
+    values["retention_days"] = days
+    return values
+
+
+async def update_settings(
+    event: Event, form: Mapping[str, str], *, db: Database, publish: Publisher
+) -> EventState:
+    assert event.id is not None
+    values = clean_settings(form)
+    try:
+        state = await db.run(store.update_event, event.id, values)
+    except store.ScaleLocked:
+        raise InvalidInput("scale", "cannot change after votes were cast") from None
+    return await publish.state(state)
+
+
+@dataclass(frozen=True)
+class PitchInput:
+    title: str
+    presenter: str = ""
+    presenter_attendee_id: int | None = None
+
+
+_ATTENDEE_REF = re.compile(r"(?:^|#)(\d+)$")
+
+
+def attendee_label(attendee_id: int | None, name: str, organization: str) -> str:
+    """How the console names an attendee in the presenter field; ends in ``#id``."""
+    return f"{name} ({organization}) #{attendee_id}" if organization else f"{name} #{attendee_id}"
+
+
+def clean_pitch(form: Mapping[str, str], attendee_ids: Sequence[int]) -> PitchInput:
+    title = clean_text(form.get("title", ""), field="pitch title", max_length=160, required=True)
+    presenter = clean_text(form.get("presenter", ""), field="presenter", max_length=160)
+    raw = form.get("presenter_attendee_id", "").strip()
+    attendee_id: int | None = None
+    if raw:
+        # An id, or a label picked from the list ("Ada (Stadtwerke) #12").
+        ref = _ATTENDEE_REF.search(raw)
+        if ref is None or int(ref.group(1)) not in attendee_ids:
+            raise InvalidInput("presenting attendee", "is not an attendee of this event")
+        attendee_id = int(ref.group(1))
+    return PitchInput(title, presenter, attendee_id)
+
+
+async def add_pitch(event_id: int, pitch: PitchInput, *, db: Database,
+                    publish: Publisher) -> EventState:
+    state = await db.run(store.add_pitches, event_id,
+                         [(pitch.title, pitch.presenter, pitch.presenter_attendee_id)])
+    return await publish.state(state)
+
+
+async def edit_pitch(event_id: int, pitch_id: int, pitch: PitchInput, *, db: Database,
+                     publish: Publisher) -> EventState:
+    state = await db.run(store.update_pitch, event_id, pitch_id, pitch.title, pitch.presenter,
+                         pitch.presenter_attendee_id)
+    return await publish.state(state)
+
+
+async def move_pitch(event_id: int, pitch_id: int, delta: int, *, db: Database,
+                     publish: Publisher) -> EventState:
+    state = await db.run(store.move_pitch, event_id, pitch_id, -1 if delta < 0 else 1)
+    return await publish.state(state)
+
+
+async def delete_pitch(event_id: int, pitch_id: int, *, confirm: bool, db: Database,
+                       publish: Publisher) -> EventState:
+    """Deleting also deletes the pitch's votes, so it needs an explicit confirmation."""
+    if not confirm:
+        raise InvalidInput("delete", "tick the box to confirm: the pitch and its votes go")
+    state = await db.run(store.delete_pitch, event_id, pitch_id)
+    return await publish.state(state)
+
+
+def rotate_key(event: Event, role: str, *, db: Database) -> Event:
+    """Give a screen a new secret link; the old one stops working at once (new sockets
+    and page loads; already open screens keep their socket until they reconnect)."""
+    assert event.id is not None
+    if role not in ROTATABLE:
+        raise InvalidInput("link", "only the moderator and projector links can be renewed")
+    return db.call(store.set_key, event.id, ROTATABLE[role], new_key())

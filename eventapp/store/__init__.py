@@ -1,1 +1,0 @@
-"""Persistence (SQL, the source of truth) and live state (tallies, bus)."""

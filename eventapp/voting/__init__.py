@@ -1,0 +1,1 @@
+"""The relevance vote: pitch states, the rules that change them, tallies, statistics, pages."""

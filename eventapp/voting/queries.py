@@ -1,0 +1,327 @@
+"""SQL queries as plain functions of a Session. Each writer commits its own work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from eventapp.core.models import Attendee, Event, Pitch, Vote, utcnow
+from eventapp.enums import ACCEPTS_VOTES, PitchState
+
+# ------------------------------------------------------------------ read models
+
+
+@dataclass(frozen=True)
+class PitchInfo:
+    id: int
+    position: int
+    title: str
+    presenter: str
+    state: PitchState
+    round: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "position": self.position,
+            "title": self.title,
+            "presenter": self.presenter,
+            "state": self.state.value,
+            "round": self.round,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> PitchInfo:
+        return cls(
+            int(data["id"]),  # type: ignore[call-overload]
+            int(data["position"]),  # type: ignore[call-overload]
+            str(data["title"]),
+            str(data["presenter"]),
+            PitchState(str(data["state"])),
+            int(data["round"]),  # type: ignore[call-overload]
+        )
+
+
+@dataclass(frozen=True)
+class EventState:
+    """What every screen and phone needs to know about an event, in one snapshot."""
+
+    id: int
+    code: str
+    name: str
+    scale_min: int
+    scale_max: int
+    scale_labels: tuple[str, ...]
+    live_results: bool
+    current_pitch_id: int | None
+    version: int
+    pitches: tuple[PitchInfo, ...] = field(default=())
+
+    def pitch(self, pitch_id: int | None) -> PitchInfo | None:
+        for p in self.pitches:
+            if p.id == pitch_id:
+                return p
+        return None
+
+    @property
+    def current(self) -> PitchInfo | None:
+        return self.pitch(self.current_pitch_id)
+
+    @property
+    def open_pitch(self) -> PitchInfo | None:
+        return next((p for p in self.pitches if p.state in ACCEPTS_VOTES), None)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "code": self.code,
+            "name": self.name,
+            "scale": {
+                "min": self.scale_min,
+                "max": self.scale_max,
+                "labels": list(self.scale_labels),
+            },
+            "live_results": self.live_results,
+            "current_pitch_id": self.current_pitch_id,
+            "version": self.version,
+            "pitches": [p.as_json() for p in self.pitches],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventState:
+        scale = data["scale"]
+        return cls(
+            id=int(data["id"]),
+            code=str(data["code"]),
+            name=str(data["name"]),
+            scale_min=int(scale["min"]),
+            scale_max=int(scale["max"]),
+            scale_labels=tuple(str(x) for x in scale["labels"]),
+            live_results=bool(data["live_results"]),
+            current_pitch_id=data["current_pitch_id"],
+            version=int(data["version"]),
+            pitches=tuple(PitchInfo.from_json(p) for p in data["pitches"]),
+        )
+
+
+def _pitch_info(p: Pitch) -> PitchInfo:
+    assert p.id is not None
+    return PitchInfo(p.id, p.position, p.title, p.presenter, PitchState(p.state), p.round)
+
+
+def load_state(session: Session, event_id: int) -> EventState:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise LookupError(event_id)
+    return _state_of(session, event)
+
+
+def _state_of(session: Session, event: Event) -> EventState:
+    assert event.id is not None
+    pitches = session.exec(
+        select(Pitch).where(Pitch.event_id == event.id).order_by(col(Pitch.position), col(Pitch.id))
+    ).all()
+    labels = tuple(str(x) for x in json.loads(event.scale_labels or "[]"))
+    return EventState(
+        id=event.id,
+        code=event.code,
+        name=event.name,
+        scale_min=event.scale_min,
+        scale_max=event.scale_max,
+        scale_labels=labels,
+        live_results=event.live_results,
+        current_pitch_id=event.current_pitch_id,
+        version=event.version,
+        pitches=tuple(_pitch_info(p) for p in pitches),
+    )
+
+
+def event_by_code(session: Session, code: str) -> Event | None:
+    return session.exec(select(Event).where(Event.code == code.upper())).first()
+
+
+def attendee_by_token(session: Session, event_id: int, token: str) -> Attendee | None:
+    return session.exec(
+        select(Attendee).where(Attendee.token == token, Attendee.event_id == event_id)
+    ).first()
+
+
+def votes_of_attendee(session: Session, attendee_id: int) -> dict[int, tuple[int, int]]:
+    rows = session.exec(
+        select(Vote.pitch_id, Vote.score, Vote.seq).where(Vote.attendee_id == attendee_id)
+    ).all()
+    return {pitch_id: (score, seq) for pitch_id, score, seq in rows}
+
+
+def votes_of_event(session: Session, event_id: int) -> list[tuple[int, int, int, int]]:
+    """(pitch_id, attendee_id, score, seq) of every vote: what a tally rebuild needs."""
+    rows = session.exec(
+        select(Vote.pitch_id, Vote.attendee_id, Vote.score, Vote.seq).where(
+            Vote.event_id == event_id
+        )
+    ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def score_counts(session: Session, pitch_id: int) -> dict[int, int]:
+    rows = session.exec(
+        select(Vote.score, func.count()).where(Vote.pitch_id == pitch_id).group_by(col(Vote.score))
+    ).all()
+    return {score: n for score, n in rows}
+
+
+def event_checksums(session: Session, event_id: int) -> dict[int, tuple[int, int]]:
+    """pitch_id -> (number of votes, sum of scores): what the live tallies must agree with."""
+    rows = session.exec(
+        select(Vote.pitch_id, func.count(), func.sum(Vote.score))
+        .where(Vote.event_id == event_id)
+        .group_by(col(Vote.pitch_id))
+    ).all()
+    return {pitch_id: (int(n), int(total or 0)) for pitch_id, n, total in rows}
+
+
+def attendee_count(session: Session, event_id: int) -> int:
+    return session.exec(
+        select(func.count()).select_from(Attendee).where(Attendee.event_id == event_id)
+    ).one()
+
+
+# ------------------------------------------------------------------ writes
+
+
+def add_event(session: Session, event: Event, pitch_titles: Sequence[tuple[str, str]]) -> Event:
+    session.add(event)
+    session.flush()
+    assert event.id is not None
+    for i, (title, presenter) in enumerate(pitch_titles):
+        session.add(Pitch(event_id=event.id, position=i, title=title, presenter=presenter))
+    session.commit()
+    return event
+
+
+def add_attendee(session: Session, attendee: Attendee) -> Attendee:
+    session.add(attendee)
+    session.commit()
+    return attendee
+
+
+def lock_event(session: Session, event_id: int) -> Event:
+    """Row-lock the event so concurrent state changes (from any process) serialise."""
+    event = session.exec(select(Event).where(Event.id == event_id).with_for_update()).one()
+    return event
+
+
+def set_pitch_states(
+    session: Session,
+    event_id: int,
+    *,
+    states: dict[int, PitchState],
+    current_pitch_id: int | None,
+    reset_pitch_id: int | None = None,
+) -> EventState:
+    """Apply a moderator's state change in one transaction and return the new state."""
+    event = lock_event(session, event_id)
+    for pitch_id, state in states.items():
+        session.execute(
+            update(Pitch)
+            .where(col(Pitch.id) == pitch_id, col(Pitch.event_id) == event_id)
+            .values(state=state)
+        )
+    if reset_pitch_id is not None:
+        session.execute(delete(Vote).where(col(Vote.pitch_id) == reset_pitch_id))
+        session.execute(
+            update(Pitch).where(col(Pitch.id) == reset_pitch_id).values(round=Pitch.round + 1)
+        )
+    event.current_pitch_id = current_pitch_id
+    event.version += 1
+    session.add(event)
+    session.commit()
+    session.refresh(event)
+    return _state_of(session, event)
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    event_id: int
+    pitch_id: int
+    attendee_id: int
+    score: int
+    seq: int
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _vote_upsert(dialect: str) -> Any:
+    """One single-row upsert on the Core table, built once and run with executemany.
+
+    A multi-row VALUES statement has a new shape for every batch size, so SQLAlchemy
+    compiled it afresh for every batch, holding the GIL (and so the event loop) for
+    milliseconds per batch; this statement compiles once per dialect.
+    """
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        table = Vote.__table__  # type: ignore[attr-defined]
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        base = insert(table)
+        stmt = base.on_conflict_do_update(
+            index_elements=["attendee_id", "pitch_id"],
+            set_={
+                "score": base.excluded.score,
+                "seq": base.excluded.seq,
+                "updated_at": base.excluded.updated_at,
+            },
+            where=table.c.seq < base.excluded.seq,
+        )
+        _UPSERTS[dialect] = stmt
+    return stmt
+
+
+def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRow], dict[int, int]]:
+    """Upsert a batch of votes in one transaction.
+
+    Returns the rows that were accepted (pitch open in the database at commit time) and
+    the round of each of their pitches. A row whose seq is not newer than the stored one
+    is accepted but changes nothing: it is a resend.
+    """
+    latest: dict[tuple[int, int], VoteRow] = {}
+    for row in rows:
+        key = (row.attendee_id, row.pitch_id)
+        if key not in latest or latest[key].seq < row.seq:
+            latest[key] = row
+    if not latest:
+        return [], {}
+    pitch_ids = {r.pitch_id for r in latest.values()}
+    # FOR SHARE: a concurrent "close voting" waits for this batch, so no vote is
+    # committed to a pitch after its close committed (PostgreSQL; SQLite serialises).
+    open_pitches = session.exec(
+        select(Pitch.id, Pitch.event_id, Pitch.round)
+        .where(col(Pitch.id).in_(pitch_ids), col(Pitch.state).in_(list(ACCEPTS_VOTES)))
+        .with_for_update(read=True)
+    ).all()
+    rounds = {int(pid): rnd for pid, _eid, rnd in open_pitches if pid is not None}
+    owner = {int(pid): eid for pid, eid, _rnd in open_pitches if pid is not None}
+    accepted = [r for r in latest.values() if owner.get(r.pitch_id) == r.event_id]
+    if accepted:
+        now = utcnow()
+        values = [
+            {
+                "event_id": r.event_id,
+                "pitch_id": r.pitch_id,
+                "attendee_id": r.attendee_id,
+                "score": r.score,
+                "seq": r.seq,
+                "updated_at": now,
+            }
+            for r in accepted
+        ]
+        session.execute(_vote_upsert(session.get_bind().dialect.name), values)
+    session.commit()
+    return accepted, rounds

@@ -1,0 +1,218 @@
+"""Events and pitches: creation, joining, and the moderator's state changes.
+
+Every state change is one SQL transaction; after it commits, the new state is published
+on the event's channel (the write publishes its own change).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eventapp.core.bus import Bus
+from eventapp.core.db import Database
+from eventapp.core.models import Attendee, Event
+from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.enums import ACCEPTS_VOTES, PitchState
+from eventapp.messages import server_message
+from eventapp.voting import queries
+from eventapp.voting.queries import EventState
+
+# No 0/O, 1/I/L: a code read off a projector from 30 metres must be unambiguous.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+DEFAULT_LABELS = {
+    "de": ["gar nicht relevant", "wenig relevant", "teils relevant", "relevant", "sehr relevant"],
+    "en": ["not relevant", "slightly relevant", "somewhat relevant", "relevant", "very relevant"],
+}
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def event_channel(namespace: str, event_id: int) -> str:
+    return f"{namespace}:event:{event_id}"
+
+
+@dataclass(frozen=True)
+class PitchSpec:
+    title: str
+    presenter: str = ""
+
+
+def create_event(
+    name: str,
+    pitches: Sequence[PitchSpec],
+    *,
+    db: Database,
+    scale: tuple[int, int] = (1, 5),
+    labels: Sequence[str] | None = None,
+    live_results: bool = False,
+    language: str = "de",
+) -> Event:
+    """Create an event with its pitches; the caller prints or returns its links."""
+    name = clean_text(name, field="name", max_length=120, required=True)
+    lo, hi = scale
+    if not (0 <= lo < hi <= 10):
+        raise InvalidInput("scale", "must be two whole numbers 0 ≤ min < max ≤ 10")
+    if labels is None:
+        labels = DEFAULT_LABELS.get(language, DEFAULT_LABELS["en"]) if (lo, hi) == (1, 5) else []
+    labels = [clean_text(x, field="label", max_length=40) for x in labels]
+    if labels and len(labels) != hi - lo + 1:
+        raise InvalidInput("labels", f"needs {hi - lo + 1} labels, one per score")
+    specs = [
+        (
+            clean_text(p.title, field="pitch title", max_length=160, required=True),
+            clean_text(p.presenter, field="presenter", max_length=160),
+        )
+        for p in pitches
+    ]
+    for _attempt in range(10):
+        code = new_code()
+        if db.read(queries.event_by_code, code) is None:
+            break
+    event = Event(
+        code=code,
+        name=name,
+        moderator_key=new_key(),
+        projector_key=new_key(),
+        organizer_key=new_key(),
+        scale_min=lo,
+        scale_max=hi,
+        scale_labels=json.dumps(list(labels), ensure_ascii=False),
+        live_results=live_results,
+        language=language,
+    )
+    return db.call(queries.add_event, event, specs)
+
+
+async def join_event(
+    event_id: int, name: str, organization: str, *, db: Database
+) -> Attendee:
+    name = clean_text(name, field="name", max_length=60, required=True)
+    organization = clean_text(organization, field="organization", max_length=80)
+    attendee = Attendee(
+        event_id=event_id, token=secrets.token_urlsafe(32), name=name, organization=organization
+    )
+    return await db.run(queries.add_attendee, attendee)
+
+
+class CommandRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+async def _change(
+    state: EventState,
+    *,
+    db: Database,
+    bus: Bus,
+    namespace: str,
+    states: dict[int, PitchState],
+    current: int | None,
+    reset: int | None = None,
+) -> EventState:
+    new_state = await db.run(
+        queries.set_pitch_states,
+        state.id,
+        states=states,
+        current_pitch_id=current,
+        reset_pitch_id=reset,
+    )
+    await bus.publish(
+        event_channel(namespace, state.id), server_message("state", event=new_state.as_json())
+    )
+    return new_state
+
+
+def _require_pitch(state: EventState, pitch_id: int | None) -> int:
+    pitch = state.pitch(pitch_id)
+    if pitch is None:
+        raise CommandRefused("unknown_pitch", "No such pitch in this event.")
+    return pitch.id
+
+
+def _closing_others(state: EventState, keep: int | None) -> dict[int, PitchState]:
+    """Only one pitch takes votes at a time: moving on closes the open one."""
+    return {
+        p.id: PitchState.CLOSED for p in state.pitches if p.state in ACCEPTS_VOTES and p.id != keep
+    }
+
+
+async def goto_pitch(
+    state: EventState, pitch_id: int, *, db: Database, bus: Bus, namespace: str
+) -> EventState:
+    pitch_id = _require_pitch(state, pitch_id)
+    return await _change(
+        state, db=db, bus=bus, namespace=namespace,
+        states=_closing_others(state, None), current=pitch_id,
+    )
+
+
+async def next_pitch(state: EventState, *, db: Database, bus: Bus, namespace: str) -> EventState:
+    ids = [p.id for p in state.pitches]
+    if not ids:
+        raise CommandRefused("unknown_pitch", "This event has no pitches.")
+    if state.current_pitch_id in ids:
+        index = ids.index(state.current_pitch_id) + 1
+        if index >= len(ids):
+            raise CommandRefused("last_pitch", "This is the last pitch.")
+    else:
+        index = 0
+    return await goto_pitch(state, ids[index], db=db, bus=bus, namespace=namespace)
+
+
+async def open_voting(
+    state: EventState, pitch_id: int | None, *, db: Database, bus: Bus, namespace: str
+) -> EventState:
+    pitch_id = _require_pitch(state, pitch_id if pitch_id is not None else state.current_pitch_id)
+    states = _closing_others(state, pitch_id)
+    states[pitch_id] = PitchState.OPEN
+    return await _change(
+        state, db=db, bus=bus, namespace=namespace, states=states, current=pitch_id
+    )
+
+
+async def close_voting(state: EventState, *, db: Database, bus: Bus, namespace: str) -> EventState:
+    states = _closing_others(state, None)
+    if not states:
+        raise CommandRefused("not_open", "Voting is not open.")
+    return await _change(
+        state, db=db, bus=bus, namespace=namespace, states=states, current=state.current_pitch_id
+    )
+
+
+async def reveal_results(
+    state: EventState, pitch_id: int | None, *, db: Database, bus: Bus, namespace: str
+) -> EventState:
+    pitch_id = _require_pitch(state, pitch_id if pitch_id is not None else state.current_pitch_id)
+    pitch = state.pitch(pitch_id)
+    assert pitch is not None
+    if pitch.state is PitchState.PENDING:
+        raise CommandRefused("not_voted", "Open voting on this pitch first.")
+    states = _closing_others(state, None)
+    states[pitch_id] = PitchState.REVEALED
+    return await _change(
+        state, db=db, bus=bus, namespace=namespace, states=states, current=state.current_pitch_id
+    )
+
+
+async def reset_votes(
+    state: EventState, pitch_id: int, *, confirm: bool, db: Database, bus: Bus, namespace: str
+) -> EventState:
+    if not confirm:
+        raise CommandRefused("not_confirmed", "Resetting votes needs confirmation.")
+    pitch_id = _require_pitch(state, pitch_id)
+    return await _change(
+        state, db=db, bus=bus, namespace=namespace,
+        states={pitch_id: PitchState.PENDING}, current=state.current_pitch_id, reset=pitch_id,
+    )
