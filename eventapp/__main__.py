@@ -85,8 +85,11 @@ def _app(settings: Settings) -> object:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eventapp", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m eventapp",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the app")
@@ -98,11 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     create = sub.add_parser("create", help="create an event and print its links")
     create.add_argument("name")
-    create.add_argument("--pitch", action="append", default=[], metavar="TITLE[|PRESENTER]",
-                        help="a pitch, in stage order; repeat for each")
+    create.add_argument(
+        "--pitch",
+        action="append",
+        default=[],
+        metavar="TITLE[|PRESENTER]",
+        help="a pitch, in stage order; repeat for each",
+    )
     create.add_argument("--scale", default="1-5", help="rating scale, e.g. 1-5 or 0-10")
-    create.add_argument("--live-results", action="store_true",
-                        help="show tallies on the projector while voting runs")
+    create.add_argument(
+        "--live-results",
+        action="store_true",
+        help="show tallies on the projector while voting runs",
+    )
     create.add_argument("--language", default="de", choices=["de", "en"])
     links = sub.add_parser("links", help="print an event's links")
     links.add_argument("code")
@@ -122,18 +133,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     db = Database(settings.database_url)
     db.create_all()
-    base = (getattr(args, "base_url", None) or settings.public_url
-            or f"http://{getattr(args, 'host', '127.0.0.1')}:{getattr(args, 'port', 8000)}")
+    base = (
+        getattr(args, "base_url", None)
+        or settings.public_url
+        or f"http://{getattr(args, 'host', '127.0.0.1')}:{getattr(args, 'port', 8000)}"
+    )
     base = base.rstrip("/")
     try:
         if args.command in organizer_cli.COMMANDS:
             return organizer_cli.run(args, db, settings)
         if args.command == "create":
             lo, _, hi = args.scale.partition("-")
-            pitches = [PitchSpec(*(part.strip() for part in spec.split("|", 1)))
-                       for spec in args.pitch]
-            event = create_event(args.name, pitches, db=db, scale=(int(lo), int(hi)),
-                                 live_results=args.live_results, language=args.language)
+            pitches = [
+                PitchSpec(*(part.strip() for part in spec.split("|", 1))) for spec in args.pitch
+            ]
+            event = create_event(
+                args.name,
+                pitches,
+                db=db,
+                scale=(int(lo), int(hi)),
+                live_results=args.live_results,
+                language=args.language,
+            )
             _print_links(event, base, args.json)
         elif args.command == "links":
             found = db.read(queries.event_by_code, args.code)

@@ -40,9 +40,7 @@ class Settings:
         config = Config(environ=environ if environ is not None else os.environ)
         origins = config("ALLOWED_ORIGINS", default="")
         return cls(
-            database_url=_normalise_db_url(
-                config("DATABASE_URL", default="sqlite:///eventapp.db")
-            ),
+            database_url=_normalise_db_url(config("DATABASE_URL", default="sqlite:///eventapp.db")),
             redis_url=config("REDIS_URL", default=None) or None,
             namespace=config("EVENTAPP_NAMESPACE", default="eventapp"),
             public_url=(config("PUBLIC_URL", default="") or None),

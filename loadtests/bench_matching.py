@@ -53,40 +53,88 @@ def seed(db: Database, attendees: int, topics: int, pitches: int, rng: random.Ra
         row.topics = json.dumps(topic_names)
         session.add(row)
         session.commit()
-        first = session.execute(
-            insert(Attendee).returning(Attendee.id),
-            [{"event_id": event.id, "token": secrets.token_urlsafe(16), "name": f"Person {i}",
-              "organization": f"Org {i % 997}"} for i in range(attendees)],
-        ).scalars().all()
+        first = (
+            session.execute(
+                insert(Attendee).returning(Attendee.id),
+                [
+                    {
+                        "event_id": event.id,
+                        "token": secrets.token_urlsafe(16),
+                        "name": f"Person {i}",
+                        "organization": f"Org {i % 997}",
+                    }
+                    for i in range(attendees)
+                ],
+            )
+            .scalars()
+            .all()
+        )
         ids = list(first)
         # Zipf-like popularity: a few topics and tags are common, most are rare.
         topic_w = [1 / (k + 1) for k in range(topics)]
         tag_w = [1 / (k + 1) ** 0.8 for k in range(len(TAGS))]
-        session.execute(insert(NetworkProfile), [{
-            "attendee_id": aid, "event_id": event.id, "opted_in": True,
-            "org_type": rng.choice(org_types).value,
-            "interests": json.dumps(sorted(set(rng.choices(topic_names, topic_w, k=4)))),
-            "offers": json.dumps(sorted(set(rng.choices(TAGS, tag_w, k=rng.randint(0, 3))))),
-            "seeks": json.dumps(sorted(set(rng.choices(TAGS, tag_w, k=rng.randint(0, 3))))),
-            "email": f"p{aid}@example.org", "share_email": True, "qr_nonce": "x",
-        } for aid in ids])
+        session.execute(
+            insert(NetworkProfile),
+            [
+                {
+                    "attendee_id": aid,
+                    "event_id": event.id,
+                    "opted_in": True,
+                    "org_type": rng.choice(org_types).value,
+                    "interests": json.dumps(sorted(set(rng.choices(topic_names, topic_w, k=4)))),
+                    "offers": json.dumps(
+                        sorted(set(rng.choices(TAGS, tag_w, k=rng.randint(0, 3))))
+                    ),
+                    "seeks": json.dumps(sorted(set(rng.choices(TAGS, tag_w, k=rng.randint(0, 3))))),
+                    "email": f"p{aid}@example.org",
+                    "share_email": True,
+                    "qr_nonce": "x",
+                }
+                for aid in ids
+            ],
+        )
         pitch_ids = list(session.exec(select(Pitch.id).where(Pitch.event_id == event.id)).all())
         votes = [
-            {"event_id": event.id, "pitch_id": pid, "attendee_id": aid,
-             "score": rng.choice((1, 2, 3, 3, 4, 4, 5, 5)), "seq": 1}
-            for aid in ids for pid in pitch_ids if rng.random() < 0.7
+            {
+                "event_id": event.id,
+                "pitch_id": pid,
+                "attendee_id": aid,
+                "score": rng.choice((1, 2, 3, 3, 4, 4, 5, 5)),
+                "seq": 1,
+            }
+            for aid in ids
+            for pid in pitch_ids
+            if rng.random() < 0.7
         ]
         for start in range(0, len(votes), 50_000):
-            session.execute(insert(Vote), votes[start:start + 50_000])
-        session.execute(insert(PartnerInterest), [
-            {"event_id": event.id, "pitch_id": rng.choice(pitch_ids), "attendee_id": aid,
-             "role": "partner"} for aid in rng.sample(ids, attendees // 20)
-        ])
+            session.execute(insert(Vote), votes[start : start + 50_000])
+        session.execute(
+            insert(PartnerInterest),
+            [
+                {
+                    "event_id": event.id,
+                    "pitch_id": rng.choice(pitch_ids),
+                    "attendee_id": aid,
+                    "role": "partner",
+                }
+                for aid in rng.sample(ids, attendees // 20)
+            ],
+        )
         pairs = {tuple(sorted(rng.sample(ids, 2))) for _ in range(attendees)}
-        session.execute(insert(ContactLink), [
-            {"event_id": event.id, "low_id": a, "high_id": b, "requester_id": a,
-             "state": "accepted", "via": "qr"} for a, b in pairs
-        ])
+        session.execute(
+            insert(ContactLink),
+            [
+                {
+                    "event_id": event.id,
+                    "low_id": a,
+                    "high_id": b,
+                    "requester_id": a,
+                    "state": "accepted",
+                    "via": "qr",
+                }
+                for a, b in pairs
+            ],
+        )
         store.bump_version(session, event.id)
         session.commit()
         print(f"seeded {attendees} attendees, {len(votes)} votes, {len(pairs)} contacts")
@@ -104,8 +152,9 @@ async def serve(db: Database, event_id: int, ids: list[int], rounds: int) -> lis
     cache = SuggestionCache(db=db, max_age=3600)
     started = time.perf_counter()
     await cache.for_attendee(event_id, ids[0])
-    print(f"{'first request (cold cache, computes all)':<44} "
-          f"{time.perf_counter() - started:7.2f} s")
+    print(
+        f"{'first request (cold cache, computes all)':<44} {time.perf_counter() - started:7.2f} s"
+    )
     times = []
     for aid in ids[:rounds]:
         t = time.perf_counter()
@@ -128,11 +177,11 @@ def main() -> None:
         db.create_all()
         event_id = seed(db, args.attendees, args.topics, args.pitches, rng)
         event = db.read(lambda s: s.get(Event, event_id))
-        data = timed("read from SQL (profiles, votes, links)", db.read, matching_data,
-                     event_id)
+        data = timed("read from SQL (profiles, votes, links)", db.read, matching_data, event_id)
         features = timed("build matrices", build_features, data, event)
-        result = timed(f"score all {args.attendees} attendees + damping", compute_suggestions,
-                       features)
+        result = timed(
+            f"score all {args.attendees} attendees + damping", compute_suggestions, features
+        )
         ids = [int(x) for x in features.ids.tolist()]  # type: ignore[attr-defined]
         listed = sum(len(result.for_attendee(a)) for a in ids)  # type: ignore[attr-defined]
         print(f"{'suggestions made':<44} {listed:7d}")

@@ -22,8 +22,9 @@ CSRF = "n" * 32
 class Phone:
     """One attendee's phone: joins through the real form, then talks HTTP as them."""
 
-    def __init__(self, client: TestClient, db: Database, event: Event, name: str,
-                 organization: str = "") -> None:
+    def __init__(
+        self, client: TestClient, db: Database, event: Event, name: str, organization: str = ""
+    ) -> None:
         self.client, self.event = client, event
         self.token = join(client, event.code, name, organization)
         attendee = db.read(queries.attendee_by_token, event.id, self.token)
@@ -44,8 +45,10 @@ class Phone:
     def post(self, path: str, data: dict[str, Any] | None = None) -> httpx.Response:
         self._use()
         return self.client.post(
-            path, data={"csrf": CSRF, **(data or {})},
-            headers={**ORIGIN, "accept-language": "en"}, follow_redirects=False,
+            path,
+            data={"csrf": CSRF, **(data or {})},
+            headers={**ORIGIN, "accept-language": "en"},
+            follow_redirects=False,
         )
 
     def save_profile(self, **fields: Any) -> httpx.Response:

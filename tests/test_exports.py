@@ -32,8 +32,11 @@ def _vote(client: TestClient, event: Event, name: str, pitch_id: int, score: int
 @pytest.fixture
 def voted(client: TestClient, db: Database) -> tuple[Event, dict[str, Any]]:
     """Two pitches voted and revealed, one not voted; returns what the projector showed."""
-    event = create_event("Forum", [PitchSpec("+SUM(1)", "Stadtwerke"), PitchSpec("Wärmewende"),
-                                   PitchSpec("Housing")], db=db)
+    event = create_event(
+        "Forum",
+        [PitchSpec("+SUM(1)", "Stadtwerke"), PitchSpec("Wärmewende"), PitchSpec("Housing")],
+        db=db,
+    )
     with (
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
@@ -47,8 +50,10 @@ def voted(client: TestClient, db: Database) -> tuple[Event, dict[str, Any]]:
                 _vote(client, event, f"Voter {index}-{n}", ids[index], score)
             command(mod, {"type": "reveal", "pitch_id": ids[index]})
         total = sum(len(s) for s in VOTES.values())
-        screen = receive_until(projector, lambda m: m["type"] == "screen"
-                               and sum(r["n"] for r in m["leaderboard"]) == total)
+        screen = receive_until(
+            projector,
+            lambda m: m["type"] == "screen" and sum(r["n"] for r in m["leaderboard"]) == total,
+        )
     return event, screen
 
 
@@ -64,17 +69,26 @@ def _csv(client: TestClient, event: Event, slug: str) -> io.StringIO:
 
 
 def _standings(rows: list[dict[str, Any]]) -> list[tuple[str, int, float, float, int]]:
-    return [(str(r["pitch"]).lstrip("'"), int(r["n"]), float(r["mean"]),
-             float(r["adjusted_mean"]), int(r["rank"]))
-            for r in rows if r["rank"] not in ("", None)]
+    return [
+        (
+            str(r["pitch"]).lstrip("'"),
+            int(r["n"]),
+            float(r["mean"]),
+            float(r["adjusted_mean"]),
+            int(r["rank"]),
+        )
+        for r in rows
+        if r["rank"] not in ("", None)
+    ]
 
 
 def test_votes_per_pitch_equal_the_projector_in_every_format(
     client: TestClient, voted: tuple[Event, dict[str, Any]]
 ) -> None:
     event, screen = voted
-    shown = [(r["title"], r["n"], r["mean"], r["adjusted"], r["rank"])
-             for r in screen["leaderboard"]]
+    shown = [
+        (r["title"], r["n"], r["mean"], r["adjusted"], r["rank"]) for r in screen["leaderboard"]
+    ]
     assert [s[0] for s in shown] == ["Wärmewende", "+SUM(1)"]  # 4.33 beats 3.75
 
     as_csv = list(csv.DictReader(_csv(client, event, "votes")))
@@ -112,20 +126,20 @@ def test_spreadsheet_cells_cannot_run_formulas(
     client: TestClient, db: Database, voted: tuple[Event, dict[str, Any]]
 ) -> None:
     event, _ = voted
-    evil = Phone(client, db, event, "=HYPERLINK(\"http://x\",\"y\")")
+    evil = Phone(client, db, event, '=HYPERLINK("http://x","y")')
     evil.save_profile(organization="@evil", org_type="startup")
 
     rows = list(csv.reader(_csv(client, event, "attendees")))
     named = [r for r in rows[1:] if r[1]]
-    assert [r[1:4] for r in named] == [["'=HYPERLINK(\"http://x\",\"y\")", "'@evil", "Start-up"]]
+    assert [r[1:4] for r in named] == [['\'=HYPERLINK("http://x","y")', "'@evil", "Start-up"]]
     sheet = openpyxl.load_workbook(io.BytesIO(_get(client, event, "attendees", "xlsx"))).active
     cells = [c for row in sheet.iter_rows() for c in row if c.value and "HYPERLINK" in str(c.value)]
-    assert [(c.value, c.data_type) for c in cells] == [("'=HYPERLINK(\"http://x\",\"y\")", "s")]
+    assert [(c.value, c.data_type) for c in cells] == [('\'=HYPERLINK("http://x","y")', "s")]
     votes = list(csv.reader(_csv(client, event, "votes")))
     assert "'+SUM(1)" in [r[2] for r in votes]
     # JSON is not a spreadsheet: values stay exact.
     people = json.loads(_get(client, event, "attendees", "json"))["rows"]
-    assert [p["name"] for p in people if p["name"]] == ["=HYPERLINK(\"http://x\",\"y\")"]
+    assert [p["name"] for p in people if p["name"]] == ['=HYPERLINK("http://x","y")']
 
 
 def test_attendees_export_only_consented_fields(
@@ -133,20 +147,29 @@ def test_attendees_export_only_consented_fields(
 ) -> None:
     event, _ = voted
     anna = Phone(client, db, event, "Anna Schmidt")
-    anna.save_profile(organization="Stadt", org_type="public_admin", email="anna@stadt.example",
-                      share_email="on", phone="+49 30 1")
+    anna.save_profile(
+        organization="Stadt",
+        org_type="public_admin",
+        email="anna@stadt.example",
+        share_email="on",
+        phone="+49 30 1",
+    )
     people = json.loads(_get(client, event, "attendees", "json"))["rows"]
     assert len(people) == 8
     named = [p for p in people if p["name"]]
     assert [(p["name"], p["organisation"], p["email"], p["phone"]) for p in named] == [
-        ("Anna Schmidt", "Stadt", "anna@stadt.example", None)]  # phone not shared
+        ("Anna Schmidt", "Stadt", "anna@stadt.example", None)
+    ]  # phone not shared
     assert all(p["organisation"] is None for p in people if not p["name"])
 
 
 def test_unknown_export_and_wrong_key_find_nothing(client: TestClient, event: Event) -> None:
     root = f"/e/{event.code}/organizer/{event.organizer_key}"
-    for url in (f"{root}/export/nope.csv", f"{root}/export/votes.pdf",
-                f"/e/{event.code}/organizer/{event.moderator_key}/export/votes.csv"):
+    for url in (
+        f"{root}/export/nope.csv",
+        f"{root}/export/votes.pdf",
+        f"/e/{event.code}/organizer/{event.moderator_key}/export/votes.csv",
+    ):
         response = client.get(url, headers={"accept-language": "en"})
         assert response.status_code == 404
         assert "not" in response.text and "rank" not in response.text
@@ -159,8 +182,15 @@ def test_organiser_page_lists_every_registered_exporter(client: TestClient, even
     for slug in EXPORTERS:
         for fmt in ("csv", "xlsx", "json"):
             assert f'id="export-{slug}-{fmt}"' in page
-    assert {"votes", "raw-votes", "attendees", "partners", "contacts", "partner-interests",
-            "suggestions"} <= set(EXPORTERS)
+    assert {
+        "votes",
+        "raw-votes",
+        "attendees",
+        "partners",
+        "contacts",
+        "partner-interests",
+        "suggestions",
+    } <= set(EXPORTERS)
 
 
 def test_blind_event_export_ranks_like_the_projector_until_everything_is_revealed(
@@ -171,8 +201,9 @@ def test_blind_event_export_ranks_like_the_projector_until_everything_is_reveale
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
     ):
-        ids = [p["id"] for p in hello_screen(mod, "moderator", event.moderator_key)["event"][
-            "pitches"]]
+        ids = [
+            p["id"] for p in hello_screen(mod, "moderator", event.moderator_key)["event"]["pitches"]
+        ]
         hello_screen(projector, "projector", event.projector_key)
         for pitch_id, scores in zip(ids, ([4, 2], [5, 5, 5]), strict=True):
             command(mod, {"type": "open_voting", "pitch_id": pitch_id})
@@ -180,12 +211,16 @@ def test_blind_event_export_ranks_like_the_projector_until_everything_is_reveale
                 _vote(client, event, f"V{pitch_id}-{n}", pitch_id, score)
         command(mod, {"type": "close_voting"})
         command(mod, {"type": "reveal", "pitch_id": ids[0]})
-        screen = receive_until(projector, lambda m: m["type"] == "screen"
-                               and len(m["leaderboard"]) == 1)
+        screen = receive_until(
+            projector, lambda m: m["type"] == "screen" and len(m["leaderboard"]) == 1
+        )
     [shown] = screen["leaderboard"]
     rows = {r["pitch"]: r for r in json.loads(_get(client, event, "votes", "json"))["rows"]}
     assert (rows["Shown"]["rank"], rows["Shown"]["adjusted_mean"], rows["Shown"]["shown"]) == (
-        shown["rank"], shown["adjusted"], "yes")
+        shown["rank"],
+        shown["adjusted"],
+        "yes",
+    )
     hidden = rows["Hidden"]
     assert (hidden["rank"], hidden["adjusted_mean"], hidden["shown"]) == (None, None, "no")
     assert (hidden["n"], hidden["mean"], hidden["rank_all"]) == (3, 5.0, 1)

@@ -47,7 +47,8 @@ def test_contacts_are_named_only_when_both_consented(
     rows = _rows(client, event, "contacts")
     named = [r for r in rows if r["person_a"]]
     assert [(r["person_a"], r["person_b"], r["state"], r["via"], r["count"]) for r in named] == [
-        ("Anna Schmidt", "Ben Weber", "accepted", "qr", 1)]
+        ("Anna Schmidt", "Ben Weber", "accepted", "qr", 1)
+    ]
     counted = {r["state"]: r["count"] for r in rows if not r["person_a"]}
     assert counted == {"accepted": 1, "pending": 1}
     assert "Carla" not in json.dumps(rows)
@@ -98,7 +99,10 @@ def test_report_draws_the_network_and_counts_by_organisation_type(
     page = client.get(f"{root}/report", headers={"accept-language": "en"}).text
     assert '<strong id="r-connections">2</strong>' in page
     assert re.findall(r"<li>(.*?): (\d+)</li>", page) == [
-        ("Public administration", "2"), ("Research institute", "1"), ("Start-up", "1")]
+        ("Public administration", "2"),
+        ("Research institute", "1"),
+        ("Start-up", "1"),
+    ]
     svg = client.get(f"{root}/report/network.svg").text
     # Three people (circles), two exchanges (lines, written as SVG paths "M x,y L x,y").
     assert svg.count("<circle") == 3

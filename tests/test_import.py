@@ -25,8 +25,12 @@ def _root(event: Event) -> str:
 
 def _upload(client: TestClient, event: Event, kind: str, name: str, data: bytes) -> str:
     page = client.get(_root(event), headers=EN)
-    response = client.post(f"{_root(event)}/import/{kind}", headers={**ORIGIN, **EN},
-                           data={"csrf": csrf_of(page.text)}, files={"file": (name, data)})
+    response = client.post(
+        f"{_root(event)}/import/{kind}",
+        headers={**ORIGIN, **EN},
+        data={"csrf": csrf_of(page.text)},
+        files={"file": (name, data)},
+    )
     return response.text
 
 
@@ -61,8 +65,13 @@ def test_pitch_csv_is_previewed_then_imported_and_screens_update(
         hello_screen(mod, "moderator", event.moderator_key)
         _confirm(client, event, "pitches", preview)
         state = receive_until(mod, lambda m: m["type"] == "state")
-    expected = ["Smart Parking", "Heat Transition", "Housing Exchange", "Leerstandsbörse",
-                "Frühwarnsystem Starkregen"]
+    expected = [
+        "Smart Parking",
+        "Heat Transition",
+        "Housing Exchange",
+        "Leerstandsbörse",
+        "Frühwarnsystem Starkregen",
+    ]
     assert [p["title"] for p in state["event"]["pitches"]] == expected
     assert _titles(db, event) == expected
     assert db.read(queries.load_state, event.id).pitches[3].presenter == "Wohnbau"
@@ -80,15 +89,17 @@ def _xlsx(rows: list[list[object]]) -> bytes:
 def test_partner_xlsx_with_bad_rows_names_each_row_and_stores_nothing(
     client: TestClient, db: Database, event: Event
 ) -> None:
-    data = _xlsx([
-        ["Organisation", "Typ", "E-Mail"],
-        ["Stadtwerke", "Unternehmen", "info@stadtwerke.example"],
-        ["", "Forschung", ""],
-        ["stadtwerke", "Unternehmen", ""],
-        ["=HYPERLINK(\"http://evil\")", "KMU", ""],
-        ["x" * 130, "KMU", ""],
-        ["Hochschule", "Forschung", ""],
-    ])
+    data = _xlsx(
+        [
+            ["Organisation", "Typ", "E-Mail"],
+            ["Stadtwerke", "Unternehmen", "info@stadtwerke.example"],
+            ["", "Forschung", ""],
+            ["stadtwerke", "Unternehmen", ""],
+            ['=HYPERLINK("http://evil")', "KMU", ""],
+            ["x" * 130, "KMU", ""],
+            ["Hochschule", "Forschung", ""],
+        ]
+    )
     preview = _upload(client, event, "partners", "partner.xlsx", data)
     assert _errors(preview) == [
         "Row 3: organisation is required",
@@ -108,13 +119,19 @@ def test_partner_list_imports_and_refuses_a_second_copy(
     _confirm(client, event, "partners", _upload(client, event, "partners", "p.csv", data))
     stored = db.read(store.partners_of_event, event.id)
     assert [(p.name, p.org_type, p.contact) for p in stored] == [
-        ("Hochschule", "Forschung", ""), ("Stadtwerke", "Unternehmen", "Frau A")]
+        ("Hochschule", "Forschung", ""),
+        ("Stadtwerke", "Unternehmen", "Frau A"),
+    ]
     exported = client.get(f"{_root(event)}/export/partners.json").json()["rows"]
     assert [(r["organisation"], r["type"], r["contact"]) for r in exported] == [
-        ("Hochschule", "Forschung", ""), ("Stadtwerke", "Unternehmen", "Frau A")]
+        ("Hochschule", "Forschung", ""),
+        ("Stadtwerke", "Unternehmen", "Frau A"),
+    ]
     again = _upload(client, event, "partners", "p.csv", data)
-    assert _errors(again) == ["Row 2: 'Stadtwerke' repeats what is already stored",
-                              "Row 3: 'Hochschule' repeats what is already stored"]
+    assert _errors(again) == [
+        "Row 2: 'Stadtwerke' repeats what is already stored",
+        "Row 3: 'Hochschule' repeats what is already stored",
+    ]
 
 
 def test_whole_file_problems_get_one_clear_message(
@@ -124,7 +141,7 @@ def test_whole_file_problems_get_one_clear_message(
         ("pitches", "p.csv", b"name;presenter\nX;Y\n"): "Missing column: title",
         ("pitches", "p.xlsx", b"PK\x03\x04 not really a workbook"): "not a readable XLSX",
         ("pitches", "p.csv", b""): "The file is empty.",
-        ("pitches", "p.csv", b"title\n\"unclosed\n"): "The CSV file is malformed",
+        ("pitches", "p.csv", b'title\n"unclosed\n'): "The CSV file is malformed",
         ("partners", "p.bin", b"\x00\x01\x02name"): "not a CSV text file",
         ("partners", "p.csv", b"name\n" + b"Org\n" * 2001): "more than 2000 rows",
     }
@@ -145,18 +162,27 @@ def test_a_tampered_preview_is_checked_again_and_stores_nothing(
 ) -> None:
     page = client.get(_root(event), headers=EN)
     rows = [{"title": "Fine"}, {"title": "x" * 200}]
-    response = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
-                           data={"csrf": csrf_of(page.text), "payload": json.dumps(rows)})
+    response = client.post(
+        f"{_root(event)}/import/pitches",
+        headers={**ORIGIN, **EN},
+        data={"csrf": csrf_of(page.text), "payload": json.dumps(rows)},
+    )
     assert _errors(response.text) == ["Row 3: title is longer than 160 characters"]
-    broken = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
-                         data={"csrf": csrf_of(page.text), "payload": "{not json"})
+    broken = client.post(
+        f"{_root(event)}/import/pitches",
+        headers={**ORIGIN, **EN},
+        data={"csrf": csrf_of(page.text), "payload": "{not json"},
+    )
     assert "The preview data was damaged" in broken.text
     assert len(_titles(db, event)) == 3
 
 
 def test_import_without_the_form_token_is_refused(client: TestClient, event: Event) -> None:
-    response = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **EN},
-                           files={"file": ("p.csv", b"title\nX\n")})
+    response = client.post(
+        f"{_root(event)}/import/pitches",
+        headers={**ORIGIN, **EN},
+        files={"file": ("p.csv", b"title\nX\n")},
+    )
     assert response.status_code == 403
     assert "The form expired. Please try again." in response.text
 
@@ -165,15 +191,23 @@ def test_row_errors_are_shown_in_german(client: TestClient, event: Event) -> Non
     de = {"accept-language": "de"}
     page = client.get(_root(event), headers=de)
     data = b"Organisation\nStadtwerke\n\nstadtwerke\n=1+1\n" + b"x" * 130 + b"\n"
-    response = client.post(f"{_root(event)}/import/partners", headers={**ORIGIN, **de},
-                           data={"csrf": csrf_of(page.text)}, files={"file": ("p.csv", data)})
+    response = client.post(
+        f"{_root(event)}/import/partners",
+        headers={**ORIGIN, **de},
+        data={"csrf": csrf_of(page.text)},
+        files={"file": ("p.csv", data)},
+    )
     assert _errors(response.text) == [
         "Zeile 4: 'stadtwerke' wiederholt Zeile 2",  # row 3 is blank, and skipped
         "Zeile 5: Organisation enthält eine Formel; bitte den Wert eintragen",
         "Zeile 6: Organisation ist länger als 120 Zeichen",
     ]
-    missing = client.post(f"{_root(event)}/import/pitches", headers={**ORIGIN, **de},
-                          data={"csrf": csrf_of(page.text)},
-                          files={"file": ("p.csv", b"name\nX\n")})
+    missing = client.post(
+        f"{_root(event)}/import/pitches",
+        headers={**ORIGIN, **de},
+        data={"csrf": csrf_of(page.text)},
+        files={"file": ("p.csv", b"name\nX\n")},
+    )
     assert "Spalte fehlt: title. Die erste Zeile muss die Spalten benennen" in html.unescape(
-        missing.text)
+        missing.text
+    )

@@ -24,32 +24,58 @@ PITCHES = {1: "Smart Parking", 2: "Heat Transition", 3: "Housing Exchange"}
 ANNA, BEN, CARLA, DIETER, EVA, FRANK = 1, 2, 3, 4, 5, 6
 
 
-def person(pid: int, name: str, org_type: str, interests: tuple[str, ...] = (),
-           offers: tuple[str, ...] = (), seeks: tuple[str, ...] = ()) -> Person:
-    return Person(pid, name, "", True, org_type, "", interests, offers, seeks, "", "",
-                  {}, {})
+def person(
+    pid: int,
+    name: str,
+    org_type: str,
+    interests: tuple[str, ...] = (),
+    offers: tuple[str, ...] = (),
+    seeks: tuple[str, ...] = (),
+) -> Person:
+    return Person(pid, name, "", True, org_type, "", interests, offers, seeks, "", "", {}, {})
 
 
 def event(matrix: str = "{}") -> Event:
-    return Event(name="Forum", code="ABCDEF", topics=json.dumps(TOPICS), org_type_matrix=matrix,
-                 scale_min=1, scale_max=5)
+    return Event(
+        name="Forum",
+        code="ABCDEF",
+        topics=json.dumps(TOPICS),
+        org_type_matrix=matrix,
+        scale_min=1,
+        scale_max=5,
+    )
 
 
 def data(excluded: list[tuple[int, int]] | None = None) -> MatchingData:
     return MatchingData(
         people=[
-            person(ANNA, "Anna Schmidt", "public_admin", ("Parking", "Mobility"),
-                   seeks=("sensor hardware",)),
+            person(
+                ANNA,
+                "Anna Schmidt",
+                "public_admin",
+                ("Parking", "Mobility"),
+                seeks=("sensor hardware",),
+            ),
             person(BEN, "Ben Weber", "startup", ("Parking",), offers=("sensor hardware",)),
-            person(CARLA, "Carla Roth", "research", ("Housing", "Digital twin"),
-                   offers=("data analysis",)),
-            person(DIETER, "Dieter Kuhn", "public_admin", ("Energy",),
-                   seeks=("data analysis",)),
+            person(
+                CARLA,
+                "Carla Roth",
+                "research",
+                ("Housing", "Digital twin"),
+                offers=("data analysis",),
+            ),
+            person(DIETER, "Dieter Kuhn", "public_admin", ("Energy",), seeks=("data analysis",)),
             person(EVA, "Eva Lang", "large_company", ("Mobility",)),
             person(FRANK, "Frank Berg", "sme", ("Housing",)),
         ],
-        votes=[(ANNA, 1, 5), (BEN, 1, 5), (DIETER, 2, 5), (CARLA, 2, 5), (EVA, 1, 2),
-               (FRANK, 3, 3)],
+        votes=[
+            (ANNA, 1, 5),
+            (BEN, 1, 5),
+            (DIETER, 2, 5),
+            (CARLA, 2, 5),
+            (EVA, 1, 2),
+            (FRANK, 3, 3),
+        ],
         interests=[],
         presenters=[],
         pitch_titles=PITCHES,
@@ -78,8 +104,7 @@ def test_ranking_and_reasons_match_the_hand_worked_answer() -> None:
     idf = float(np.log(7 / 3))
     # (Ties are broken by a jitter below 0.001.)
     offer = 1 + float(np.log(7 / 2))
-    assert scores == pytest.approx([idf + 1.5 * offer + 1.5 + 2 / 3, idf + 1.2, 1.5, 1.2],
-                                   abs=2e-3)
+    assert scores == pytest.approx([idf + 1.5 * offer + 1.5 + 2 / 3, idf + 1.2, 1.5, 1.2], abs=2e-3)
     assert texts(f, ANNA, BEN) == [
         "you seek sensor hardware, Ben Weber offers it",
         "Public administration ↔ Start-up",
@@ -98,8 +123,7 @@ def test_ranking_and_reasons_match_the_hand_worked_answer() -> None:
 
 
 def test_connected_declined_and_blocked_pairs_are_never_suggested() -> None:
-    result = compute_suggestions(build_features(data(excluded=[(ANNA, BEN), (EVA, ANNA)]),
-                                                event()))
+    result = compute_suggestions(build_features(data(excluded=[(ANNA, BEN), (EVA, ANNA)]), event()))
     assert names(result, ANNA) == ["Frank Berg", "Carla Roth"]
     assert "Anna Schmidt" not in names(result, BEN)
     assert "Anna Schmidt" not in names(result, EVA)
@@ -122,12 +146,14 @@ def test_rare_interests_weigh_more_than_common_ones() -> None:
 def test_popular_people_are_not_suggested_to_everyone() -> None:
     n = 200
     people = [person(1, "Star", "startup", offers=("funding",))]
-    people += [person(i, f"P{i}", "public_admin" if i % 2 else "sme", seeks=("funding",))
-               for i in range(2, n + 1)]
-    result = compute_suggestions(build_features(MatchingData(people, [], [], [], PITCHES, []),
-                                                event()))
-    lists_with_star = sum(1 for i in range(2, n + 1)
-                          if 1 in [o for o, _ in result.for_attendee(i)])
+    people += [
+        person(i, f"P{i}", "public_admin" if i % 2 else "sme", seeks=("funding",))
+        for i in range(2, n + 1)
+    ]
+    result = compute_suggestions(
+        build_features(MatchingData(people, [], [], [], PITCHES, []), event())
+    )
+    lists_with_star = sum(1 for i in range(2, n + 1) if 1 in [o for o, _ in result.for_attendee(i)])
     # Without damping the star would top all 199 lists.
     assert 0 < lists_with_star <= 2 * matching.LIST_LENGTH
     # Those who do get the star are the ones who gain most (administration ↔ start-up).
@@ -141,8 +167,11 @@ def test_organiser_matrix_in_words_replaces_the_default() -> None:
     t = {o: i for i, o in enumerate(OrgType)}
     assert default[t[OrgType.PUBLIC_ADMIN], t[OrgType.STARTUP]] == 1.0
     assert default[t[OrgType.STARTUP], t[OrgType.PUBLIC_ADMIN]] == 1.0
-    custom = org_matrix(json.dumps({"start-up": ["Forschung", "company"],
-                                    "Verwaltung": {"SME": 0.5}, "pirates": ["ships"]}))
+    custom = org_matrix(
+        json.dumps(
+            {"start-up": ["Forschung", "company"], "Verwaltung": {"SME": 0.5}, "pirates": ["ships"]}
+        )
+    )
     assert custom[t[OrgType.STARTUP], t[OrgType.RESEARCH]] == 1.0
     assert custom[t[OrgType.STARTUP], t[OrgType.LARGE_COMPANY]] == 1.0
     assert custom[t[OrgType.PUBLIC_ADMIN], t[OrgType.SME]] == 0.5

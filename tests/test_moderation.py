@@ -31,7 +31,8 @@ def _screen_with(ws: object, predicate: object) -> dict[str, object]:
     # Screens sent before the first pitch is on stage have no "current": skip them (the
     # hub's ticker may send one between hello and the moderator's first command).
     return receive_until(  # type: ignore[arg-type]
-        ws, lambda m: m["type"] == "screen" and m["current"] is not None and predicate(m)  # type: ignore[operator]
+        ws,
+        lambda m: m["type"] == "screen" and m["current"] is not None and predicate(m),  # type: ignore[operator]
     )
 
 

@@ -17,10 +17,22 @@ from eventapp.networking.models import ContactLink, NetworkProfile, NetworkState
 from tests.helpers import ORIGIN, hello_attendee, of_type, receive_until
 from tests.network_helpers import Phone, set_topics
 
-ANNA = {"email": "anna@stadt.example", "share_email": "on", "phone": "+49 30 123456",
-        "organization": "Stadt Musterstadt", "org_type": "public_admin", "role": "Head of IT"}
-BEN = {"email": "ben@sensorik.example", "phone": "+49 171 555", "share_phone": "on",
-       "organization": "Sensorik GmbH", "org_type": "startup", "offers": "sensor hardware"}
+ANNA = {
+    "email": "anna@stadt.example",
+    "share_email": "on",
+    "phone": "+49 30 123456",
+    "organization": "Stadt Musterstadt",
+    "org_type": "public_admin",
+    "role": "Head of IT",
+}
+BEN = {
+    "email": "ben@sensorik.example",
+    "phone": "+49 171 555",
+    "share_phone": "on",
+    "organization": "Sensorik GmbH",
+    "org_type": "startup",
+    "offers": "sensor hardware",
+}
 
 
 def rows(db: Database, model: Any) -> list[Any]:
@@ -85,8 +97,12 @@ def test_qr_exchange_shows_each_only_the_fields_the_other_shares(
         done = ben.post(link)
         assert done.headers["location"] == f"{ben.net}/contacts/{anna.id}?done=exchanged"
         notice = receive_until(anna_ws, of_type("contact_exchanged"))
-        assert notice == {"type": "contact_exchanged", "attendee_id": ben.id,
-                          "name": "Ben Weber", "organization": "Sensorik GmbH"}
+        assert notice == {
+            "type": "contact_exchanged",
+            "attendee_id": ben.id,
+            "name": "Ben Weber",
+            "organization": "Sensorik GmbH",
+        }
 
     seen_by_ben = ben.get(f"{ben.net}/contacts/{anna.id}").text
     assert ANNA["email"] in seen_by_ben
@@ -160,8 +176,8 @@ def test_request_accept_and_decline_are_told_live_without_contact_fields(
     ):
         hello_attendee(anna_ws, anna.token)
         hello_attendee(ben_ws, ben.token)
-        assert ben.post(f"{ben.net}/request/{anna.id}").headers["location"].endswith(
-            "?done=requested"
+        assert (
+            ben.post(f"{ben.net}/request/{anna.id}").headers["location"].endswith("?done=requested")
         )
         request = receive_until(anna_ws, of_type("contact_request"))
         assert request["attendee_id"] == ben.id and request["name"] == "Ben Weber"
@@ -177,8 +193,12 @@ def test_request_accept_and_decline_are_told_live_without_contact_fields(
         accept = anna.post(f"{anna.net}/requests/{request['link_id']}/accept")
         assert accept.headers["location"] == f"{anna.net}/contacts?done=accepted"
         answer = receive_until(ben_ws, of_type("contact_answer"))
-        assert answer == {"type": "contact_answer", "attendee_id": anna.id,
-                          "name": "Anna Schmidt", "accepted": True}
+        assert answer == {
+            "type": "contact_answer",
+            "attendee_id": anna.id,
+            "name": "Anna Schmidt",
+            "accepted": True,
+        }
         assert ANNA["email"] in ben.get(f"{ben.net}/contacts/{anna.id}").text
 
         carla.post(f"{carla.net}/request/{ben.id}")
@@ -242,8 +262,12 @@ def test_forms_without_the_csrf_token_are_refused(
 ) -> None:
     anna = Phone(client, db, event, "Anna Schmidt")
     anna._use()
-    answer = client.post(f"{anna.net}/profile", data={"name": "Anna", "opt_in": "on"},
-                         headers=ORIGIN, follow_redirects=False)
+    answer = client.post(
+        f"{anna.net}/profile",
+        data={"name": "Anna", "opt_in": "on"},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
     assert answer.status_code == 403
     assert rows(db, NetworkProfile) == []
 

@@ -30,10 +30,17 @@ def test_notes_are_private_and_vcards_hold_only_shared_fields(
     anna = Phone(client, db, event, "Anna Schmidt")
     ben = Phone(client, db, event, "Ben Weber")
     carla = Phone(client, db, event, "Carla Roth")
-    anna.save_profile(organization="Stadt Musterstadt", role="Head of IT",
-                      email="anna@stadt.example", share_email="on",
-                      phone="+49 30 123456", website="stadt.example", share_website="on",
-                      linkedin="anna-schmidt", share_linkedin="on")
+    anna.save_profile(
+        organization="Stadt Musterstadt",
+        role="Head of IT",
+        email="anna@stadt.example",
+        share_email="on",
+        phone="+49 30 123456",
+        website="stadt.example",
+        share_website="on",
+        linkedin="anna-schmidt",
+        share_linkedin="on",
+    )
     ben.save_profile(email="ben@sensorik.example", share_email="on", organization="Sensorik GmbH")
     carla.save_profile(phone="+49 89 777", share_phone="on")
     connect(anna, ben)
@@ -62,7 +69,8 @@ def test_notes_are_private_and_vcards_hold_only_shared_fields(
     assert card.title.value == "Head of IT"
     assert [e.value for e in card.contents["email"]] == ["anna@stadt.example"]
     assert sorted(u.value for u in card.contents["url"]) == [
-        "https://stadt.example", "https://www.linkedin.com/in/anna-schmidt"
+        "https://stadt.example",
+        "https://www.linkedin.com/in/anna-schmidt",
     ]
     assert "tel" not in card.contents  # Anna did not share her phone
     assert card.note.value == "Met at Smart City Forum.\nPilot in Q3; call Monday"
@@ -100,24 +108,37 @@ def test_presenter_sees_who_wants_to_get_involved_within_consent(
     presenter.save_profile()
     ben.save_profile(email="ben@sensorik.example", share_email="on", organization="Sensorik GmbH")
     carla.save_profile(email="carla@uni.example", share_email="on")
-    pitch_id = db.read(lambda s: s.exec(select(Pitch.id).where(
-        Pitch.event_id == event.id, Pitch.title == "Smart Parking")).one())
+    pitch_id = db.read(
+        lambda s: s.exec(
+            select(Pitch.id).where(Pitch.event_id == event.id, Pitch.title == "Smart Parking")
+        ).one()
+    )
 
     def link_presenter(session: Any) -> None:
-        session.execute(update(Pitch).where(col(Pitch.id) == pitch_id)
-                        .values(presenter_attendee_id=presenter.id))
+        session.execute(
+            update(Pitch)
+            .where(col(Pitch.id) == pitch_id)
+            .values(presenter_attendee_id=presenter.id)
+        )
         session.commit()
 
     db.call(link_presenter)
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws:
         hello_attendee(ws, presenter.token)
-        saved = ben.post(f"{ben.net}/pitches/{pitch_id}",
-                         {"role": "technology_provider", "note": "We have 500 sensors"})
+        saved = ben.post(
+            f"{ben.net}/pitches/{pitch_id}",
+            {"role": "technology_provider", "note": "We have 500 sensors"},
+        )
         assert saved.headers["location"] == f"{ben.net}/pitches?done=interest"
         told = receive_until(ws, of_type("partner_interest"))
-        assert told == {"type": "partner_interest", "pitch_id": pitch_id, "attendee_id": ben.id,
-                        "name": "Ben Weber", "organization": "Sensorik GmbH",
-                        "role": "technology_provider"}
+        assert told == {
+            "type": "partner_interest",
+            "pitch_id": pitch_id,
+            "attendee_id": ben.id,
+            "name": "Ben Weber",
+            "organization": "Sensorik GmbH",
+            "role": "technology_provider",
+        }
     carla.post(f"{carla.net}/pitches/{pitch_id}", {"role": "funder", "note": ""})
     connect(presenter, carla)
 
@@ -171,13 +192,17 @@ def test_organiser_gets_every_suggestion_with_reasons_from_live_votes(
     ben = Phone(client, db, event, "Ben Weber")
     anna.save_profile()
     ben.save_profile()
-    pitch_id = db.read(lambda s: s.exec(select(Pitch.id).where(
-        Pitch.event_id == event.id, Pitch.title == "Smart Parking")).one())
+    pitch_id = db.read(
+        lambda s: s.exec(
+            select(Pitch.id).where(Pitch.event_id == event.id, Pitch.title == "Smart Parking")
+        ).one()
+    )
 
     def vote(session: Any) -> None:
         for who, score in ((anna.id, 5), (ben.id, 5)):
-            session.add(Vote(event_id=event.id, pitch_id=pitch_id, attendee_id=who,
-                             score=score, seq=1))
+            session.add(
+                Vote(event_id=event.id, pitch_id=pitch_id, attendee_id=who, score=score, seq=1)
+            )
         session.commit()
 
     db.call(vote)

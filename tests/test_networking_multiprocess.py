@@ -49,8 +49,16 @@ class HttpPhone:
         assert answer.status_code == 303
         self.token = answer.cookies[f"ea_{self.code}"]
         profile = f"{page}/network/profile"
-        saved = self.post(profile, {"name": name, "email": email, "share_email": "on",
-                                    "opt_in": "on", "csrf": self.csrf(profile)})
+        saved = self.post(
+            profile,
+            {
+                "name": name,
+                "email": email,
+                "share_email": "on",
+                "opt_in": "on",
+                "csrf": self.csrf(profile),
+            },
+        )
         assert saved.status_code == 303, saved.text[:500]
 
 

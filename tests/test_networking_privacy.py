@@ -14,10 +14,18 @@ from tests.helpers import ORIGIN, hello_attendee, of_type, receive_until
 from tests.network_helpers import Phone, set_topics
 
 SECRETS = {
-    "anna": {"email": "anna.secret@stadt.example", "phone": "+49 30 111111",
-             "website": "https://anna-secret.example", "linkedin": "anna-secret"},
-    "ben": {"email": "ben.secret@sensorik.example", "phone": "+49 171 222222",
-            "website": "https://ben-secret.example", "linkedin": "ben-secret"},
+    "anna": {
+        "email": "anna.secret@stadt.example",
+        "phone": "+49 30 111111",
+        "website": "https://anna-secret.example",
+        "linkedin": "anna-secret",
+    },
+    "ben": {
+        "email": "ben.secret@sensorik.example",
+        "phone": "+49 171 222222",
+        "website": "https://ben-secret.example",
+        "linkedin": "ben-secret",
+    },
 }
 
 
@@ -36,8 +44,13 @@ def test_no_contact_field_is_ever_sent_over_the_socket(
 ) -> None:
     anna = Phone(client, db, event, "Anna Schmidt")
     ben = Phone(client, db, event, "Ben Weber")
-    anna.save_profile(**SECRETS["anna"], share_email="on", share_phone="on",
-                      share_website="on", share_linkedin="on")
+    anna.save_profile(
+        **SECRETS["anna"],
+        share_email="on",
+        share_phone="on",
+        share_website="on",
+        share_linkedin="on",
+    )
     ben.save_profile(**SECRETS["ben"], share_email="on", share_phone="on")
     seen: list[str] = []
     with (
@@ -78,17 +91,28 @@ def test_directory_filters_by_text_tag_and_organisation_type(
     ben = Phone(client, db, event, "Ben Weber")
     carla = Phone(client, db, event, "Carla Roth")
     viewer.save_profile()
-    anna.save_profile(organization="Stadt Musterstadt", org_type="public_admin",
-                      interests="Mobility", seeks="sensor hardware")
-    ben.save_profile(organization="Sensorik GmbH", org_type="startup",
-                     offers="sensor hardware", offers_text="LoRaWAN parking sensors")
+    anna.save_profile(
+        organization="Stadt Musterstadt",
+        org_type="public_admin",
+        interests="Mobility",
+        seeks="sensor hardware",
+    )
+    ben.save_profile(
+        organization="Sensorik GmbH",
+        org_type="startup",
+        offers="sensor hardware",
+        offers_text="LoRaWAN parking sensors",
+    )
     carla.save_profile(organization="Uni", org_type="research", interests="Energy")
 
     def listed(query: str) -> list[str]:
         page = viewer.get(f"{viewer.net}/people?{query}").text
         section = page.split('id="directory"', 1)[1]
-        return [name for name in ("Anna Schmidt", "Ben Weber", "Carla Roth", "Viola Viewer")
-                if name in section]
+        return [
+            name
+            for name in ("Anna Schmidt", "Ben Weber", "Carla Roth", "Viola Viewer")
+            if name in section
+        ]
 
     assert listed("") == ["Anna Schmidt", "Ben Weber", "Carla Roth"]
     assert listed("org_type=startup") == ["Ben Weber"]
@@ -130,8 +154,10 @@ def test_suggestions_follow_profile_changes(client: TestClient, db: Database, ev
 
     def suggested(phone: Phone) -> list[Any]:
         page = phone.get(phone.net).text
-        return [part.split('"', 1)[0] for part in page.split('class="person suggestion" '
-                                                             'data-attendee="')[1:]]
+        return [
+            part.split('"', 1)[0]
+            for part in page.split('class="person suggestion" data-attendee="')[1:]
+        ]
 
     assert suggested(anna) == []
     ben.save_profile(offers="funding")

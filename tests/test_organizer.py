@@ -24,10 +24,18 @@ from tests.helpers import (
 
 EN = {"accept-language": "en"}
 SETTINGS = {
-    "name": "Projektbörse 2026", "date": "2026-05-14", "languages": "de,en", "language": "de",
-    "scale_min": "1", "scale_max": "5", "scale_labels": "", "results": "live",
-    "topics": "Mobilität\nEnergie", "org_type_matrix": "Start-up: Forschung, Verwaltung",
-    "networking": "on", "retention_days": "30",
+    "name": "Projektbörse 2026",
+    "date": "2026-05-14",
+    "languages": "de,en",
+    "language": "de",
+    "scale_min": "1",
+    "scale_max": "5",
+    "scale_labels": "",
+    "results": "live",
+    "topics": "Mobilität\nEnergie",
+    "org_type_matrix": "Start-up: Forschung, Verwaltung",
+    "networking": "on",
+    "retention_days": "30",
 }
 
 
@@ -37,8 +45,9 @@ def _root(event: Event) -> str:
 
 def _post(client: TestClient, event: Event, path: str, data: dict[str, str]) -> str:
     page = client.get(_root(event), headers=EN)
-    response = client.post(_root(event) + path, data={"csrf": csrf_of(page.text), **data},
-                           headers={**ORIGIN, **EN})
+    response = client.post(
+        _root(event) + path, data={"csrf": csrf_of(page.text), **data}, headers={**ORIGIN, **EN}
+    )
     return html.unescape(response.text)
 
 
@@ -107,22 +116,32 @@ def test_pitches_are_added_edited_reordered_and_deleted_live(
             state = receive_until(mod, of_type("state"))["event"]
             return [p["title"] for p in state["pitches"]]
 
-        _post(client, event, "/pitches", {"title": "Open Data", "presenter": "IHK",
-                                          "presenter_attendee_id": str(grace.id)})
+        _post(
+            client,
+            event,
+            "/pitches",
+            {"title": "Open Data", "presenter": "IHK", "presenter_attendee_id": str(grace.id)},
+        )
         assert titles() == ["Smart Parking", "Heat Transition", "Housing Exchange", "Open Data"]
         ids = [p.id for p in db.read(queries.load_state, event.id).pitches]
         assert db.read(store.presenter_links, event.id) == {ids[3]: grace.id}
 
-        _post(client, event, f"/pitches/{ids[0]}", {
-            "title": "Smart Parking 2.0", "presenter": "Stadtwerke",
-            "presenter_attendee_id": f"Grace (Stadtwerke) #{grace.id}"})  # picked from the list
+        _post(
+            client,
+            event,
+            f"/pitches/{ids[0]}",
+            {
+                "title": "Smart Parking 2.0",
+                "presenter": "Stadtwerke",
+                "presenter_attendee_id": f"Grace (Stadtwerke) #{grace.id}",
+            },
+        )  # picked from the list
         assert titles()[0] == "Smart Parking 2.0"
         assert db.read(store.presenter_links, event.id) == {ids[0]: grace.id, ids[3]: grace.id}
         console = html.unescape(client.get(_root(event)).text)
         assert console.count(f'value="Grace (Stadtwerke) #{grace.id}"') == 3  # 2 pitches + list
         _post(client, event, f"/pitches/{ids[3]}", {"action": "up"})
-        assert titles() == ["Smart Parking 2.0", "Heat Transition", "Open Data",
-                            "Housing Exchange"]
+        assert titles() == ["Smart Parking 2.0", "Heat Transition", "Open Data", "Housing Exchange"]
 
         refused = _post(client, event, f"/pitches/{ids[1]}", {"action": "delete"})
         assert "tick the box to confirm" in refused
@@ -130,10 +149,12 @@ def test_pitches_are_added_edited_reordered_and_deleted_live(
         assert titles() == ["Smart Parking 2.0", "Open Data", "Housing Exchange"]
 
     assert "presenting attendee: is not an attendee of this event" in _post(
-        client, event, "/pitches", {"title": "X", "presenter_attendee_id": "999"})
+        client, event, "/pitches", {"title": "X", "presenter_attendee_id": "999"}
+    )
     assert "pitch title: is required" in _post(client, event, "/pitches", {"title": " "})
-    assert "This pitch no longer exists." in _post(client, event, f"/pitches/{ids[1]}",
-                                                   {"title": "Gone"})
+    assert "This pitch no longer exists." in _post(
+        client, event, f"/pitches/{ids[1]}", {"title": "Gone"}
+    )
 
 
 def test_rotating_a_screen_link_retires_the_old_one(
@@ -154,9 +175,7 @@ def test_rotating_a_screen_link_retires_the_old_one(
     assert f"/moderator/{new}" in console and f"/moderator/{old}" not in console
 
 
-def test_dashboard_counts_attendees_and_turnout_per_pitch(
-    client: TestClient, event: Event
-) -> None:
+def test_dashboard_counts_attendees_and_turnout_per_pitch(client: TestClient, event: Event) -> None:
     tokens = [join(client, event.code, name) for name in ("A", "B", "C", "D")]
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
         hello_screen(mod, "moderator", event.moderator_key)
@@ -169,7 +188,10 @@ def test_dashboard_counts_attendees_and_turnout_per_pitch(
     data = client.get(f"{_root(event)}/dashboard.json").json()
     assert data["attendees"] == 4
     assert [(p["title"], p["votes"], p["turnout"]) for p in data["pitches"]] == [
-        ("Smart Parking", 3, 75), ("Heat Transition", 0, 0), ("Housing Exchange", 0, 0)]
+        ("Smart Parking", 3, 75),
+        ("Heat Transition", 0, 0),
+        ("Housing Exchange", 0, 0),
+    ]
     assert data["connections"] == 0
 
 

@@ -23,8 +23,13 @@ from eventapp.voting.queries import VoteRow
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     env.pop("REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "eventapp", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "eventapp", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
@@ -35,20 +40,38 @@ def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
     result = _cli(tmp_path, "import-pitches", code, str(bad))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "row 3: title is required", "row 4: 'smart parking' repeats row 2", "nothing imported"]
+        "row 3: title is required",
+        "row 4: 'smart parking' repeats row 2",
+        "nothing imported",
+    ]
 
     good = tmp_path / "pitches.csv"
     good.write_text("title;presenter\nSmart Parking;Stadtwerke\nWärmewende;Klimaagentur\n")
     assert _cli(tmp_path, "import-pitches", code, str(good), "--dry-run").stdout == (
-        "checked 2 pitches\n")
+        "checked 2 pitches\n"
+    )
     assert _cli(tmp_path, "import-pitches", code, str(good)).stdout == "imported 2 pitches\n"
     partners = tmp_path / "partners.csv"
     partners.write_text("Organisation,Typ\nStadtwerke,Unternehmen\nHochschule,Forschung\n")
     assert _cli(tmp_path, "import-partners", code, str(partners)).returncode == 0
 
-    settings = _cli(tmp_path, "settings", code, "--date", "2026-01-10", "--retention-days",
-                    "30", "--results", "live", "--scale", "1-4", "--labels", "nein|eher nein|"
-                    "eher ja|ja", "--matrix", "Start-up: Forschung|KMU: Hochschule")
+    settings = _cli(
+        tmp_path,
+        "settings",
+        code,
+        "--date",
+        "2026-01-10",
+        "--retention-days",
+        "30",
+        "--results",
+        "live",
+        "--scale",
+        "1-4",
+        "--labels",
+        "nein|eher nein|eher ja|ja",
+        "--matrix",
+        "Start-up: Forschung|KMU: Hochschule",
+    )
     assert settings.returncode == 0, settings.stderr
     refused = _cli(tmp_path, "settings", code, "--date", "10.01.2026")
     assert refused.returncode == 2 and "date must look like 2026-05-14" in refused.stderr
@@ -62,25 +85,41 @@ def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
     assert len(db.read(store.partners_of_event, event.id)) == 2
     state = db.read(queries.load_state, event.id)
     first = state.pitches[0].id
-    db.call(queries.set_pitch_states, event.id, states={first: PitchState.OPEN},
-            current_pitch_id=first)
-    voters = [db.call(queries.add_attendee, Attendee(event_id=event.id, token=f"t{i}" * 20,
-                                                     name=f"N{i}")) for i in range(3)]
-    db.call(queries.commit_votes, [VoteRow(event.id, first, a.id or 0, s, 1)
-                                   for a, s in zip(voters, (4, 3, 2), strict=True)])
+    db.call(
+        queries.set_pitch_states, event.id, states={first: PitchState.OPEN}, current_pitch_id=first
+    )
+    voters = [
+        db.call(queries.add_attendee, Attendee(event_id=event.id, token=f"t{i}" * 20, name=f"N{i}"))
+        for i in range(3)
+    ]
+    db.call(
+        queries.commit_votes,
+        [VoteRow(event.id, first, a.id or 0, s, 1) for a, s in zip(voters, (4, 3, 2), strict=True)],
+    )
     db.close()
 
     out = tmp_path / "votes.xlsx"
-    assert _cli(tmp_path, "export", code, "--what", "votes", "--format", "xlsx",
-                "-o", str(out)).returncode == 0
+    assert (
+        _cli(
+            tmp_path, "export", code, "--what", "votes", "--format", "xlsx", "-o", str(out)
+        ).returncode
+        == 0
+    )
     rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
     header = rows[0]
     parking = dict(zip(header, rows[1], strict=False))
     assert (parking["pitch"], parking["n"], parking["mean"], parking["median"]) == (
-        "Smart Parking", 3, 3.0, 3)
+        "Smart Parking",
+        3,
+        3.0,
+        3,
+    )
     raw = _cli(tmp_path, "export", code, "--what", "raw-votes", "--format", "csv").stdout
     assert sorted(r["score"] for r in csv.DictReader(io.StringIO(raw.lstrip("\ufeff")))) == [
-        "2", "3", "4"]
+        "2",
+        "3",
+        "4",
+    ]
 
     pdf = tmp_path / "report.pdf"
     assert _cli(tmp_path, "report", code, "-o", str(pdf)).returncode == 0

@@ -22,9 +22,11 @@ SCORES = {0: [5, 5, 4], 1: [2, 3], 2: [4, 4, 4, 5]}
 
 @pytest.fixture
 def voted(client: TestClient, db: Database) -> tuple[Event, dict[str, Any]]:
-    event = create_event("Projektbörse Süd", [PitchSpec("Smartes Parken"),
-                                               PitchSpec("Wärmeplanung"),
-                                               PitchSpec("Digitaler Zwilling")], db=db)
+    event = create_event(
+        "Projektbörse Süd",
+        [PitchSpec("Smartes Parken"), PitchSpec("Wärmeplanung"), PitchSpec("Digitaler Zwilling")],
+        db=db,
+    )
     with (
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
@@ -38,12 +40,15 @@ def voted(client: TestClient, db: Database) -> tuple[Event, dict[str, Any]]:
                 token = join(client, event.code, f"P{index}{n}")
                 with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone:
                     hello_attendee(phone, token)
-                    phone.send_json({"type": "vote", "pitch_id": ids[index], "score": score,
-                                     "seq": 1})
+                    phone.send_json(
+                        {"type": "vote", "pitch_id": ids[index], "score": score, "seq": 1}
+                    )
                     receive_until(phone, lambda m: m["type"] == "vote_ack")
             command(mod, {"type": "reveal", "pitch_id": ids[index]})
-        screen = receive_until(projector, lambda m: m["type"] == "screen"
-                               and sum(r["n"] for r in m["leaderboard"]) == 9)
+        screen = receive_until(
+            projector,
+            lambda m: m["type"] == "screen" and sum(r["n"] for r in m["leaderboard"]) == 9,
+        )
     return event, screen
 
 
@@ -55,11 +60,14 @@ def test_report_page_shows_the_projector_leaderboard_and_its_charts(
     page = client.get(f"{root}/report", headers={"accept-language": "en"}).text
     table = re.search(r'<table class="leader" id="leaderboard">(.*?)</table>', page, re.S)
     assert table
-    cells = (r"<tr><td>(\d+)</td><td>(.*?)</td><td class=\"num\">(\d+)</td>"
-             r"<td class=\"num\">([\d.]+)</td><td class=\"num\">([\d.]+)</td>")
+    cells = (
+        r"<tr><td>(\d+)</td><td>(.*?)</td><td class=\"num\">(\d+)</td>"
+        r"<td class=\"num\">([\d.]+)</td><td class=\"num\">([\d.]+)</td>"
+    )
     rows = re.findall(cells, table.group(1))
     assert [(int(r), t, int(n), float(m), float(a)) for r, t, n, m, a in rows] == [
-        (s["rank"], s["title"], s["n"], s["mean"], s["adjusted"]) for s in screen["leaderboard"]]
+        (s["rank"], s["title"], s["n"], s["mean"], s["adjusted"]) for s in screen["leaderboard"]
+    ]
     assert '<strong id="r-votes">9</strong>' in page
     charts = re.findall(r'<img src="([^"]+\.svg)"', page)
     assert len(charts) == 5  # turnout, three pitches, network
@@ -76,8 +84,10 @@ def test_pdf_shows_the_leaderboard_when_rendered(
     client: TestClient, voted: tuple[Event, dict[str, Any]], tmp_path: Path
 ) -> None:
     event, screen = voted
-    response = client.get(f"/e/{event.code}/organizer/{event.organizer_key}/report.pdf",
-                          headers={"accept-language": "de"})
+    response = client.get(
+        f"/e/{event.code}/organizer/{event.organizer_key}/report.pdf",
+        headers={"accept-language": "de"},
+    )
     assert response.headers["content-type"] == "application/pdf"
     pdf = pdfium.PdfDocument(response.content)
     page = pdf[0]
@@ -92,8 +102,12 @@ def test_pdf_shows_the_leaderboard_when_rendered(
     image.save(out)
     # The page is not blank: the table rules and the blue chart bars are drawn.
     rgb = image.convert("RGB")
-    blue = sum(1 for x in range(0, rgb.width, 2) for y in range(0, rgb.height, 2)
-               if (px := rgb.getpixel((x, y))) and px[2] > 200 and px[0] < 60)  # type: ignore[index]
+    blue = sum(
+        1
+        for x in range(0, rgb.width, 2)
+        for y in range(0, rgb.height, 2)
+        if (px := rgb.getpixel((x, y))) and px[2] > 200 and px[0] < 60
+    )  # type: ignore[index]
     assert blue > 500
     assert isinstance(image, Image.Image) and image.width > 800
     pdf.close()

@@ -47,8 +47,9 @@ def test_delete_my_data_keeps_the_votes_anonymously_and_tallies_unchanged(
         pitch_id = command(mod, {"type": "open_voting", "pitch_id": 1})["event"]["current_pitch_id"]
         _vote(client, event, ada, pitch_id, 5)
         _vote(client, event, bob, pitch_id, 2)
-        before = receive_until(mod, lambda m: m["type"] == "screen"
-                               and (m["current"] or {}).get("votes_in") == 2)["current"]["summary"]
+        before = receive_until(
+            mod, lambda m: m["type"] == "screen" and (m["current"] or {}).get("votes_in") == 2
+        )["current"]["summary"]
         attendee = db.read(queries.attendee_by_token, event.id, ada)
         record_consent(attendee, "networking", db=db)
 
@@ -56,19 +57,26 @@ def test_delete_my_data_keeps_the_votes_anonymously_and_tallies_unchanged(
         client.cookies.set(f"ea_{event.code}", ada)
         page = client.get(f"/e/{event.code}/privacy", headers=EN)
         assert 'id="delete-my-data"' in page.text
-        refused = client.post(f"/e/{event.code}/privacy/delete", headers={**ORIGIN, **EN},
-                              data={"csrf": csrf_of(page.text)})
+        refused = client.post(
+            f"/e/{event.code}/privacy/delete",
+            headers={**ORIGIN, **EN},
+            data={"csrf": csrf_of(page.text)},
+        )
         assert "Tick the box to confirm" in refused.text
-        done = client.post(f"/e/{event.code}/privacy/delete", headers={**ORIGIN, **EN},
-                           data={"csrf": csrf_of(page.text), "confirm": "yes"})
+        done = client.post(
+            f"/e/{event.code}/privacy/delete",
+            headers={**ORIGIN, **EN},
+            data={"csrf": csrf_of(page.text), "confirm": "yes"},
+        )
         assert "Your data was deleted" in done.text
-        assert 'ea_' + event.code + '=""' in done.headers["set-cookie"]
+        assert "ea_" + event.code + '=""' in done.headers["set-cookie"]
 
         # Another vote arrives; the screen still counts Ada's 5 exactly once.
         carol = join(client, event.code, "Carol")
         _vote(client, event, carol, pitch_id, 4)
-        after = receive_until(mod, lambda m: m["type"] == "screen"
-                              and (m["current"] or {}).get("votes_in") == 3)["current"]["summary"]
+        after = receive_until(
+            mod, lambda m: m["type"] == "screen" and (m["current"] or {}).get("votes_in") == 3
+        )["current"]["summary"]
     assert before == {"n": 2, "mean": 3.5, "distribution": {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1}}
     assert after == {"n": 3, "mean": 3.67, "distribution": {"1": 0, "2": 1, "3": 0, "4": 1, "5": 1}}
     assert db.read(queries.score_counts, pitch_id) == {5: 1, 2: 1, 4: 1}
@@ -77,12 +85,14 @@ def test_delete_my_data_keeps_the_votes_anonymously_and_tallies_unchanged(
     assert row is None  # the old device token opens nothing
     blank = [a for a in db.read(store.attendees_of_event, event.id) if a.anonymised_at]
     assert [(a.name, a.organization) for a in blank] == [("", "")]
-    everyone = html.unescape(client.get(
-        f"/e/{event.code}/organizer/{event.organizer_key}/export/attendees.json").text)
+    everyone = html.unescape(
+        client.get(f"/e/{event.code}/organizer/{event.organizer_key}/export/attendees.json").text
+    )
     assert "Ada" not in everyone and "Analytical" not in everyone
     # Consent records keep no personal data and stay as proof; the person is gone.
-    kept = [c.kind for c in db.read(store.consents_of_event, event.id)
-            if c.attendee_id == attendee.id]
+    kept = [
+        c.kind for c in db.read(store.consents_of_event, event.id) if c.attendee_id == attendee.id
+    ]
     assert sorted(kept) == ["networking", "privacy"]
 
 
@@ -90,11 +100,15 @@ def test_delete_needs_a_joined_phone_and_the_form_token(client: TestClient, even
     page = client.get(f"/e/{event.code}/privacy", headers=EN)
     assert 'id="delete-my-data"' not in page.text
     token = csrf_of(client.get(f"/e/{event.code}").text)  # the same browser's form token
-    nobody = client.post(f"/e/{event.code}/privacy/delete", headers={**ORIGIN, **EN},
-                         data={"csrf": token, "confirm": "yes"})
+    nobody = client.post(
+        f"/e/{event.code}/privacy/delete",
+        headers={**ORIGIN, **EN},
+        data={"csrf": token, "confirm": "yes"},
+    )
     assert "This phone holds no data of yours for this event." in nobody.text
-    forged = client.post(f"/e/{event.code}/privacy/delete", headers={**ORIGIN, **EN},
-                         data={"confirm": "yes"})
+    forged = client.post(
+        f"/e/{event.code}/privacy/delete", headers={**ORIGIN, **EN}, data={"confirm": "yes"}
+    )
     assert forged.status_code == 403 and "The form expired" in forged.text
 
 
@@ -117,12 +131,18 @@ def test_purge_button_needs_the_code_then_deletes_everything(
     record_consent(attendee, "privacy", db=db)
     root = f"/e/{event.code}/organizer/{event.organizer_key}"
     page = client.get(root, headers=EN)
-    wrong = client.post(f"{root}/purge", headers={**ORIGIN, **EN},
-                        data={"csrf": csrf_of(page.text), "confirm_code": "NOPE"})
+    wrong = client.post(
+        f"{root}/purge",
+        headers={**ORIGIN, **EN},
+        data={"csrf": csrf_of(page.text), "confirm_code": "NOPE"},
+    )
     assert "Type the event code to confirm" in wrong.text
     assert db.read(queries.event_by_code, event.code) is not None
-    gone = client.post(f"{root}/purge", headers={**ORIGIN, **EN},
-                       data={"csrf": csrf_of(page.text), "confirm_code": event.code.lower()})
+    gone = client.post(
+        f"{root}/purge",
+        headers={**ORIGIN, **EN},
+        data={"csrf": csrf_of(page.text), "confirm_code": event.code.lower()},
+    )
     assert "The event and all its data" in gone.text
     assert db.read(queries.event_by_code, event.code) is None
     assert db.read(store.attendees_of_event, event.id) == []
@@ -134,8 +154,10 @@ def test_purge_expired_removes_only_events_past_their_retention(db: Database) ->
     old = create_event("Old", [PitchSpec("A")], db=db)
     new = create_event("New", [PitchSpec("B")], db=db)
     ada = db.call(queries.add_attendee, Attendee(event_id=old.id, token="t" * 40, name="Ada"))
-    db.call(store.add_consent, ConsentRecord(event_id=old.id, attendee_id=ada.id,
-                                             kind="privacy", text_version="1"))
+    db.call(
+        store.add_consent,
+        ConsentRecord(event_id=old.id, attendee_id=ada.id, kind="privacy", text_version="1"),
+    )
     with db.session() as session:
         row = session.get(Event, old.id)
         assert row is not None
@@ -155,9 +177,15 @@ ASSET = re.compile(r'(?:src|href|action)="([^"]+)"|url\(([^)]+)\)|@import\s+"([^
 def test_no_page_asks_another_host_for_anything(client: TestClient, event: Event) -> None:
     token = join(client, event.code, "Ada")
     root = f"/e/{event.code}/organizer/{event.organizer_key}"
-    pages = ["/", f"/e/{event.code}", f"/e/{event.code}/privacy",
-             f"/e/{event.code}/moderator/{event.moderator_key}",
-             f"/e/{event.code}/projector/{event.projector_key}", root, f"{root}/report"]
+    pages = [
+        "/",
+        f"/e/{event.code}",
+        f"/e/{event.code}/privacy",
+        f"/e/{event.code}/moderator/{event.moderator_key}",
+        f"/e/{event.code}/projector/{event.projector_key}",
+        root,
+        f"{root}/report",
+    ]
     client.cookies.set(f"ea_{event.code}", token)
     seen: set[str] = set()
     for path in pages:
@@ -205,8 +233,11 @@ def test_delete_my_data_removes_profile_contacts_interests_and_notes(
     before = [len(rows(m)) for m in (NetworkProfile, ContactLink, PartnerInterest, ContactNote)]
     assert before == [2, 1, 1, 1]
     anna.get(f"/e/{event.code}/privacy")
-    done = client.post(f"/e/{event.code}/privacy/delete", headers={**ORIGIN, **EN},
-                       data={"csrf": CSRF, "confirm": "yes"})
+    done = client.post(
+        f"/e/{event.code}/privacy/delete",
+        headers={**ORIGIN, **EN},
+        data={"csrf": CSRF, "confirm": "yes"},
+    )
     assert "Your data was deleted" in done.text
     assert [p.attendee_id for p in rows(NetworkProfile)] == [ben.id]  # type: ignore[attr-defined]
     assert rows(ContactLink) == [] and rows(PartnerInterest) == [] and rows(ContactNote) == []

@@ -82,18 +82,14 @@ class Database:
     ) -> T:
         """Run a writing query function in a worker thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, functools.partial(self.call, fn, *args, **kw)
-        )
+        return await loop.run_in_executor(self._pool, functools.partial(self.call, fn, *args, **kw))
 
     async def run_read(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs
     ) -> T:
         """Run a read-only query function in a worker thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, functools.partial(self.read, fn, *args, **kw)
-        )
+        return await loop.run_in_executor(self._pool, functools.partial(self.read, fn, *args, **kw))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

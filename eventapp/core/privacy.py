@@ -20,12 +20,14 @@ from eventapp.organizing import queries as store
 PRIVACY_NOTICE_VERSION = "2026-11"  # bump when templates/privacy.html changes meaning
 
 
-def record_consent(attendee: Attendee, kind: str, *, db: Database,
-                   text_version: str = PRIVACY_NOTICE_VERSION) -> ConsentRecord:
+def record_consent(
+    attendee: Attendee, kind: str, *, db: Database, text_version: str = PRIVACY_NOTICE_VERSION
+) -> ConsentRecord:
     """Store that ``attendee`` agreed to ``kind`` (e.g. "privacy", "networking") now."""
     assert attendee.id is not None
-    record = ConsentRecord(event_id=attendee.event_id, attendee_id=attendee.id, kind=kind,
-                           text_version=text_version)
+    record = ConsentRecord(
+        event_id=attendee.event_id, attendee_id=attendee.id, kind=kind, text_version=text_version
+    )
     return db.call(store.add_consent, record)
 
 

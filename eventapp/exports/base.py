@@ -65,8 +65,9 @@ class ExportContext:
     def pseudonym(self, attendee_id: int) -> str:
         """A stable voter id that cannot be turned back into the attendee without the
         event's secret salt (keyed HMAC, not a plain hash of a guessable number)."""
-        digest = hmac.new(self.event.export_salt.encode(), str(attendee_id).encode(),
-                          hashlib.sha256)
+        digest = hmac.new(
+            self.event.export_salt.encode(), str(attendee_id).encode(), hashlib.sha256
+        )
         return "v-" + digest.hexdigest()[:16]
 
 
@@ -122,8 +123,12 @@ def _spread(summary: Summary) -> tuple[float | None, float | None]:
     return median, stdev
 
 
-def _standings(state: EventState, summaries: dict[int, Summary], pitches: Sequence[PitchInfo],
-               prior_weight: float) -> dict[int, Standing]:
+def _standings(
+    state: EventState,
+    summaries: dict[int, Summary],
+    pitches: Sequence[PitchInfo],
+    prior_weight: float,
+) -> dict[int, Standing]:
     return {
         s.pitch_id: s
         for s in rank_pitches(
@@ -134,11 +139,11 @@ def _standings(state: EventState, summaries: dict[int, Summary], pitches: Sequen
     }
 
 
-def pitch_results(state: EventState, counts: dict[int, dict[int, int]], *,
-                  prior_weight: float) -> list[PitchResult]:
+def pitch_results(
+    state: EventState, counts: dict[int, dict[int, int]], *, prior_weight: float
+) -> list[PitchResult]:
     summaries = {
-        p.id: summarize(counts.get(p.id, {}), scale_min=state.scale_min,
-                        scale_max=state.scale_max)
+        p.id: summarize(counts.get(p.id, {}), scale_min=state.scale_min, scale_max=state.scale_max)
         for p in state.pitches
     }
     visible = [p for p in state.pitches if results_visible(state, p)]
@@ -148,12 +153,23 @@ def pitch_results(state: EventState, counts: dict[int, dict[int, int]], *,
     for index, p in enumerate(state.pitches, start=1):
         median, stdev = _spread(summaries[p.id])
         standing, on_screen = final.get(p.id), shown.get(p.id)
-        results.append(PitchResult(
-            p.id, index, p.title, p.presenter, p.state.value, summaries[p.id],
-            median, stdev, standing.adjusted if standing else None,
-            standing.rank if standing else None, p in visible,
-            on_screen.adjusted if on_screen else None, on_screen.rank if on_screen else None,
-        ))
+        results.append(
+            PitchResult(
+                p.id,
+                index,
+                p.title,
+                p.presenter,
+                p.state.value,
+                summaries[p.id],
+                median,
+                stdev,
+                standing.adjusted if standing else None,
+                standing.rank if standing else None,
+                p in visible,
+                on_screen.adjusted if on_screen else None,
+                on_screen.rank if on_screen else None,
+            )
+        )
     return results
 
 
@@ -174,26 +190,57 @@ def _round(value: float | None) -> float | None:
 class VotesPerPitch(Exporter):
     slug = "votes"
     title = "Votes per pitch"
-    description = ("n, mean, median, standard deviation, distribution, adjusted mean and rank "
-                   "of every pitch: the projector's numbers.")
+    description = (
+        "n, mean, median, standard deviation, distribution, adjusted mean and rank "
+        "of every pitch: the projector's numbers."
+    )
 
     def table(self, ctx: ExportContext) -> Table:
         state, results = results_of(ctx)
         scores = range(state.scale_min, state.scale_max + 1)
-        columns = ("rank", "position", "pitch", "presenter", "state", "n", "mean", "median",
-                   "sd", "adjusted_mean", *(f"votes_{s}" for s in scores), "shown",
-                   "rank_all", "adjusted_mean_all")
+        columns = (
+            "rank",
+            "position",
+            "pitch",
+            "presenter",
+            "state",
+            "n",
+            "mean",
+            "median",
+            "sd",
+            "adjusted_mean",
+            *(f"votes_{s}" for s in scores),
+            "shown",
+            "rank_all",
+            "adjusted_mean_all",
+        )
         rows: list[list[Cell]] = [
-            [r.shown_rank, r.position, r.title, r.presenter, r.state, r.summary.n,
-             _round(r.summary.mean), r.median, _round(r.stdev), _round(r.shown_adjusted),
-             *(r.summary.distribution[s] for s in scores), "yes" if r.shown else "no",
-             r.rank, _round(r.adjusted)]
+            [
+                r.shown_rank,
+                r.position,
+                r.title,
+                r.presenter,
+                r.state,
+                r.summary.n,
+                _round(r.summary.mean),
+                r.median,
+                _round(r.stdev),
+                _round(r.shown_adjusted),
+                *(r.summary.distribution[s] for s in scores),
+                "yes" if r.shown else "no",
+                r.rank,
+                _round(r.adjusted),
+            ]
             for r in sorted(results, key=lambda r: (r.rank is None, r.rank or 0, r.position))
         ]
-        return Table(columns, rows, "rank, adjusted_mean: as on the projector (pitches whose "
-                     "results were shown). rank_all, adjusted_mean_all: every voted pitch. "
-                     f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
-                     "votes at the overall mean. sd: sample standard deviation.")
+        return Table(
+            columns,
+            rows,
+            "rank, adjusted_mean: as on the projector (pitches whose "
+            "results were shown). rank_all, adjusted_mean_all: every voted pitch. "
+            f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
+            "votes at the overall mean. sd: sample standard deviation.",
+        )
 
 
 @register
@@ -207,10 +254,20 @@ class RawVotes(Exporter):
         rows: list[list[Cell]] = []
         for v in ctx.db.read(store.raw_votes, ctx.event_id):
             position, title = titles.get(v.pitch_id, (None, ""))
-            rows.append([ctx.pseudonym(v.attendee_id), position, title, v.score,
-                         v.updated_at.isoformat(timespec="seconds")])
-        return Table(("voter", "position", "pitch", "score", "time"), rows,
-                     "voter: keyed pseudonym, the same for one person across pitches.")
+            rows.append(
+                [
+                    ctx.pseudonym(v.attendee_id),
+                    position,
+                    title,
+                    v.score,
+                    v.updated_at.isoformat(timespec="seconds"),
+                ]
+            )
+        return Table(
+            ("voter", "position", "pitch", "score", "time"),
+            rows,
+            "voter: keyed pseudonym, the same for one person across pitches.",
+        )
 
 
 @register
@@ -221,8 +278,10 @@ class Partners(Exporter):
     group = "attendees"
 
     def table(self, ctx: ExportContext) -> Table:
-        rows: list[list[Cell]] = [[p.name, p.org_type, p.contact, p.email]
-                                  for p in ctx.db.read(store.partners_of_event, ctx.event_id)]
+        rows: list[list[Cell]] = [
+            [p.name, p.org_type, p.contact, p.email]
+            for p in ctx.db.read(store.partners_of_event, ctx.event_id)
+        ]
         return Table(("organisation", "type", "contact", "email"), rows)
 
 

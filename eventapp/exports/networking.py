@@ -49,15 +49,22 @@ def _org_label(value: str) -> str:
 def _accepted(session: Session, event_id: int) -> list[tuple[int, int]]:
     rows = session.exec(
         select(ContactLink.low_id, ContactLink.high_id).where(
-            ContactLink.event_id == event_id, ContactLink.state == LinkState.ACCEPTED)
+            ContactLink.event_id == event_id, ContactLink.state == LinkState.ACCEPTED
+        )
     ).all()
     return [(int(a), int(b)) for a, b in rows]
 
 
 def _people(ctx: ExportContext) -> dict[int, net.Person]:
-    attendees = ctx.db.read(lambda s: list(s.exec(
-        select(Attendee.id).where(Attendee.event_id == ctx.event_id,
-                                  col(Attendee.anonymised_at).is_(None))).all()))
+    attendees = ctx.db.read(
+        lambda s: list(
+            s.exec(
+                select(Attendee.id).where(
+                    Attendee.event_id == ctx.event_id, col(Attendee.anonymised_at).is_(None)
+                )
+            ).all()
+        )
+    )
     return ctx.db.read(net.people, [int(a) for a in attendees if a is not None])
 
 
@@ -84,23 +91,43 @@ def _named(p: net.Person | None) -> bool:
 class Attendees(Exporter):
     slug = "attendees"
     title = "Attendees"
-    description = ("Attendees with the fields they agreed to share; others only as a "
-                   "pseudonym. Deleted accounts are left out.")
+    description = (
+        "Attendees with the fields they agreed to share; others only as a "
+        "pseudonym. Deleted accounts are left out."
+    )
     group = "attendees"
 
     def table(self, ctx: ExportContext) -> Table:
         rows: list[list[Any]] = []
         for pid, p in sorted(_people(ctx).items()):
             shared = p.shared_contact() if p.opted_in else {}
-            rows.append([ctx.pseudonym(pid), p.name if p.opted_in else None,
-                         p.organization if p.opted_in else None,
-                         _org_label(p.org_type) if p.opted_in else None,
-                         p.role if p.opted_in else None,
-                         shared.get("email"), shared.get("phone"), shared.get("website")])
-        return Table(("voter", "name", "organisation", "organisation_type", "role", "email",
-                      "phone", "website"), rows,
-                     "Names and fields only for attendees opted in to networking; contact "
-                     "fields only where they chose to share them.")
+            rows.append(
+                [
+                    ctx.pseudonym(pid),
+                    p.name if p.opted_in else None,
+                    p.organization if p.opted_in else None,
+                    _org_label(p.org_type) if p.opted_in else None,
+                    p.role if p.opted_in else None,
+                    shared.get("email"),
+                    shared.get("phone"),
+                    shared.get("website"),
+                ]
+            )
+        return Table(
+            (
+                "voter",
+                "name",
+                "organisation",
+                "organisation_type",
+                "role",
+                "email",
+                "phone",
+                "website",
+            ),
+            rows,
+            "Names and fields only for attendees opted in to networking; contact "
+            "fields only where they chose to share them.",
+        )
 
 
 @register
@@ -118,17 +145,37 @@ class ContactExchanges(Exporter):
             a, b = people.get(link["a_id"]), people.get(link["b_id"])
             if link["state"] == LinkState.ACCEPTED and _named(a) and _named(b):
                 assert a is not None and b is not None
-                rows.append([a.name, a.organization, b.name, b.organization, link["state"],
-                             link["via"], (link["decided_at"] or link["created_at"])
-                             .isoformat(timespec="seconds"), 1])
+                rows.append(
+                    [
+                        a.name,
+                        a.organization,
+                        b.name,
+                        b.organization,
+                        link["state"],
+                        link["via"],
+                        (link["decided_at"] or link["created_at"]).isoformat(timespec="seconds"),
+                        1,
+                    ]
+                )
             else:
                 unnamed[str(link["state"])] += 1
         for state, n in sorted(unnamed.items()):
             rows.append([None, None, None, None, state, None, None, n])
-        return Table(("person_a", "organisation_a", "person_b", "organisation_b", "state",
-                      "via", "time", "count"), rows,
-                     "Named rows: accepted exchanges between two people opted in to "
-                     "networking. Rows without names count the others by state.")
+        return Table(
+            (
+                "person_a",
+                "organisation_a",
+                "person_b",
+                "organisation_b",
+                "state",
+                "via",
+                "time",
+                "count",
+            ),
+            rows,
+            "Named rows: accepted exchanges between two people opted in to "
+            "networking. Rows without names count the others by state.",
+        )
 
 
 @register
@@ -145,12 +192,21 @@ class PartnerInterests(Exporter):
         for item in ctx.db.read(net.list_partner_interests, ctx.event_id):
             person = people.get(item["attendee_id"])
             named = _named(person)
-            rows.append([positions.get(item["pitch_id"]), item["pitch_title"],
-                         item["name"] if named else None,
-                         item["organization"] if named else None,
-                         item["role"], item["note"] if named else None])
-        return Table(("position", "pitch", "person", "organisation", "role", "note"), rows,
-                     "Names only for people opted in to networking.")
+            rows.append(
+                [
+                    positions.get(item["pitch_id"]),
+                    item["pitch_title"],
+                    item["name"] if named else None,
+                    item["organization"] if named else None,
+                    item["role"],
+                    item["note"] if named else None,
+                ]
+            )
+        return Table(
+            ("position", "pitch", "person", "organisation", "role", "note"),
+            rows,
+            "Names only for people opted in to networking.",
+        )
 
 
 @register
@@ -163,7 +219,12 @@ class SuggestedMatches(Exporter):
     def table(self, ctx: ExportContext) -> Table:
         from eventapp.networking.suggestions import list_suggestions
 
-        rows = [[r["name"], r["suggested_name"], r["rank"], r["score"], r["reasons"]]
-                for r in ctx.db.read(list_suggestions, ctx.event_id)]
-        return Table(("person", "suggested", "rank", "score", "reasons"), rows,
-                     "Only people opted in to networking are suggested or named.")
+        rows = [
+            [r["name"], r["suggested_name"], r["rank"], r["score"], r["reasons"]]
+            for r in ctx.db.read(list_suggestions, ctx.event_id)
+        ]
+        return Table(
+            ("person", "suggested", "rank", "score", "reasons"),
+            rows,
+            "Only people opted in to networking are suggested or named.",
+        )

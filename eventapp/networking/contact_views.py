@@ -52,9 +52,7 @@ async def scanned(request: Request, me: Me) -> Response:
         form = await checked_form(request, me)
         if isinstance(form, Response):
             return form
-        owner_id = await ct.exchange(
-            me.event_id, me.id, token, db=me.db, notify=notifier(request)
-        )
+        owner_id = await ct.exchange(me.event_id, me.id, token, db=me.db, notify=notifier(request))
         return back_to(me, f"/contacts/{owner_id}", "exchanged")
     person = await me.db.run_read(store.person, me.id)
     if person is None or not person.opted_in:
@@ -68,7 +66,10 @@ async def request_contact(request: Request, me: Me) -> Response:
     if isinstance(form, Response):
         return form
     link = await ct.request_contact(
-        me.event_id, me.id, int(request.path_params["attendee_id"]), db=me.db,
+        me.event_id,
+        me.id,
+        int(request.path_params["attendee_id"]),
+        db=me.db,
         notify=notifier(request),
     )
     return back_to(me, "", "requested" if link.state == "pending" else "connected")
@@ -82,7 +83,10 @@ async def answer(request: Request, me: Me) -> Response:
         raise nw.Refused("unknown_request", "No such request.")
     accept = request.path_params["answer"] == "accept"
     await ct.answer_request(
-        int(request.path_params["link_id"]), me.id, accept=accept, db=me.db,
+        int(request.path_params["link_id"]),
+        me.id,
+        accept=accept,
+        db=me.db,
         notify=notifier(request),
     )
     return back_to(me, "/contacts" if accept else "", "accepted" if accept else "declined")
@@ -106,9 +110,16 @@ async def contacts_page(request: Request, me: Me) -> Response:
     if only is not None and not found:
         raise nw.Refused("not_connected", "This person is not among your contacts.")
     blocked = await me.db.run_read(store.blocks_by, me.id)
-    return show(request, me, "contacts.html", {
-        "contacts": found, "single": only is not None, "blocked": blocked,
-    })
+    return show(
+        request,
+        me,
+        "contacts.html",
+        {
+            "contacts": found,
+            "single": only is not None,
+            "blocked": blocked,
+        },
+    )
 
 
 async def note(request: Request, me: Me) -> Response:
@@ -134,8 +145,10 @@ async def vcards(request: Request, me: Me) -> Response:
     return Response(
         body.encode(),
         media_type="text/vcard; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.vcf"',
-                 "Cache-Control": "no-store"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.vcf"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -145,10 +158,8 @@ routes = [
     Route("/e/{code}/network/code/rotate", page(rotate), methods=["POST"]),
     Route("/e/{code}/network/scan", page(scan_page)),
     Route("/e/{code}/n/{token}", page(scanned), methods=["GET", "POST"]),
-    Route("/e/{code}/network/request/{attendee_id:int}", page(request_contact),
-          methods=["POST"]),
-    Route("/e/{code}/network/requests/{link_id:int}/{answer:str}", page(answer),
-          methods=["POST"]),
+    Route("/e/{code}/network/request/{attendee_id:int}", page(request_contact), methods=["POST"]),
+    Route("/e/{code}/network/requests/{link_id:int}/{answer:str}", page(answer), methods=["POST"]),
     Route("/e/{code}/network/block/{attendee_id:int}", page(block), methods=["POST"]),
     Route("/e/{code}/network/contacts", page(contacts_page)),
     Route("/e/{code}/network/contacts.vcf", page(vcards)),

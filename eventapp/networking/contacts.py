@@ -163,9 +163,14 @@ async def exchange(
     scanner = await db.run_read(store.person, scanner_id)
     assert scanner is not None
     await notify(
-        event_id, owner_id,
-        server_message("contact_exchanged", attendee_id=scanner_id, name=scanner.name,
-                       organization=scanner.organization),
+        event_id,
+        owner_id,
+        server_message(
+            "contact_exchanged",
+            attendee_id=scanner_id,
+            name=scanner.name,
+            organization=scanner.organization,
+        ),
     )
     return owner_id
 
@@ -193,14 +198,19 @@ def _request_tx(session: Session, event_id: int, from_id: int, to_id: int) -> Co
         link.state, link.decided_at = LinkState.ACCEPTED, utcnow()
     else:
         waiting = sum(
-            1 for lk in store.links_of(session, from_id)
+            1
+            for lk in store.links_of(session, from_id)
             if lk.state == LinkState.PENDING and lk.requester_id == from_id
         )
         if waiting >= MAX_OPEN_REQUESTS:
-            raise Refused("too_many_requests",
-                          "You have many unanswered requests; wait for some answers first.")
+            raise Refused(
+                "too_many_requests",
+                "You have many unanswered requests; wait for some answers first.",
+            )
         link = ContactLink(
-            event_id=event_id, low_id=min(from_id, to_id), high_id=max(from_id, to_id),
+            event_id=event_id,
+            low_id=min(from_id, to_id),
+            high_id=max(from_id, to_id),
             requester_id=from_id,
         )
     session.add(link)
@@ -216,11 +226,15 @@ async def request_contact(
     me = await db.run_read(store.person, from_id)
     assert me is not None
     if link.state == LinkState.ACCEPTED:
-        message = server_message("contact_answer", attendee_id=from_id, name=me.name,
-                                 accepted=True)
+        message = server_message("contact_answer", attendee_id=from_id, name=me.name, accepted=True)
     else:
-        message = server_message("contact_request", link_id=link.id, attendee_id=from_id,
-                                 name=me.name, organization=me.organization)
+        message = server_message(
+            "contact_request",
+            link_id=link.id,
+            attendee_id=from_id,
+            name=me.name,
+            organization=me.organization,
+        )
     await notify(event_id, to_id, message)
     return link
 
@@ -252,7 +266,8 @@ async def answer_request(
     me = await db.run_read(store.person, answerer_id)
     assert me is not None
     await notify(
-        link.event_id, link.requester_id,
+        link.event_id,
+        link.requester_id,
         server_message("contact_answer", attendee_id=answerer_id, name=me.name, accepted=accept),
     )
     return link
@@ -303,8 +318,7 @@ class Contact:
 
 def _contacts_tx(session: Session, attendee_id: int, only: int | None) -> list[Contact]:
     links = [
-        link for link in store.links_of(session, attendee_id)
-        if link.state == LinkState.ACCEPTED
+        link for link in store.links_of(session, attendee_id) if link.state == LinkState.ACCEPTED
     ]
     others = [link.high_id if link.low_id == attendee_id else link.low_id for link in links]
     if only is not None:
@@ -314,8 +328,9 @@ def _contacts_tx(session: Session, attendee_id: int, only: int | None) -> list[C
     notes = store.notes_of(session, attendee_id)
     hidden = store.hidden_from(session, attendee_id)
     return [
-        Contact(persons[o], persons[o].shared_contact(), notes.get(o, ""), link.via,
-                link.decided_at)
+        Contact(
+            persons[o], persons[o].shared_contact(), notes.get(o, ""), link.via, link.decided_at
+        )
         for link, o in zip(links, others, strict=True)
         if o in persons and o not in hidden
     ]
@@ -346,8 +361,7 @@ class Inbox:
 
 def _inbox_tx(session: Session, attendee_id: int) -> Inbox:
     pending = [
-        link for link in store.links_of(session, attendee_id)
-        if link.state == LinkState.PENDING
+        link for link in store.links_of(session, attendee_id) if link.state == LinkState.PENDING
     ]
     persons = store.people(session, [lk.low_id + lk.high_id - attendee_id for lk in pending])
     incoming, outgoing = [], []

@@ -71,20 +71,40 @@ DEFAULT_ORG_MATRIX: dict[tuple[OrgType, OrgType], float] = {
 }
 # Organisers type the matrix as words ("start-up: research, company"); these map them.
 _SYNONYMS: dict[str, OrgType] = {
-    "sme": _O.SME, "kmu": _O.SME, "mittelstand": _O.SME,
-    "startup": _O.STARTUP, "start-up": _O.STARTUP, "start up": _O.STARTUP,
-    "research": _O.RESEARCH, "research institute": _O.RESEARCH, "university": _O.RESEARCH,
-    "forschung": _O.RESEARCH, "forschungseinrichtung": _O.RESEARCH, "hochschule": _O.RESEARCH,
-    "large company": _O.LARGE_COMPANY, "large_company": _O.LARGE_COMPANY,
-    "company": _O.LARGE_COMPANY, "corporate": _O.LARGE_COMPANY, "konzern": _O.LARGE_COMPANY,
-    "großunternehmen": _O.LARGE_COMPANY, "global company": _O.LARGE_COMPANY,
-    "public administration": _O.PUBLIC_ADMIN, "public_admin": _O.PUBLIC_ADMIN,
-    "administration": _O.PUBLIC_ADMIN, "city": _O.PUBLIC_ADMIN,
+    "sme": _O.SME,
+    "kmu": _O.SME,
+    "mittelstand": _O.SME,
+    "startup": _O.STARTUP,
+    "start-up": _O.STARTUP,
+    "start up": _O.STARTUP,
+    "research": _O.RESEARCH,
+    "research institute": _O.RESEARCH,
+    "university": _O.RESEARCH,
+    "forschung": _O.RESEARCH,
+    "forschungseinrichtung": _O.RESEARCH,
+    "hochschule": _O.RESEARCH,
+    "large company": _O.LARGE_COMPANY,
+    "large_company": _O.LARGE_COMPANY,
+    "company": _O.LARGE_COMPANY,
+    "corporate": _O.LARGE_COMPANY,
+    "konzern": _O.LARGE_COMPANY,
+    "großunternehmen": _O.LARGE_COMPANY,
+    "global company": _O.LARGE_COMPANY,
+    "public administration": _O.PUBLIC_ADMIN,
+    "public_admin": _O.PUBLIC_ADMIN,
+    "administration": _O.PUBLIC_ADMIN,
+    "city": _O.PUBLIC_ADMIN,
     "city administration": _O.PUBLIC_ADMIN,
-    "verwaltung": _O.PUBLIC_ADMIN, "öffentliche verwaltung": _O.PUBLIC_ADMIN,
-    "stadt": _O.PUBLIC_ADMIN, "kommune": _O.PUBLIC_ADMIN,
-    "ngo": _O.NGO, "association": _O.NGO, "association/ngo": _O.NGO, "verband": _O.NGO,
-    "verein": _O.NGO, "verband/ngo": _O.NGO,
+    "verwaltung": _O.PUBLIC_ADMIN,
+    "öffentliche verwaltung": _O.PUBLIC_ADMIN,
+    "stadt": _O.PUBLIC_ADMIN,
+    "kommune": _O.PUBLIC_ADMIN,
+    "ngo": _O.NGO,
+    "association": _O.NGO,
+    "association/ngo": _O.NGO,
+    "verband": _O.NGO,
+    "verein": _O.NGO,
+    "verband/ngo": _O.NGO,
 }
 
 
@@ -161,11 +181,13 @@ class Features:
         # are spread over everyone instead of all going to the lowest ids, which the
         # popularity cap would then leave half-filled. Fixed seed: the same every run.
         noise = np.random.default_rng(7).standard_normal((2, len(self.ids), JITTER_RANK))
-        self.interests_wd = np.hstack([
-            dense * (self.topic_idf * np.float32(W_INTEREST)),
-            onehot @ (self.matrix * np.float32(W_ORG)),
-            noise[0] * JITTER_SCALE,
-        ]).astype(np.float32)
+        self.interests_wd = np.hstack(
+            [
+                dense * (self.topic_idf * np.float32(W_INTEREST)),
+                onehot @ (self.matrix * np.float32(W_ORG)),
+                noise[0] * JITTER_SCALE,
+            ]
+        ).astype(np.float32)
         self.interests_d = np.hstack([dense, onehot, noise[1]]).astype(np.float32)
         self.seeks_w = sp.csr_matrix(self.seeks.multiply(self.tag_idf))
         self.offers_w = sp.csr_matrix(self.offers.multiply(self.tag_idf))
@@ -193,18 +215,22 @@ def build_features(data: MatchingData, event: Event) -> Features:
     except ValueError:
         topics = []
     tcol = {t: k for k, t in enumerate(topics)}
-    interests = _binary(n, len(topics), [
-        (i, tcol[t]) for i, p in enumerate(people) for t in p.interests if t in tcol
-    ])
+    interests = _binary(
+        n,
+        len(topics),
+        [(i, tcol[t]) for i, p in enumerate(people) for t in p.interests if t in tcol],
+    )
     offered = {t for p in people for t in p.offers}
     sought = {t for p in people for t in p.seeks}
     # Only tags both offered and sought can ever match: the vocabulary stays small.
     tags = sorted(offered & sought)
     gcol = {t: k for k, t in enumerate(tags)}
-    offers = _binary(n, len(tags), [(i, gcol[t]) for i, p in enumerate(people)
-                                    for t in p.offers if t in gcol])
-    seeks = _binary(n, len(tags), [(i, gcol[t]) for i, p in enumerate(people)
-                                   for t in p.seeks if t in gcol])
+    offers = _binary(
+        n, len(tags), [(i, gcol[t]) for i, p in enumerate(people) for t in p.offers if t in gcol]
+    )
+    seeks = _binary(
+        n, len(tags), [(i, gcol[t]) for i, p in enumerate(people) for t in p.seeks if t in gcol]
+    )
     pitch_ids = sorted(data.pitch_titles)
     pcol = {pid: k for k, pid in enumerate(pitch_ids)}
     scores = np.zeros((n, len(pitch_ids)), dtype=np.float32)
@@ -221,8 +247,12 @@ def build_features(data: MatchingData, event: Event) -> Features:
     mid = (lo + hi) / 2
     relevance = np.where(scores > 0, np.clip((scores - mid) / max(hi - mid, 1e-9), 0, 1), 0)
     org = np.array(
-        [_T.get(OrgType(p.org_type), len(ORG_TYPES)) if p.org_type in set(OrgType)
-         else len(ORG_TYPES) for p in people],
+        [
+            _T.get(OrgType(p.org_type), len(ORG_TYPES))
+            if p.org_type in set(OrgType)
+            else len(ORG_TYPES)
+            for p in people
+        ],
         dtype=np.int64,
     )
     return Features(
@@ -244,10 +274,16 @@ def build_features(data: MatchingData, event: Event) -> Features:
         titles=[data.pitch_titles[pid] for pid in pitch_ids],
         scores=scores,
         relevance=relevance.astype(np.float32),
-        partner=_binary(n, len(pitch_ids), [(index[a], pcol[p]) for a, p in data.interests
-                                            if a in index and p in pcol]),
-        presents=_binary(n, len(pitch_ids), [(index[a], pcol[p]) for a, p in data.presenters
-                                             if a in index and p in pcol]),
+        partner=_binary(
+            n,
+            len(pitch_ids),
+            [(index[a], pcol[p]) for a, p in data.interests if a in index and p in pcol],
+        ),
+        presents=_binary(
+            n,
+            len(pitch_ids),
+            [(index[a], pcol[p]) for a, p in data.presenters if a in index and p in pcol],
+        ),
         scale_max=hi,
         excluded=data.excluded,
     )

@@ -35,9 +35,13 @@ def matching_data(session: Session, event_id: int) -> MatchingData:
     # the contact fields never enter the computation at all.
     rows = session.execute(
         sa_select(
-            col(Attendee.id), col(Attendee.name), col(Attendee.organization),
-            col(NetworkProfile.org_type), col(NetworkProfile.interests),
-            col(NetworkProfile.offers), col(NetworkProfile.seeks),
+            col(Attendee.id),
+            col(Attendee.name),
+            col(Attendee.organization),
+            col(NetworkProfile.org_type),
+            col(NetworkProfile.interests),
+            col(NetworkProfile.offers),
+            col(NetworkProfile.seeks),
         )
         .join(NetworkProfile, col(NetworkProfile.attendee_id) == Attendee.id)
         .where(col(NetworkProfile.event_id) == event_id, col(NetworkProfile.opted_in).is_(True))
@@ -60,9 +64,7 @@ def matching_data(session: Session, event_id: int) -> MatchingData:
         )
     ).all()
     pitches = session.exec(
-        select(Pitch.id, Pitch.title, Pitch.presenter_attendee_id).where(
-            Pitch.event_id == event_id
-        )
+        select(Pitch.id, Pitch.title, Pitch.presenter_attendee_id).where(Pitch.event_id == event_id)
     ).all()
     links = session.exec(
         select(ContactLink.low_id, ContactLink.high_id).where(ContactLink.event_id == event_id)
@@ -74,8 +76,21 @@ def matching_data(session: Session, event_id: int) -> MatchingData:
     ).all()
     return MatchingData(
         people=[
-            Person(int(aid), name, org, True, org_type, "", tags_of(interests), tags_of(offers),
-                   tags_of(seeks), "", "", {}, {})
+            Person(
+                int(aid),
+                name,
+                org,
+                True,
+                org_type,
+                "",
+                tags_of(interests),
+                tags_of(offers),
+                tags_of(seeks),
+                "",
+                "",
+                {},
+                {},
+            )
             for aid, name, org, org_type, interests, offers, seeks in rows
         ],
         votes=votes,
@@ -84,4 +99,3 @@ def matching_data(session: Session, event_id: int) -> MatchingData:
         pitch_titles={int(pid): str(t) for pid, t, _a in pitches if pid is not None},
         excluded=[(int(a), int(b)) for a, b in (*links, *blocks)],
     )
-

@@ -153,7 +153,7 @@ class ContactNote(SQLModel, table=True):
 
 
 class PartnerInterest(SQLModel, table=True):
-    """"I want to get involved" in a pitch, with a role: what the project exchange reports."""
+    """ "I want to get involved" in a pitch, with a role: what the project exchange reports."""
 
     __tablename__ = "partner_interest"
     __table_args__ = (UniqueConstraint("attendee_id", "pitch_id", name="uq_partner_interest"),)

@@ -79,7 +79,7 @@ def safe_text(value: object, *, field: str, max_length: int, required: bool = Fa
 
 
 def parse_tags(value: object, *, field: str) -> list[str]:
-    """"sensor hardware, funding" -> ["sensor hardware", "funding"] (lower case, unique)."""
+    """ "sensor hardware, funding" -> ["sensor hardware", "funding"] (lower case, unique)."""
     raw = value if isinstance(value, list) else str(value or "").split(",")
     tags: list[str] = []
     for item in raw:
@@ -254,7 +254,7 @@ async def express_interest(
     db: Database,
     notify: Notify,
 ) -> None:
-    """"I want to get involved": the presenting attendee is told live and sees it on the
+    """ "I want to get involved": the presenting attendee is told live and sees it on the
     pitch page (name, organisation, role, note; contact fields only once connected)."""
     if role not in set(PartnerRole):
         raise InvalidInput("role", "is not one of the listed roles")
@@ -267,8 +267,12 @@ async def express_interest(
             event_id,
             presenter,
             server_message(
-                "partner_interest", pitch_id=pitch_id, attendee_id=attendee_id,
-                name=me.name, organization=me.organization, role=role,
+                "partner_interest",
+                pitch_id=pitch_id,
+                attendee_id=attendee_id,
+                name=me.name,
+                organization=me.organization,
+                role=role,
             ),
         )
 

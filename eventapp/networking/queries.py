@@ -320,9 +320,7 @@ def interests_in_pitch(session: Session, pitch_id: int) -> list[PartnerInterest]
 
 
 def pitches_presented_by(session: Session, attendee_id: int) -> list[Pitch]:
-    return list(
-        session.exec(select(Pitch).where(Pitch.presenter_attendee_id == attendee_id)).all()
-    )
+    return list(session.exec(select(Pitch).where(Pitch.presenter_attendee_id == attendee_id)).all())
 
 
 # ------------------------------------------------------------------ for exports

@@ -44,51 +44,104 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
     name = f.names[j]
     reasons: list[Reason] = []
     for col in _both(f.seeks, f.offers, i, j):
-        reasons.append(Reason("complement", "you seek {tag}, {name} offers it",
-                              {"tag": f.tags[col], "name": name},
-                              W_COMPLEMENT * float(f.tag_idf[col])))
+        reasons.append(
+            Reason(
+                "complement",
+                "you seek {tag}, {name} offers it",
+                {"tag": f.tags[col], "name": name},
+                W_COMPLEMENT * float(f.tag_idf[col]),
+            )
+        )
     for col in _both(f.offers, f.seeks, i, j):
-        reasons.append(Reason("complement", "{name} seeks {tag}, you offer it",
-                              {"tag": f.tags[col], "name": name},
-                              W_COMPLEMENT * float(f.tag_idf[col])))
+        reasons.append(
+            Reason(
+                "complement",
+                "{name} seeks {tag}, you offer it",
+                {"tag": f.tags[col], "name": name},
+                W_COMPLEMENT * float(f.tag_idf[col]),
+            )
+        )
     for col in _both(f.presents, f.partner, i, j):
-        reasons.append(Reason("presenter", "{name} wants to get involved in your pitch '{pitch}'",
-                              {"pitch": f.titles[col], "name": name}, W_PRESENTER))
+        reasons.append(
+            Reason(
+                "presenter",
+                "{name} wants to get involved in your pitch '{pitch}'",
+                {"pitch": f.titles[col], "name": name},
+                W_PRESENTER,
+            )
+        )
     for col in _both(f.partner, f.presents, i, j):
-        reasons.append(Reason("presenter", "{name} presents '{pitch}', which you want to join",
-                              {"pitch": f.titles[col], "name": name}, W_PRESENTER))
+        reasons.append(
+            Reason(
+                "presenter",
+                "{name} presents '{pitch}', which you want to join",
+                {"pitch": f.titles[col], "name": name},
+                W_PRESENTER,
+            )
+        )
     for col in _both(f.partner, f.partner, i, j):
-        reasons.append(Reason("pitch", "you both want to get involved in '{pitch}'",
-                              {"pitch": f.titles[col]}, W_PITCH))
+        reasons.append(
+            Reason(
+                "pitch",
+                "you both want to get involved in '{pitch}'",
+                {"pitch": f.titles[col]},
+                W_PITCH,
+            )
+        )
     if f.relevance.shape[1]:
         joint = f.relevance[i] * f.relevance[j]
         best = int(np.argmax(joint))
         if joint[best] > 0:
             mine, theirs = int(f.scores[i, best]), int(f.scores[j, best])
-            params = {"pitch": f.titles[best], "max": str(f.scale_max),
-                      "score": str(mine), "theirs": str(theirs)}
-            template = ("you both rated '{pitch}' {score}/{max}" if mine == theirs
-                        else "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})")
-            reasons.append(Reason("vote", template, params,
-                                  (W_VOTE / VOTE_CAP) * float(min(joint.sum(), VOTE_CAP))))
+            params = {
+                "pitch": f.titles[best],
+                "max": str(f.scale_max),
+                "score": str(mine),
+                "theirs": str(theirs),
+            }
+            template = (
+                "you both rated '{pitch}' {score}/{max}"
+                if mine == theirs
+                else "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})"
+            )
+            reasons.append(
+                Reason(
+                    "vote",
+                    template,
+                    params,
+                    (W_VOTE / VOTE_CAP) * float(min(joint.sum(), VOTE_CAP)),
+                )
+            )
     shared = _both(f.interests, f.interests, i, j)
     if shared:
         shared.sort(key=lambda c: -float(f.topic_idf[c]))
-        reasons.append(Reason("interest", "you share an interest in {topics}",
-                              {"topics": ", ".join(f.topics[c] for c in shared[:3])},
-                              W_INTEREST * float(sum(f.topic_idf[c] for c in shared))))
+        reasons.append(
+            Reason(
+                "interest",
+                "you share an interest in {topics}",
+                {"topics": ", ".join(f.topics[c] for c in shared[:3])},
+                W_INTEREST * float(sum(f.topic_idf[c] for c in shared)),
+            )
+        )
     weight = float(f.matrix[f.org[i], f.org[j]])
     if weight > 0:
-        reasons.append(Reason("org", "{label_me} ↔ {label_other}", {
-            "label_me": ORG_TYPE_LABELS[ORG_TYPES[f.org[i]]],
-            "label_other": ORG_TYPE_LABELS[ORG_TYPES[f.org[j]]],
-        }, W_ORG * weight))
+        reasons.append(
+            Reason(
+                "org",
+                "{label_me} ↔ {label_other}",
+                {
+                    "label_me": ORG_TYPE_LABELS[ORG_TYPES[f.org[i]]],
+                    "label_other": ORG_TYPE_LABELS[ORG_TYPES[f.org[j]]],
+                },
+                W_ORG * weight,
+            )
+        )
     reasons.sort(key=lambda r: -r.weight)
     return reasons[:limit]
 
 
 def _both(a: sp.csr_matrix, b: sp.csr_matrix, i: int, j: int) -> list[int]:
     """Columns set in row i of a and row j of b."""
-    left = set(a.indices[a.indptr[i]:a.indptr[i + 1]].tolist())
-    right = set(b.indices[b.indptr[j]:b.indptr[j + 1]].tolist())
+    left = set(a.indices[a.indptr[i] : a.indptr[i + 1]].tolist())
+    right = set(b.indices[b.indptr[j] : b.indptr[j + 1]].tolist())
     return sorted(left & right)

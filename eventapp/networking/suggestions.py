@@ -108,15 +108,17 @@ def list_suggestions(session: Session, event_id: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for i, aid in enumerate(features.ids.tolist()):
         for rank, (other, score) in enumerate(suggestions.for_attendee(aid), start=1):
-            rows.append({
-                "attendee_id": aid,
-                "name": features.names[i],
-                "suggested_id": other,
-                "suggested_name": features.names[features.index[other]],
-                "rank": rank,
-                "score": round(score, 3),
-                "reasons": "; ".join(
-                    r.text(lambda s: s) for r in explain(features, aid, other)
-                ),
-            })
+            rows.append(
+                {
+                    "attendee_id": aid,
+                    "name": features.names[i],
+                    "suggested_id": other,
+                    "suggested_name": features.names[features.index[other]],
+                    "rank": rank,
+                    "score": round(score, 3),
+                    "reasons": "; ".join(
+                        r.text(lambda s: s) for r in explain(features, aid, other)
+                    ),
+                }
+            )
     return rows

@@ -80,11 +80,17 @@ async def identify(request: Request) -> Me | Response:
     token = request.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
     attendee = await db.run_read(queries.attendee_by_token, event.id, token) if token else None
     if attendee is None or attendee.id is None:
-        return message(request, event, "Please join the event first.", status=403,
-                       back=f"/e/{event.code}")
+        return message(
+            request, event, "Please join the event first.", status=403, back=f"/e/{event.code}"
+        )
     if not getattr(event, "networking_enabled", True):
-        return message(request, event, "Networking is switched off for this event.",
-                       status=404, back=f"/e/{event.code}")
+        return message(
+            request,
+            event,
+            "Networking is switched off for this event.",
+            status=404,
+            back=f"/e/{event.code}",
+        )
     return Me(event, attendee, db)
 
 
@@ -92,9 +98,14 @@ def message(
     request: Request, event: Event, text: str, *, status: int = 400, back: str | None = None
 ) -> Response:
     return render(
-        request, "attendee/network/message.html",
-        {"text": text, "back": back or f"/e/{event.code}/network",
-         "net": f"/e/{event.code}/network", "notice": None},
+        request,
+        "attendee/network/message.html",
+        {
+            "text": text,
+            "back": back or f"/e/{event.code}/network",
+            "net": f"/e/{event.code}/network",
+            "notice": None,
+        },
         status_code=status,
         event=event,
     )
@@ -143,8 +154,9 @@ def page(
     return endpoint
 
 
-def show(request: Request, me: Me, template: str, context: dict[str, Any],
-         status: int = 200) -> Response:
+def show(
+    request: Request, me: Me, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
     base = {
         "attendee": me.attendee,
         "org_labels": {k.value: v for k, v in ORG_TYPE_LABELS.items()},
@@ -152,8 +164,13 @@ def show(request: Request, me: Me, template: str, context: dict[str, Any],
         "notice": NOTICES.get(request.query_params.get("done", "")),
         "net": f"/e/{me.event.code}/network",
     }
-    return render(request, f"attendee/network/{template}", {**base, **context},
-                  status_code=status, event=me.event)
+    return render(
+        request,
+        f"attendee/network/{template}",
+        {**base, **context},
+        status_code=status,
+        event=me.event,
+    )
 
 
 def back_to(me: Me, path: str, done: str) -> Response:
@@ -184,42 +201,71 @@ async def profile_page(request: Request, me: Me) -> Response:
             await nw.save_profile(me.event, me.id, values, db=me.db)
         except InvalidInput as exc:
             _ = translator(language(request, me.event.language, me.event))
-            return show(request, me, "profile.html", {
-                "form": values, "topics": nw.event_topics(me.event),
-                "error": f"{_(exc.field)}: {_(exc.message)}",
-            }, status=400)
+            return show(
+                request,
+                me,
+                "profile.html",
+                {
+                    "form": values,
+                    "topics": nw.event_topics(me.event),
+                    "error": f"{_(exc.field)}: {_(exc.message)}",
+                },
+                status=400,
+            )
         return back_to(me, "", "saved")
     person = await me.db.run_read(store.person, me.id)
     assert person is not None
     form_values: dict[str, object] = {
-        "name": person.name, "organization": person.organization, "org_type": person.org_type,
-        "role": person.role, "interests": list(person.interests),
-        "offers": ", ".join(person.offers), "seeks": ", ".join(person.seeks),
-        "offers_text": person.offers_text, "seeks_text": person.seeks_text,
+        "name": person.name,
+        "organization": person.organization,
+        "org_type": person.org_type,
+        "role": person.role,
+        "interests": list(person.interests),
+        "offers": ", ".join(person.offers),
+        "seeks": ", ".join(person.seeks),
+        "offers_text": person.offers_text,
+        "seeks_text": person.seeks_text,
         **person.contact,
         **{f"share_{k}": "on" if v else "" for k, v in person.share.items()},
         "opt_in": "on" if person.opted_in else "",
     }
-    return show(request, me, "profile.html", {
-        "form": form_values, "topics": nw.event_topics(me.event), "error": None,
-    })
+    return show(
+        request,
+        me,
+        "profile.html",
+        {
+            "form": form_values,
+            "topics": nw.event_topics(me.event),
+            "error": None,
+        },
+    )
 
 
 async def people_page(request: Request, me: Me) -> Response:
     person = await me.db.run_read(store.person, me.id)
     nw.require_opted_in(person)
     q = request.query_params
-    filters = {"text": q.get("q", "")[:80], "tag": q.get("tag", "")[:40],
-               "org_type": q.get("org_type", "")[:20]}
+    filters = {
+        "text": q.get("q", "")[:80],
+        "tag": q.get("tag", "")[:40],
+        "org_type": q.get("org_type", "")[:20],
+    }
     found = await nw.find_people(me.event_id, me.id, db=me.db, **filters)
     links = {
         (lk.low_id + lk.high_id - me.id): lk.state
         for lk in await me.db.run_read(store.links_of, me.id)
     }
-    return show(request, me, "people.html", {
-        "people": found, "filters": filters, "links": links,
-        "topics": nw.event_topics(me.event),
-    })
+    return show(
+        request,
+        me,
+        "people.html",
+        {
+            "people": found,
+            "filters": filters,
+            "links": links,
+            "topics": nw.event_topics(me.event),
+        },
+    )
 
 
 async def pitches_page(request: Request, me: Me) -> Response:
@@ -228,11 +274,19 @@ async def pitches_page(request: Request, me: Me) -> Response:
     presented = await me.db.run_read(store.pitches_presented_by, me.id)
     interested = {
         p.id: await nw.interested_in_pitch(p.id, me.id, db=me.db)
-        for p in presented if p.id is not None
+        for p in presented
+        if p.id is not None
     }
-    return show(request, me, "pitches.html", {
-        "pitches": state.pitches, "mine": mine, "interested": interested,
-    })
+    return show(
+        request,
+        me,
+        "pitches.html",
+        {
+            "pitches": state.pitches,
+            "mine": mine,
+            "interested": interested,
+        },
+    )
 
 
 async def pitch_interest(request: Request, me: Me) -> Response:
@@ -244,8 +298,13 @@ async def pitch_interest(request: Request, me: Me) -> Response:
         await nw.withdraw_interest(me.event_id, pitch_id, me.id, db=me.db)
         return back_to(me, "/pitches", "withdrawn")
     await nw.express_interest(
-        me.event_id, pitch_id, me.id, str(form.get("role", "")), str(form.get("note", "")),
-        db=me.db, notify=notifier(request),
+        me.event_id,
+        pitch_id,
+        me.id,
+        str(form.get("role", "")),
+        str(form.get("note", "")),
+        db=me.db,
+        notify=notifier(request),
     )
     return back_to(me, "/pitches", "interest")
 

@@ -1,11 +1,11 @@
 """The organiser's work from the command line, for scripting (see ``python -m eventapp``).
 
-    export          write an export (votes, raw-votes, attendees, contacts, ...) as csv/xlsx/json
-    report          write the results report as PDF
-    import-pitches  append pitches from a CSV or XLSX file (all rows or none)
-    import-partners add organisations to the partner list from a CSV or XLSX file
-    settings        change an event's settings
-    purge           delete an event (or every event past its retention period) for good
+export          write an export (votes, raw-votes, attendees, contacts, ...) as csv/xlsx/json
+report          write the results report as PDF
+import-pitches  append pitches from a CSV or XLSX file (all rows or none)
+import-partners add organisations to the partner list from a CSV or XLSX file
+settings        change an event's settings
+purge           delete an event (or every event past its retention period) for good
 """
 
 from __future__ import annotations
@@ -50,16 +50,21 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         sets.add_argument(f"--{name}")
     sets.add_argument("--scale", help="rating scale, e.g. 1-5 (only before votes exist)")
     sets.add_argument("--labels", help="one label per score, separated by |")
-    sets.add_argument("--matrix", help="organisation-type matrix, lines separated by |, "
-                      "e.g. 'Start-up: Forschung, Verwaltung|KMU: Hochschule'")
+    sets.add_argument(
+        "--matrix",
+        help="organisation-type matrix, lines separated by |, "
+        "e.g. 'Start-up: Forschung, Verwaltung|KMU: Hochschule'",
+    )
     sets.add_argument("--results", choices=["live", "blind"])
     sets.add_argument("--networking", choices=["on", "off"])
     purge = sub.add_parser("purge", help="delete an event and all its data")
     purge.add_argument("code", nargs="?")
-    purge.add_argument("--expired", action="store_true",
-                       help="purge every event past its retention period")
-    purge.add_argument("--force", action="store_true",
-                       help="purge CODE even before its retention period ends")
+    purge.add_argument(
+        "--expired", action="store_true", help="purge every event past its retention period"
+    )
+    purge.add_argument(
+        "--force", action="store_true", help="purge CODE even before its retention period ends"
+    )
 
 
 def _bus(settings: Settings) -> Bus:
@@ -106,8 +111,10 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         event = _event(db, args.code)
         if not args.force and not privacy.is_expired(event):
             ends = privacy.retention_ends(event).date().isoformat()
-            print(f"error: {event.code} is kept until {ends}; add --force to delete it now",
-                  file=sys.stderr)
+            print(
+                f"error: {event.code} is kept until {ends}; add --force to delete it now",
+                file=sys.stderr,
+            )
             return 2
         privacy.purge_event(event, db=db)
         print(f"purged {event.code}")
@@ -129,8 +136,16 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         return 0
     if args.command == "settings":
         form = settings_form(event)
-        for key in ("name", "date", "languages", "language", "retention_days", "results",
-                    "networking", "topics"):
+        for key in (
+            "name",
+            "date",
+            "languages",
+            "language",
+            "retention_days",
+            "results",
+            "networking",
+            "topics",
+        ):
             value = getattr(args, key, None)
             if value is not None:
                 form[key] = value.replace("|", "\n") if key == "topics" else value
@@ -142,8 +157,11 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         if args.matrix is not None:
             form["org_type_matrix"] = args.matrix.replace("|", "\n")
         event_id = event.id
-        asyncio.run(_publishing(settings, lambda p: organizing.update_settings(
-            event, form, db=db, publish=p)))
+        asyncio.run(
+            _publishing(
+                settings, lambda p: organizing.update_settings(event, form, db=db, publish=p)
+            )
+        )
         print(f"saved settings of {event.code} (event {event_id})")
         return 0
     kind = args.command.removeprefix("import-")
@@ -156,8 +174,10 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         print("nothing imported", file=sys.stderr)
         return 2
     if not args.dry_run:
-        asyncio.run(_publishing(settings, lambda p: imports.apply_import(
-            event.id or 0, checked, db=db, publish=p)))
+        asyncio.run(
+            _publishing(
+                settings, lambda p: imports.apply_import(event.id or 0, checked, db=db, publish=p)
+            )
+        )
     print(f"{'checked' if args.dry_run else 'imported'} {len(checked.rows)} {kind}")
     return 0
-

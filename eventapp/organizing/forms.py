@@ -53,9 +53,15 @@ async def dashboard(request: Request, event: Event) -> dict[str, Any]:
         "attendees": active,
         "connections": connections,
         "pitches": [
-            {"id": p.id, "title": p.title, "state": p.state.value,
-             "votes": sum(counts.get(p.id, {}).values()),
-             "turnout": round(100 * sum(counts.get(p.id, {}).values()) / active) if active else 0}
+            {
+                "id": p.id,
+                "title": p.title,
+                "state": p.state.value,
+                "votes": sum(counts.get(p.id, {}).values()),
+                "turnout": round(100 * sum(counts.get(p.id, {}).values()) / active)
+                if active
+                else 0,
+            }
             for p in state.pitches
         ],
     }
@@ -74,8 +80,9 @@ async def console(
     assert event.id is not None
     event = await db.run_read(queries.event_by_code, event.code) or event
     state = await db.run_read(queries.load_state, event.id)
-    attendees = [a for a in await db.run_read(store.attendees_of_event, event.id)
-                 if a.anonymised_at is None]
+    attendees = [
+        a for a in await db.run_read(store.attendees_of_event, event.id) if a.anonymised_at is None
+    ]
     partners = await db.run_read(store.partners_of_event, event.id)
     context = {
         "key": event.organizer_key,
@@ -85,8 +92,9 @@ async def console(
         "partners": partners,
         "presenters": await db.run_read(store.presenter_links, event.id),
         # "Name (Organisation) #id": what the presenter field shows and sends back.
-        "attendee_label": {a.id: organizing.attendee_label(a.id, a.name, a.organization)
-                           for a in attendees},
+        "attendee_label": {
+            a.id: organizing.attendee_label(a.id, a.name, a.organization) for a in attendees
+        },
         "dashboard": await dashboard(request, event),
         "errors": errors or [],
         "done": request.query_params.get("done", ""),

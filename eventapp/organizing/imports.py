@@ -42,19 +42,44 @@ class ImportKind:
 
 
 KINDS = {
-    "pitches": ImportKind("pitches", "Pitches", (
-        Column("title", "title", 160, True, ("titel", "pitch", "projekt", "project")),
-        Column("presenter", "presenter", 160, False,
-               ("präsentiert von", "vortragende", "organisation", "organization")),
-    ), unique="title"),
-    "partners": ImportKind("partners", "Partner list", (
-        Column("name", "organisation", 120, True,
-               ("organisation", "organization", "partner", "firma", "unternehmen")),
-        Column("org_type", "type", 60, False,
-               ("type", "typ", "organisation type", "organisationstyp", "art")),
-        Column("contact", "contact", 120, False, ("ansprechperson", "kontakt", "person")),
-        Column("email", "email", 160, False, ("e-mail", "mail")),
-    ), unique="name"),
+    "pitches": ImportKind(
+        "pitches",
+        "Pitches",
+        (
+            Column("title", "title", 160, True, ("titel", "pitch", "projekt", "project")),
+            Column(
+                "presenter",
+                "presenter",
+                160,
+                False,
+                ("präsentiert von", "vortragende", "organisation", "organization"),
+            ),
+        ),
+        unique="title",
+    ),
+    "partners": ImportKind(
+        "partners",
+        "Partner list",
+        (
+            Column(
+                "name",
+                "organisation",
+                120,
+                True,
+                ("organisation", "organization", "partner", "firma", "unternehmen"),
+            ),
+            Column(
+                "org_type",
+                "type",
+                60,
+                False,
+                ("type", "typ", "organisation type", "organisationstyp", "art"),
+            ),
+            Column("contact", "contact", 120, False, ("ansprechperson", "kontakt", "person")),
+            Column("email", "email", 160, False, ("e-mail", "mail")),
+        ),
+        unique="name",
+    ),
 }
 
 
@@ -161,8 +186,9 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise ImportFileError("The file is not a readable XLSX workbook ({detail}).",
-                              detail=exc) from None
+        raise ImportFileError(
+            "The file is not a readable XLSX workbook ({detail}).", detail=exc
+        ) from None
     try:
         sheet = book.worksheets[0]
         rows: list[list[str]] = []
@@ -188,13 +214,15 @@ def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
         expected = ", ".join(c.label for c in kind.columns)
         raise ImportFileError(
             "Missing column: {missing}. The first row must name the columns ({expected}).",
-            missing=", ".join(missing), expected=expected,
+            missing=", ".join(missing),
+            expected=expected,
         )
     return found
 
 
-def check_rows(kind: ImportKind, table: Sequence[Sequence[str]],
-               existing: Sequence[str] = ()) -> CheckedImport:
+def check_rows(
+    kind: ImportKind, table: Sequence[Sequence[str]], existing: Sequence[str] = ()
+) -> CheckedImport:
     """Validate every row; ``existing`` are values of the unique column already stored."""
     result = CheckedImport(kind)
     columns = _header_map(kind, table[0])
@@ -211,17 +239,24 @@ def check_rows(kind: ImportKind, table: Sequence[Sequence[str]],
                 problems.append(Problem(column.label, "holds a formula; enter the value instead"))
                 continue
             try:
-                row[column.key] = clean_text(raw, field=column.label,
-                                             max_length=column.max_length,
-                                             required=column.required)
+                row[column.key] = clean_text(
+                    raw, field=column.label, max_length=column.max_length, required=column.required
+                )
             except InvalidInput as exc:
                 problems.append(_problem(exc))
         if not problems and kind.unique in row:
             key = row[kind.unique].casefold()
             if key in seen:
                 value = (("value", repr(row[kind.unique])), ("row", str(seen[key])))
-                problems.append(Problem("", "{value} repeats row {row}" if seen[key]
-                                        else "{value} repeats what is already stored", value))
+                problems.append(
+                    Problem(
+                        "",
+                        "{value} repeats row {row}"
+                        if seen[key]
+                        else "{value} repeats what is already stored",
+                        value,
+                    )
+                )
             seen.setdefault(key, number)
         if problems:
             result.errors.append(RowError(number, tuple(problems)))
@@ -230,8 +265,9 @@ def check_rows(kind: ImportKind, table: Sequence[Sequence[str]],
     return result
 
 
-def check_file(kind_slug: str, data: bytes, filename: str, existing: Sequence[str] = ()
-               ) -> CheckedImport:
+def check_file(
+    kind_slug: str, data: bytes, filename: str, existing: Sequence[str] = ()
+) -> CheckedImport:
     kind = KINDS[kind_slug]
     return check_rows(kind, read_table(data, filename), existing)
 

@@ -33,8 +33,10 @@ def _commit_state(session: Session, event: Event) -> EventState:
 
 def update_event(session: Session, event_id: int, values: dict[str, Any]) -> EventState:
     event = lock_event(session, event_id)
-    scale_changes = (values.get("scale_min", event.scale_min), values.get("scale_max",
-                     event.scale_max)) != (event.scale_min, event.scale_max)
+    scale_changes = (
+        values.get("scale_min", event.scale_min),
+        values.get("scale_max", event.scale_max),
+    ) != (event.scale_min, event.scale_max)
     if scale_changes and vote_total(session, event_id):
         session.rollback()
         raise ScaleLocked
@@ -48,18 +50,27 @@ def add_pitches(
 ) -> EventState:
     """Append pitches (title, presenter, presenting attendee) in one transaction."""
     event = lock_event(session, event_id)
-    last = session.exec(
-        select(func.max(Pitch.position)).where(Pitch.event_id == event_id)
-    ).one()
+    last = session.exec(select(func.max(Pitch.position)).where(Pitch.event_id == event_id)).one()
     start = -1 if last is None else int(last)
     for offset, (title, presenter, attendee_id) in enumerate(specs, start=1):
-        session.add(Pitch(event_id=event_id, position=start + offset, title=title,
-                          presenter=presenter, presenter_attendee_id=attendee_id))
+        session.add(
+            Pitch(
+                event_id=event_id,
+                position=start + offset,
+                title=title,
+                presenter=presenter,
+                presenter_attendee_id=attendee_id,
+            )
+        )
     return _commit_state(session, event)
 
 
 def update_pitch(
-    session: Session, event_id: int, pitch_id: int, title: str, presenter: str,
+    session: Session,
+    event_id: int,
+    pitch_id: int,
+    title: str,
+    presenter: str,
     presenter_attendee_id: int | None,
 ) -> EventState:
     event = lock_event(session, event_id)
@@ -77,10 +88,13 @@ def update_pitch(
 def move_pitch(session: Session, event_id: int, pitch_id: int, delta: int) -> EventState:
     """Swap a pitch with its neighbour; positions are renumbered 0..n-1 on the way."""
     event = lock_event(session, event_id)
-    pitches = list(session.exec(
-        select(Pitch).where(Pitch.event_id == event_id).order_by(col(Pitch.position),
-                                                                 col(Pitch.id))
-    ).all())
+    pitches = list(
+        session.exec(
+            select(Pitch)
+            .where(Pitch.event_id == event_id)
+            .order_by(col(Pitch.position), col(Pitch.id))
+        ).all()
+    )
     index = next((i for i, p in enumerate(pitches) if p.id == pitch_id), None)
     if index is None:
         session.rollback()
@@ -106,8 +120,9 @@ def delete_pitch(session: Session, event_id: int, pitch_id: int) -> EventState:
         event.current_pitch_id = None
     session.flush()
     # Close the gap, so exports and the report number pitches 1..n as the agenda shows.
-    rest = session.exec(select(Pitch).where(Pitch.event_id == event_id)
-                        .order_by(col(Pitch.position), col(Pitch.id))).all()
+    rest = session.exec(
+        select(Pitch).where(Pitch.event_id == event_id).order_by(col(Pitch.position), col(Pitch.id))
+    ).all()
     for position, other in enumerate(rest):
         other.position = position
         session.add(other)
@@ -125,9 +140,15 @@ def set_key(session: Session, event_id: int, attr: str, value: str) -> Event:
 
 def add_partners(session: Session, event_id: int, rows: Sequence[dict[str, str]]) -> int:
     for row in rows:
-        session.add(Partner(event_id=event_id, name=row["name"],
-                            org_type=row.get("org_type", ""), contact=row.get("contact", ""),
-                            email=row.get("email", "")))
+        session.add(
+            Partner(
+                event_id=event_id,
+                name=row["name"],
+                org_type=row.get("org_type", ""),
+                contact=row.get("contact", ""),
+                email=row.get("email", ""),
+            )
+        )
     session.commit()
     return len(rows)
 
@@ -136,21 +157,25 @@ def add_partners(session: Session, event_id: int, rows: Sequence[dict[str, str]]
 
 
 def partners_of_event(session: Session, event_id: int) -> list[Partner]:
-    return list(session.exec(
-        select(Partner).where(Partner.event_id == event_id).order_by(col(Partner.name))
-    ).all())
+    return list(
+        session.exec(
+            select(Partner).where(Partner.event_id == event_id).order_by(col(Partner.name))
+        ).all()
+    )
 
 
 def attendees_of_event(session: Session, event_id: int) -> list[Attendee]:
-    return list(session.exec(
-        select(Attendee).where(Attendee.event_id == event_id).order_by(col(Attendee.id))
-    ).all())
+    return list(
+        session.exec(
+            select(Attendee).where(Attendee.event_id == event_id).order_by(col(Attendee.id))
+        ).all()
+    )
 
 
 def vote_total(session: Session, event_id: int) -> int:
-    return int(session.exec(
-        select(func.count()).select_from(Vote).where(Vote.event_id == event_id)
-    ).one())
+    return int(
+        session.exec(select(func.count()).select_from(Vote).where(Vote.event_id == event_id)).one()
+    )
 
 
 def counts_by_pitch(session: Session, event_id: int) -> dict[int, dict[int, int]]:
@@ -193,10 +218,13 @@ def add_consent(session: Session, record: ConsentRecord) -> ConsentRecord:
 
 
 def consents_of_event(session: Session, event_id: int) -> list[ConsentRecord]:
-    return list(session.exec(
-        select(ConsentRecord).where(ConsentRecord.event_id == event_id)
-        .order_by(col(ConsentRecord.given_at))
-    ).all())
+    return list(
+        session.exec(
+            select(ConsentRecord)
+            .where(ConsentRecord.event_id == event_id)
+            .order_by(col(ConsentRecord.given_at))
+        ).all()
+    )
 
 
 # Tables whose rows about an attendee survive "delete my data": votes stay (the row they
@@ -219,12 +247,15 @@ def delete_attendee_data(session: Session, attendee_id: int, new_token: str) -> 
         columns = _refs(table, "attendee")
         if columns:
             session.execute(table.delete().where(or_(*(c == attendee_id for c in columns))))
-    session.execute(update(Pitch).where(col(Pitch.presenter_attendee_id) == attendee_id)
-                    .values(presenter_attendee_id=None))
     session.execute(
-        update(Attendee).where(col(Attendee.id) == attendee_id).values(
-            name="", organization="", token=new_token, anonymised_at=utcnow()
-        )
+        update(Pitch)
+        .where(col(Pitch.presenter_attendee_id) == attendee_id)
+        .values(presenter_attendee_id=None)
+    )
+    session.execute(
+        update(Attendee)
+        .where(col(Attendee.id) == attendee_id)
+        .values(name="", organization="", token=new_token, anonymised_at=utcnow())
     )
     session.commit()
 
@@ -233,8 +264,9 @@ def purge_event(session: Session, event_id: int) -> None:
     """Delete the event and every row that belongs to it, children first."""
     attendees = select(Attendee.id).where(Attendee.event_id == event_id).scalar_subquery()
     pitches = select(Pitch.id).where(Pitch.event_id == event_id).scalar_subquery()
-    session.execute(update(Pitch).where(col(Pitch.event_id) == event_id)
-                    .values(presenter_attendee_id=None))
+    session.execute(
+        update(Pitch).where(col(Pitch.event_id) == event_id).values(presenter_attendee_id=None)
+    )
     for table in reversed(SQLModel.metadata.sorted_tables):
         if table.name == "event":
             continue
@@ -255,6 +287,7 @@ def presenter_links(session: Session, event_id: int) -> dict[int, int]:
     """pitch id -> the attendee linked as its presenter."""
     rows = session.exec(
         select(Pitch.id, Pitch.presenter_attendee_id).where(
-            Pitch.event_id == event_id, col(Pitch.presenter_attendee_id).is_not(None))
+            Pitch.event_id == event_id, col(Pitch.presenter_attendee_id).is_not(None)
+        )
     ).all()
     return {int(pid): int(aid) for pid, aid in rows if pid is not None and aid is not None}

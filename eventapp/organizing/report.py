@@ -59,8 +59,7 @@ class Report:
 
     @property
     def leaderboard(self) -> list[PitchResult]:
-        return sorted((r for r in self.results if r.rank is not None),
-                      key=lambda r: r.rank or 0)
+        return sorted((r for r in self.results if r.rank is not None), key=lambda r: r.rank or 0)
 
 
 def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
@@ -68,16 +67,22 @@ def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
     raw = ctx.db.read(store.raw_votes, ctx.event_id)
     attendees = ctx.db.read(store.attendees_of_event, ctx.event_id)
     return Report(
-        name=ctx.event.name, date=ctx.event.date, code=ctx.event.code,
-        scale=(state.scale_min, state.scale_max), labels=state.scale_labels,
-        results=results, attendees=len(attendees), votes=len(raw),
+        name=ctx.event.name,
+        date=ctx.event.date,
+        code=ctx.event.code,
+        scale=(state.scale_min, state.scale_max),
+        labels=state.scale_labels,
+        results=results,
+        attendees=len(attendees),
+        votes=len(raw),
         turnout=turnout_buckets([v.updated_at for v in raw]),
         network=network or Network(note="Networking data is not available."),
     )
 
 
-def turnout_buckets(times: Sequence[datetime], *, max_buckets: int = 48
-                    ) -> list[tuple[datetime, int]]:
+def turnout_buckets(
+    times: Sequence[datetime], *, max_buckets: int = 48
+) -> list[tuple[datetime, int]]:
     """Votes per time slot, slots of 1, 5, 15, 30 or 60 minutes so at most ~48 bars.
     Vote.updated_at is the last change of a vote, so a changed rating counts late."""
     if not times:
@@ -89,15 +94,15 @@ def turnout_buckets(times: Sequence[datetime], *, max_buckets: int = 48
     # Slots start on whole multiples of their length (10:00, 10:05, ...), in the votes' zone.
     start = first - timedelta(seconds=first.timestamp() % slot)
     counts: Counter[int] = Counter(int((t - start).total_seconds() // slot) for t in times)
-    return [(start + timedelta(seconds=i * slot), counts.get(i, 0))
-            for i in range(max(counts) + 1)]
+    return [(start + timedelta(seconds=i * slot), counts.get(i, 0)) for i in range(max(counts) + 1)]
 
 
 # ------------------------------------------------------------------ charts
 
 
-def distribution_chart(result: PitchResult, labels: Sequence[str], *, width: float = 420,
-                       font: str = "Helvetica") -> Drawing:
+def distribution_chart(
+    result: PitchResult, labels: Sequence[str], *, width: float = 420, font: str = "Helvetica"
+) -> Drawing:
     dist = result.summary.distribution
     row, top = 18.0, 8.0
     height = top + row * len(dist) + 4
@@ -110,17 +115,22 @@ def distribution_chart(result: PitchResult, labels: Sequence[str], *, width: flo
         index = score - min(dist)
         label = f"{score}" + (f" {labels[index]}" if index < len(labels) and labels[index] else "")
         d.add(String(0, y + 4, label[:28], fontName=font, fontSize=9, fillColor=MUTED))
-        d.add(Rect(label_w, y, bar_w, row - 5, fillColor=colors.HexColor("#e6e9ee"),
-                   strokeColor=None))
+        d.add(
+            Rect(label_w, y, bar_w, row - 5, fillColor=colors.HexColor("#e6e9ee"), strokeColor=None)
+        )
         if n:
-            d.add(Rect(label_w, y, bar_w * n / peak, row - 5, fillColor=ACCENT,
-                       strokeColor=None))
+            d.add(Rect(label_w, y, bar_w * n / peak, row - 5, fillColor=ACCENT, strokeColor=None))
         d.add(String(width - 2, y + 4, str(n), fontName=font, fontSize=9, textAnchor="end"))
     return d
 
 
-def turnout_chart(turnout: Sequence[tuple[datetime, int]], *, width: float = 480,
-                  height: float = 150, font: str = "Helvetica") -> Drawing:
+def turnout_chart(
+    turnout: Sequence[tuple[datetime, int]],
+    *,
+    width: float = 480,
+    height: float = 150,
+    font: str = "Helvetica",
+) -> Drawing:
     d = Drawing(width, height)
     d.add(Line(30, 20, width, 20, strokeColor=LINE))
     if not turnout:
@@ -130,11 +140,18 @@ def turnout_chart(turnout: Sequence[tuple[datetime, int]], *, width: float = 480
     slot = min((width - 30) / len(turnout), 40.0)  # one slot must not fill the chart
     for i, (moment, n) in enumerate(turnout):
         h = (height - 40) * n / peak
-        d.add(Rect(30 + i * slot + 1, 20, max(slot - 2, 1), h, fillColor=ACCENT,
-                   strokeColor=None))
+        d.add(Rect(30 + i * slot + 1, 20, max(slot - 2, 1), h, fillColor=ACCENT, strokeColor=None))
         if i == 0 or i == len(turnout) - 1 or (len(turnout) > 6 and i % (len(turnout) // 4) == 0):
-            d.add(String(30 + i * slot, 6, moment.strftime("%H:%M"), fontName=font, fontSize=8,
-                         fillColor=MUTED))
+            d.add(
+                String(
+                    30 + i * slot,
+                    6,
+                    moment.strftime("%H:%M"),
+                    fontName=font,
+                    fontSize=8,
+                    fillColor=MUTED,
+                )
+            )
     d.add(String(0, height - 14, str(peak), fontName=font, fontSize=8, fillColor=MUTED))
     return d
 
@@ -154,15 +171,26 @@ def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica
     where = {}
     for i, attendee in enumerate(ordered):
         angle = 2 * math.pi * i / len(ordered)
-        where[attendee] = (centre + radius * math.cos(angle),
-                           20 + centre + radius * math.sin(angle))
+        where[attendee] = (
+            centre + radius * math.cos(angle),
+            20 + centre + radius * math.sin(angle),
+        )
     for a, b in network.edges:
         if a in where and b in where:
-            d.add(Line(*where[a], *where[b], strokeColor=colors.HexColor("#9aa4b2"),
-                       strokeWidth=0.6))
+            d.add(
+                Line(*where[a], *where[b], strokeColor=colors.HexColor("#9aa4b2"), strokeWidth=0.6)
+            )
     for attendee, (x, y) in where.items():
-        d.add(Circle(x, y, 4, fillColor=colour[network.nodes[attendee] or "–"],
-                     strokeColor=colors.white, strokeWidth=0.5))
+        d.add(
+            Circle(
+                x,
+                y,
+                4,
+                fillColor=colour[network.nodes[attendee] or "–"],
+                strokeColor=colors.white,
+                strokeWidth=0.5,
+            )
+        )
     for i, t in enumerate(types[:6]):
         d.add(Rect(i * size / 6, 2, 8, 8, fillColor=colour[t], strokeColor=None))
         d.add(String(i * size / 6 + 11, 3, t[:14], fontName=font, fontSize=7))
@@ -206,39 +234,85 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
 
     story: list[object] = [
         Paragraph(esc(report.name), h1),
-        Paragraph(esc(" · ".join(x for x in (
-            _("Results"), report.date, f"{_('Attendees')}: {report.attendees}",
-            f"{_('Votes')}: {report.votes}") if x)), body),
+        Paragraph(
+            esc(
+                " · ".join(
+                    x
+                    for x in (
+                        _("Results"),
+                        report.date,
+                        f"{_('Attendees')}: {report.attendees}",
+                        f"{_('Votes')}: {report.votes}",
+                    )
+                    if x
+                )
+            ),
+            body,
+        ),
         Spacer(1, 0.4 * cm),
         Paragraph(_("Leaderboard"), h2),
     ]
     rows = [[_("Rank"), _("Pitch"), "n", _("mean"), _("adjusted")]]
-    rows += [[str(r.rank), Paragraph(esc(r.title), body), str(r.summary.n),
-              f"{r.summary.mean:.2f}" if r.summary.mean is not None else "–",
-              f"{r.adjusted:.2f}" if r.adjusted is not None else "–"]
-             for r in report.leaderboard]
+    rows += [
+        [
+            str(r.rank),
+            Paragraph(esc(r.title), body),
+            str(r.summary.n),
+            f"{r.summary.mean:.2f}" if r.summary.mean is not None else "–",
+            f"{r.adjusted:.2f}" if r.adjusted is not None else "–",
+        ]
+        for r in report.leaderboard
+    ]
     table = Table(rows, colWidths=[1.4 * cm, 10 * cm, 1.4 * cm, 1.8 * cm, 2 * cm], repeatRows=1)
-    table.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTNAME", (0, 0), (-1, 0), bold),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.3, LINE), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-    ]))
-    story += [table, Spacer(1, 0.5 * cm), Paragraph(_("Turnout over time"), h2),
-              turnout_chart(report.turnout, font=font), Paragraph(_("Votes per pitch"), h2)]
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), font),
+                ("FONTNAME", (0, 0), (-1, 0), bold),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.3, LINE),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ]
+        )
+    )
+    story += [
+        table,
+        Spacer(1, 0.5 * cm),
+        Paragraph(_("Turnout over time"), h2),
+        turnout_chart(report.turnout, font=font),
+        Paragraph(_("Votes per pitch"), h2),
+    ]
     for r in report.results:
-        story.append(KeepTogether([
-            Paragraph(esc(f"{r.position}. {r.title}") + f" <font color='#5b6270'>(n = "
-                      f"{r.summary.n})</font>", body),
-            distribution_chart(r, report.labels, font=font), Spacer(1, 0.3 * cm)]))
+        story.append(
+            KeepTogether(
+                [
+                    Paragraph(
+                        esc(f"{r.position}. {r.title}") + f" <font color='#5b6270'>(n = "
+                        f"{r.summary.n})</font>",
+                        body,
+                    ),
+                    distribution_chart(r, report.labels, font=font),
+                    Spacer(1, 0.3 * cm),
+                ]
+            )
+        )
     net = report.network
-    story += [Paragraph(_("Networking"), h2),
-              Paragraph(esc(f"{_('Connections made')}: {len(net.edges)}"), body)]
+    story += [
+        Paragraph(_("Networking"), h2),
+        Paragraph(esc(f"{_('Connections made')}: {len(net.edges)}"), body),
+    ]
     if net.note:
         story.append(Paragraph(esc(_(net.note)), body))
     for org_type, n in net.by_type.items():
         story.append(Paragraph(esc(f"{org_type}: {n}"), body))
     story.append(network_chart(net, font=font))
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=A4, title=report.name, author="eventapp",
-                            leftMargin=2 * cm, rightMargin=2 * cm)
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        title=report.name,
+        author="eventapp",
+        leftMargin=2 * cm,
+        rightMargin=2 * cm,
+    )
     doc.build(story)
     return out.getvalue()

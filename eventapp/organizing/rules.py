@@ -57,8 +57,9 @@ def _org_type(label: str, number: int) -> str:
 
     if org_type_of(label) is None:
         known = ", ".join(ORG_TYPE_LABELS.values())
-        raise InvalidInput("organisation-type matrix",
-                           f"line {number}: unknown type '{label}' (known: {known})")
+        raise InvalidInput(
+            "organisation-type matrix", f"line {number}: unknown type '{label}' (known: {known})"
+        )
     return label
 
 
@@ -70,13 +71,14 @@ def parse_matrix(text: str) -> dict[str, list[str]]:
             continue
         left, sep, right = line.partition(":")
         if not sep or not left.strip():
-            raise InvalidInput("organisation-type matrix",
-                               f"line {number}: write 'type: other type, other type'")
-        key = _org_type(clean_text(left, field="organisation-type matrix", max_length=60),
-                        number)
+            raise InvalidInput(
+                "organisation-type matrix", f"line {number}: write 'type: other type, other type'"
+            )
+        key = _org_type(clean_text(left, field="organisation-type matrix", max_length=60), number)
         matrix[key] = [
             _org_type(clean_text(x, field="organisation-type matrix", max_length=60), number)
-            for x in right.split(",") if x.strip()
+            for x in right.split(",")
+            if x.strip()
         ]
     return matrix
 
@@ -109,17 +111,21 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     if not 0 <= lo < hi <= 10:
         raise InvalidInput("scale", "must be two whole numbers 0 ≤ min < max ≤ 10")
     values["scale_min"], values["scale_max"] = lo, hi
-    labels = [clean_text(x, field="label", max_length=40)
-              for x in form.get("scale_labels", "").splitlines()]
+    labels = [
+        clean_text(x, field="label", max_length=40)
+        for x in form.get("scale_labels", "").splitlines()
+    ]
     labels = labels if any(labels) else []
     if labels and len(labels) != hi - lo + 1:
         raise InvalidInput("labels", f"needs {hi - lo + 1} labels, one per score")
     values["scale_labels"] = json.dumps(labels, ensure_ascii=False)
     values["live_results"] = form.get("results", "blind") == "live"
-    values["topics"] = json.dumps(_lines(form.get("topics", ""), field="topics"),
-                                  ensure_ascii=False)
-    values["org_type_matrix"] = json.dumps(parse_matrix(form.get("org_type_matrix", "")),
-                                           ensure_ascii=False)
+    values["topics"] = json.dumps(
+        _lines(form.get("topics", ""), field="topics"), ensure_ascii=False
+    )
+    values["org_type_matrix"] = json.dumps(
+        parse_matrix(form.get("org_type_matrix", "")), ensure_ascii=False
+    )
     values["networking_enabled"] = form.get("networking", "") == "on"
     try:
         days = int(form.get("retention_days", ""))
@@ -172,28 +178,39 @@ def clean_pitch(form: Mapping[str, str], attendee_ids: Sequence[int]) -> PitchIn
     return PitchInput(title, presenter, attendee_id)
 
 
-async def add_pitch(event_id: int, pitch: PitchInput, *, db: Database,
-                    publish: Publisher) -> EventState:
-    state = await db.run(store.add_pitches, event_id,
-                         [(pitch.title, pitch.presenter, pitch.presenter_attendee_id)])
+async def add_pitch(
+    event_id: int, pitch: PitchInput, *, db: Database, publish: Publisher
+) -> EventState:
+    state = await db.run(
+        store.add_pitches, event_id, [(pitch.title, pitch.presenter, pitch.presenter_attendee_id)]
+    )
     return await publish.state(state)
 
 
-async def edit_pitch(event_id: int, pitch_id: int, pitch: PitchInput, *, db: Database,
-                     publish: Publisher) -> EventState:
-    state = await db.run(store.update_pitch, event_id, pitch_id, pitch.title, pitch.presenter,
-                         pitch.presenter_attendee_id)
+async def edit_pitch(
+    event_id: int, pitch_id: int, pitch: PitchInput, *, db: Database, publish: Publisher
+) -> EventState:
+    state = await db.run(
+        store.update_pitch,
+        event_id,
+        pitch_id,
+        pitch.title,
+        pitch.presenter,
+        pitch.presenter_attendee_id,
+    )
     return await publish.state(state)
 
 
-async def move_pitch(event_id: int, pitch_id: int, delta: int, *, db: Database,
-                     publish: Publisher) -> EventState:
+async def move_pitch(
+    event_id: int, pitch_id: int, delta: int, *, db: Database, publish: Publisher
+) -> EventState:
     state = await db.run(store.move_pitch, event_id, pitch_id, -1 if delta < 0 else 1)
     return await publish.state(state)
 
 
-async def delete_pitch(event_id: int, pitch_id: int, *, confirm: bool, db: Database,
-                       publish: Publisher) -> EventState:
+async def delete_pitch(
+    event_id: int, pitch_id: int, *, confirm: bool, db: Database, publish: Publisher
+) -> EventState:
     """Deleting also deletes the pitch's votes, so it needs an explicit confirmation."""
     if not confirm:
         raise InvalidInput("delete", "tick the box to confirm: the pitch and its votes go")

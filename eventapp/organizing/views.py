@@ -39,23 +39,30 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
     async def endpoint(request: Request) -> Response:
         event = await request.state.db.run_read(queries.event_by_code, request.path_params["code"])
         if event is None or not can_organize(event, request.path_params["key"]):
-            return render(request, "error.html", {"message": "This link is not valid."},
-                          status_code=404)
+            return render(
+                request, "error.html", {"message": "This link is not valid."}, status_code=404
+            )
         if request.method == "POST":
             settings: Settings = request.state.settings
             length = int(request.headers.get("content-length") or 0)
             if length > MAX_UPLOAD:
-                too_big = imports.ImportFileError("The file is larger than {mb} MB.",
-                                                  mb=imports.MAX_BYTES // 1_000_000)
+                too_big = imports.ImportFileError(
+                    "The file is larger than {mb} MB.", mb=imports.MAX_BYTES // 1_000_000
+                )
                 _ = translator(language(request, event.language, event))
-                return await views.console(request, event, status_code=413,
-                                           errors=[too_big.render(_)])
+                return await views.console(
+                    request, event, status_code=413, errors=[too_big.render(_)]
+                )
             form = await request.form(max_part_size=2 * 1024 * 1024)
             request.state.form = form
             try:
                 if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
-                    return await views.console(request, event, status_code=403,
-                                               errors=["The form expired. Please try again."])
+                    return await views.console(
+                        request,
+                        event,
+                        status_code=403,
+                        errors=["The form expired. Please try again."],
+                    )
                 return await handler(request, event)
             finally:
                 await form.close()  # uploaded files are spooled to temporary files
@@ -74,8 +81,7 @@ def _home(event: Event, done: str = "", anchor: str = "") -> RedirectResponse:
 
 
 def _publisher(request: Request) -> organizing.Publisher:
-    return organizing.Publisher(request.state.hub.bus,
-                                request.state.settings.namespace)
+    return organizing.Publisher(request.state.hub.bus, request.state.settings.namespace)
 
 
 def _invalid(request: Request, event: Event, exc: InvalidInput) -> str:
@@ -91,11 +97,17 @@ async def console(request: Request, event: Event) -> Response:
 @organizer_only
 async def save_settings(request: Request, event: Event) -> Response:
     try:
-        await organizing.update_settings(event, _form(request), db=request.state.db,
-                                         publish=_publisher(request))
+        await organizing.update_settings(
+            event, _form(request), db=request.state.db, publish=_publisher(request)
+        )
     except InvalidInput as exc:
-        return await views.console(request, event, status_code=400,
-                                   errors=[_invalid(request, event, exc)], form=_form(request))
+        return await views.console(
+            request,
+            event,
+            status_code=400,
+            errors=[_invalid(request, event, exc)],
+            form=_form(request),
+        )
     return _home(event, "settings", "settings")
 
 
@@ -109,11 +121,13 @@ async def add_pitch(request: Request, event: Event) -> Response:
     assert event.id is not None
     try:
         pitch = organizing.clean_pitch(_form(request), await _attendee_ids(request, event))
-        await organizing.add_pitch(event.id, pitch, db=request.state.db,
-                                   publish=_publisher(request))
+        await organizing.add_pitch(
+            event.id, pitch, db=request.state.db, publish=_publisher(request)
+        )
     except InvalidInput as exc:
-        return await views.console(request, event, status_code=400,
-                                   errors=[_invalid(request, event, exc)])
+        return await views.console(
+            request, event, status_code=400, errors=[_invalid(request, event, exc)]
+        )
     return _home(event, "pitch", "pitches")
 
 
@@ -129,22 +143,38 @@ async def edit_pitch(request: Request, event: Event) -> Response:
     try:
         action = form.get("action", "save")
         if action in ("up", "down"):
-            await organizing.move_pitch(event.id, _pitch_id(request), -1 if action == "up" else 1,
-                                        db=request.state.db, publish=_publisher(request))
+            await organizing.move_pitch(
+                event.id,
+                _pitch_id(request),
+                -1 if action == "up" else 1,
+                db=request.state.db,
+                publish=_publisher(request),
+            )
         elif action == "delete":
-            await organizing.delete_pitch(event.id, _pitch_id(request),
-                                          confirm=form.get("confirm") == "yes",
-                                          db=request.state.db, publish=_publisher(request))
+            await organizing.delete_pitch(
+                event.id,
+                _pitch_id(request),
+                confirm=form.get("confirm") == "yes",
+                db=request.state.db,
+                publish=_publisher(request),
+            )
         else:
             pitch = organizing.clean_pitch(form, await _attendee_ids(request, event))
-            await organizing.edit_pitch(event.id, _pitch_id(request), pitch,
-                                        db=request.state.db, publish=_publisher(request))
+            await organizing.edit_pitch(
+                event.id,
+                _pitch_id(request),
+                pitch,
+                db=request.state.db,
+                publish=_publisher(request),
+            )
     except InvalidInput as exc:
-        return await views.console(request, event, status_code=400,
-                                   errors=[_invalid(request, event, exc)])
+        return await views.console(
+            request, event, status_code=400, errors=[_invalid(request, event, exc)]
+        )
     except LookupError:
-        return await views.console(request, event, status_code=404,
-                                   errors=["This pitch no longer exists."])
+        return await views.console(
+            request, event, status_code=404, errors=["This pitch no longer exists."]
+        )
     return _home(event, "pitch", "pitches")
 
 
@@ -173,34 +203,46 @@ async def import_file(request: Request, event: Event) -> Response:
             if not isinstance(upload, UploadFile) or not upload.filename:
                 raise imports.ImportFileError("Choose a CSV or XLSX file first.")
             data = await upload.read(imports.MAX_BYTES + 1)
-            checked = await run_in_threadpool(imports.check_file, kind, data, upload.filename,
-                                              existing)
+            checked = await run_in_threadpool(
+                imports.check_file, kind, data, upload.filename, existing
+            )
     except imports.ImportFileError as exc:
         _ = translator(language(request, event.language, event))
         return await views.console(request, event, status_code=400, errors=[exc.render(_)])
     except (ValueError, TypeError, AttributeError):
-        return await views.console(request, event, status_code=400,
-                                   errors=["The preview data was damaged. Upload the file again."])
-    return await views.console(request, event, preview=checked,
-                               status_code=200 if checked.ok else 400)
+        return await views.console(
+            request,
+            event,
+            status_code=400,
+            errors=["The preview data was damaged. Upload the file again."],
+        )
+    return await views.console(
+        request, event, preview=checked, status_code=200 if checked.ok else 400
+    )
 
 
 @organizer_only
 async def rotate(request: Request, event: Event) -> Response:
     try:
-        await run_in_threadpool(organizing.rotate_key, event, request.path_params["role"],
-                                db=request.state.db)
+        await run_in_threadpool(
+            organizing.rotate_key, event, request.path_params["role"], db=request.state.db
+        )
     except InvalidInput as exc:
-        return await views.console(request, event, status_code=400,
-                                   errors=[_invalid(request, event, exc)])
+        return await views.console(
+            request, event, status_code=400, errors=[_invalid(request, event, exc)]
+        )
     return _home(event, "rotated", "links")
 
 
 @organizer_only
 async def purge(request: Request, event: Event) -> Response:
     if _form(request).get("confirm_code", "").strip().upper() != event.code:
-        return await views.console(request, event, status_code=400, errors=[
-            "Type the event code to confirm deleting the event."])
+        return await views.console(
+            request,
+            event,
+            status_code=400,
+            errors=["Type the event code to confirm deleting the event."],
+        )
     await run_in_threadpool(privacy.purge_event, event, db=request.state.db)
     return render(request, "organizer/purged.html", {"code": event.code})
 
@@ -221,9 +263,14 @@ async def download(request: Request, event: Event) -> Response:
     if slug not in exports.EXPORTERS or fmt not in exports.FORMATS:
         return render(request, "error.html", {"message": "Page not found."}, status_code=404)
     file = await run_in_threadpool(exports.export, slug, fmt, _context(request, event))
-    return Response(file.content, media_type=file.media_type, headers={
-        "Content-Disposition": f'attachment; filename="{file.filename}"',
-        "Cache-Control": "no-store"})
+    return Response(
+        file.content,
+        media_type=file.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 async def _report(request: Request, event: Event) -> report.Report:
@@ -235,21 +282,42 @@ async def _report(request: Request, event: Event) -> report.Report:
 
 @organizer_only
 async def report_page(request: Request, event: Event) -> Response:
-    return render(request, "organizer/report.html", {
-        "report": await _report(request, event), "key": event.organizer_key}, event=event)
+    return render(
+        request,
+        "organizer/report.html",
+        {"report": await _report(request, event), "key": event.organizer_key},
+        event=event,
+    )
 
 
 @organizer_only
 async def report_pdf(request: Request, event: Event) -> Response:
     data = await _report(request, event)
     _ = translator(language(request, event.language, event))
-    words = ["Results", "Attendees", "Votes", "Leaderboard", "Rank", "Pitch", "mean", "adjusted",
-             "Turnout over time", "Votes per pitch", "Networking", "Connections made",
-             "Networking data is not available."]
+    words = [
+        "Results",
+        "Attendees",
+        "Votes",
+        "Leaderboard",
+        "Rank",
+        "Pitch",
+        "mean",
+        "adjusted",
+        "Turnout over time",
+        "Votes per pitch",
+        "Networking",
+        "Connections made",
+        "Networking data is not available.",
+    ]
     content = await run_in_threadpool(report.pdf, data, {w: _(w) for w in words})
-    return Response(content, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="{event.code}-report.pdf"',
-        "Cache-Control": "no-store"})
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{event.code}-report.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @organizer_only
@@ -275,9 +343,14 @@ async def chart(request: Request, event: Event) -> Response:
     if drawing is None:
         return render(request, "error.html", {"message": "Page not found."}, status_code=404)
     # The SVG writer uses style attributes; this image runs no script, so allow them here.
-    return Response(report.svg(drawing), media_type="image/svg+xml", headers={
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
-        "Cache-Control": "no-store"})
+    return Response(
+        report.svg(drawing),
+        media_type="image/svg+xml",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 ROOT = "/e/{code}/organizer/{key}"

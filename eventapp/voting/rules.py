@@ -93,9 +93,7 @@ def create_event(
     return db.call(queries.add_event, event, specs)
 
 
-async def join_event(
-    event_id: int, name: str, organization: str, *, db: Database
-) -> Attendee:
+async def join_event(event_id: int, name: str, organization: str, *, db: Database) -> Attendee:
     name = clean_text(name, field="name", max_length=60, required=True)
     organization = clean_text(organization, field="organization", max_length=80)
     attendee = Attendee(
@@ -153,8 +151,12 @@ async def goto_pitch(
 ) -> EventState:
     pitch_id = _require_pitch(state, pitch_id)
     return await _change(
-        state, db=db, bus=bus, namespace=namespace,
-        states=_closing_others(state, None), current=pitch_id,
+        state,
+        db=db,
+        bus=bus,
+        namespace=namespace,
+        states=_closing_others(state, None),
+        current=pitch_id,
     )
 
 
@@ -213,6 +215,11 @@ async def reset_votes(
         raise CommandRefused("not_confirmed", "Resetting votes needs confirmation.")
     pitch_id = _require_pitch(state, pitch_id)
     return await _change(
-        state, db=db, bus=bus, namespace=namespace,
-        states={pitch_id: PitchState.PENDING}, current=state.current_pitch_id, reset=pitch_id,
+        state,
+        db=db,
+        bus=bus,
+        namespace=namespace,
+        states={pitch_id: PitchState.PENDING},
+        current=state.current_pitch_id,
+        reset=pitch_id,
     )

@@ -21,8 +21,9 @@ def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Call
         key = request.path_params["key"]
         if event is None or not allowed(event, key):
             # The same answer for a wrong code and a wrong key: nothing to probe.
-            return render(request, "error.html", {"message": "This link is not valid."},
-                          status_code=404)
+            return render(
+                request, "error.html", {"message": "This link is not valid."}, status_code=404
+            )
         # The projector prints the host to type in beside the QR code.
         context = {"key": key, "join_host": urlsplit(base_url(request)).netloc}
         return render(request, template, context, event=event)

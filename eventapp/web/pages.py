@@ -24,8 +24,12 @@ async def home(request: Request) -> Response:
         event = await request.state.db.run_read(queries.event_by_code, code) if code else None
         if event is not None:
             return RedirectResponse(f"/e/{event.code}", status_code=303)
-        return render(request, "home.html", {"error": "No event with this code.", "code": code},
-                      status_code=404)
+        return render(
+            request,
+            "home.html",
+            {"error": "No event with this code.", "code": code},
+            status_code=404,
+        )
     return render(request, "home.html", {"error": None, "code": ""})
 
 

@@ -25,13 +25,28 @@ async def _load(request: Request) -> tuple[Event | None, Attendee | None]:
     return event, attendee
 
 
-def _page(request: Request, event: Event, attendee: Attendee | None, *, status_code: int = 200,
-          errors: list[str] | None = None, deleted: bool = False) -> Response:
-    return render(request, "privacy.html", {
-        "attendee": attendee, "errors": errors or [], "deleted": deleted,
-        "version": PRIVACY_NOTICE_VERSION,
-        "retention_ends": retention_ends(event).date().isoformat(),
-    }, status_code=status_code, event=event)
+def _page(
+    request: Request,
+    event: Event,
+    attendee: Attendee | None,
+    *,
+    status_code: int = 200,
+    errors: list[str] | None = None,
+    deleted: bool = False,
+) -> Response:
+    return render(
+        request,
+        "privacy.html",
+        {
+            "attendee": attendee,
+            "errors": errors or [],
+            "deleted": deleted,
+            "version": PRIVACY_NOTICE_VERSION,
+            "retention_ends": retention_ends(event).date().isoformat(),
+        },
+        status_code=status_code,
+        event=event,
+    )
 
 
 async def notice(request: Request) -> Response:
@@ -48,14 +63,29 @@ async def delete(request: Request) -> Response:
     settings: Settings = request.state.settings
     form = await request.form()
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
-        return _page(request, event, attendee, status_code=403,
-                     errors=["The form expired. Please try again."])
+        return _page(
+            request,
+            event,
+            attendee,
+            status_code=403,
+            errors=["The form expired. Please try again."],
+        )
     if attendee is None:
-        return _page(request, event, None, status_code=400,
-                     errors=["This phone holds no data of yours for this event."])
+        return _page(
+            request,
+            event,
+            None,
+            status_code=400,
+            errors=["This phone holds no data of yours for this event."],
+        )
     if form.get("confirm") != "yes":
-        return _page(request, event, attendee, status_code=400,
-                     errors=["Tick the box to confirm that your data should be deleted."])
+        return _page(
+            request,
+            event,
+            attendee,
+            status_code=400,
+            errors=["Tick the box to confirm that your data should be deleted."],
+        )
     await delete_my_data(attendee, db=request.state.db)
     response = _page(request, event, None, deleted=True)
     response.delete_cookie(ATTENDEE_COOKIE.format(code=event.code), path=f"/e/{event.code}")

@@ -170,7 +170,10 @@ class ServedEvent:
 
 
 def create_event_cli(
-    database_url: str, base_url: str, name: str, pitches: Sequence[tuple[str, str]],
+    database_url: str,
+    base_url: str,
+    name: str,
+    pitches: Sequence[tuple[str, str]],
     *extra: str,
 ) -> dict[str, Any]:
     """The organiser's way in: the real command line, as a separate process."""
@@ -178,8 +181,13 @@ def create_event_cli(
     for title, presenter in pitches:
         args += ["--pitch", f"{title}|{presenter}" if presenter else title]
     done = subprocess.run(
-        [*args, *extra], cwd=ROOT, env={"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url},
-        capture_output=True, text=True, timeout=60, check=False,
+        [*args, *extra],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     created: dict[str, Any] = json.loads(done.stdout)
@@ -217,8 +225,9 @@ def serve_event(
         app = app_processes(app_env, port=port)
         engine = create_engine(database_url)
         engines.append(engine)
-        return ServedEvent(app, created["code"], created["links"], engine,
-                           [title for title, _ in pitches])
+        return ServedEvent(
+            app, created["code"], created["links"], engine, [title for title, _ in pitches]
+        )
 
     yield serve
     for engine in engines:
@@ -273,7 +282,10 @@ def join_over_http(base: str, code: str, name: str, organization: str = "") -> s
 
 
 def seed_votes(
-    served: ServedEvent, ballots: Mapping[str, Sequence[int]], *, reveal: bool = True,
+    served: ServedEvent,
+    ballots: Mapping[str, Sequence[int]],
+    *,
+    reveal: bool = True,
     leave_on: int | None = None,
 ) -> None:
     """Run the stage over the protocol: for each pitch (by title), put it on stage, open
@@ -281,14 +293,21 @@ def seed_votes(
     ends with that pitch index on stage."""
     moderator_key = served.links["moderator"].rsplit("/", 1)[1]
     with ExitStack() as stack:
-        moderator = Socket(stack, served.url, served.code,
-                           {"type": "hello", "role": "moderator", "key": moderator_key})
+        moderator = Socket(
+            stack,
+            served.url,
+            served.code,
+            {"type": "hello", "role": "moderator", "key": moderator_key},
+        )
         pitch_ids = {p["title"]: p["id"] for p in moderator.welcome["event"]["pitches"]}
         voters = max((len(scores) for scores in ballots.values()), default=0)
         phones = [
-            Socket(stack, served.url, served.code,
-                   {"type": "hello",
-                    "token": join_over_http(served.url, served.code, f"Gast {i}")})
+            Socket(
+                stack,
+                served.url,
+                served.code,
+                {"type": "hello", "token": join_over_http(served.url, served.code, f"Gast {i}")},
+            )
             for i in range(voters)
         ]
         seq = 1

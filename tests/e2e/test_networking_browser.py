@@ -22,10 +22,22 @@ from tests.conftest import AppProcess
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
-         "device_scale_factor": 2, "locale": "de-DE"}
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+    "locale": "de-DE",
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +67,9 @@ def served_event(tmp_path: Path, start: Callable[..., AppProcess]) -> tuple[AppP
     return start({"DATABASE_URL": url}), event.code
 
 
-def join_and_profile(page: Page, base: str, code: str, name: str, org: str,
-                     fields: dict[str, str], shared: list[str]) -> None:
+def join_and_profile(
+    page: Page, base: str, code: str, name: str, org: str, fields: dict[str, str], shared: list[str]
+) -> None:
     page.goto(f"{base}/e/{code}")
     page.fill("#name", name)
     page.click("button[type=submit]")
@@ -86,14 +99,32 @@ def test_one_phone_scans_the_others_code_and_both_get_the_shared_fields(
     for context in contexts:
         context.set_default_timeout(20_000)
         context.on("request", lambda r: hosts.add(r.url.split("/")[2]))
-        context.on("page", lambda p: p.on(
-            "console", lambda m: problems.append(m.text) if m.type == "error" else None))
+        context.on(
+            "page",
+            lambda p: p.on(
+                "console", lambda m: problems.append(m.text) if m.type == "error" else None
+            ),
+        )
     anna, ben = (c.new_page() for c in contexts)
     try:
-        join_and_profile(anna, base, code, "Anna Schmidt", "Stadt Musterstadt",
-                         {"email": "anna@stadt.example", "phone": "+49 30 123456"}, ["email"])
-        join_and_profile(ben, base, code, "Ben Weber", "Sensorik GmbH",
-                         {"email": "ben@sensorik.example", "phone": "+49 171 555"}, ["phone"])
+        join_and_profile(
+            anna,
+            base,
+            code,
+            "Anna Schmidt",
+            "Stadt Musterstadt",
+            {"email": "anna@stadt.example", "phone": "+49 30 123456"},
+            ["email"],
+        )
+        join_and_profile(
+            ben,
+            base,
+            code,
+            "Ben Weber",
+            "Sensorik GmbH",
+            {"email": "ben@sensorik.example", "phone": "+49 171 555"},
+            ["phone"],
+        )
 
         anna.goto(f"{base}/e/{code}/network/code")
         qr = anna.locator("#my-code")

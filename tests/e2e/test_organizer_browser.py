@@ -25,8 +25,15 @@ from tests.live_client import LiveClient, join_http
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +56,25 @@ def chromium(request: pytest.FixtureRequest) -> Iterator[Browser]:
 def served(tmp_path: Path, app_processes: Callable[..., AppProcess]) -> tuple[AppProcess, dict]:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}", "SECRET_KEY": "e2e"}
     created = subprocess.run(
-        [sys.executable, "-m", "eventapp", "create", "Projektbörse", "--pitch",
-         "Smart Parking|Stadtwerke", "--pitch", "Wärmewende", "--json"],
-        env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60,
-        check=True)
+        [
+            sys.executable,
+            "-m",
+            "eventapp",
+            "create",
+            "Projektbörse",
+            "--pitch",
+            "Smart Parking|Stadtwerke",
+            "--pitch",
+            "Wärmewende",
+            "--json",
+        ],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     event = json.loads(created.stdout)
     app = app_processes(env)
     links = {k: v.replace("http://127.0.0.1:8000", app.url) for k, v in event["links"].items()}
@@ -88,8 +110,9 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
 ) -> None:
     app, event = served
     code, links = event["code"], event["links"]
-    context = chromium.new_context(viewport={"width": 1440, "height": 900},
-                                   accept_downloads=True, locale="en-GB")
+    context = chromium.new_context(
+        viewport={"width": 1440, "height": 900}, accept_downloads=True, locale="en-GB"
+    )
     requests: list[str] = []
     errors: list[str] = []
     org = context.new_page()
@@ -120,7 +143,8 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
     row = org.locator('.pitch-row:has(input[value="Open-Data-Portal"])')
     row.get_by_role("button", name="Move up").click()
     expect(org.locator(".pitch-row").nth(1).locator("input[name=title]")).to_have_value(
-        "Open-Data-Portal")
+        "Open-Data-Portal"
+    )
     row = org.locator(".pitch-row").nth(1)
     row.get_by_role("button", name="Delete").click()
     expect(org.locator("#errors")).to_contain_text("tick the box to confirm")
@@ -131,17 +155,31 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
     expect(mod.locator("#agenda")).not_to_contain_text("Open-Data-Portal")
 
     # Import: a bad file names its rows and stores nothing; a good one is previewed first.
-    org.set_input_files("#import-pitches input[type=file]", files=[{
-        "name": "bad.csv", "mimeType": "text/csv",
-        "buffer": b"title;presenter\n;IHK\n=cmd|' /C calc'!A0;x\n"}])
+    org.set_input_files(
+        "#import-pitches input[type=file]",
+        files=[
+            {
+                "name": "bad.csv",
+                "mimeType": "text/csv",
+                "buffer": b"title;presenter\n;IHK\n=cmd|' /C calc'!A0;x\n",
+            }
+        ],
+    )
     org.click("#import-pitches button")
-    expect(org.locator("#row-errors li")).to_have_text([
-        "Row 2: title is required",
-        "Row 3: title holds a formula; enter the value instead"])
+    expect(org.locator("#row-errors li")).to_have_text(
+        ["Row 2: title is required", "Row 3: title holds a formula; enter the value instead"]
+    )
     expect(org.locator("#confirm-import")).to_have_count(0)
-    org.set_input_files("#import-pitches input[type=file]", files=[{
-        "name": "pitches.csv", "mimeType": "text/csv",
-        "buffer": "Titel;Präsentiert von\nDigitaler Zwilling;Hochschule\n".encode()}])
+    org.set_input_files(
+        "#import-pitches input[type=file]",
+        files=[
+            {
+                "name": "pitches.csv",
+                "mimeType": "text/csv",
+                "buffer": "Titel;Präsentiert von\nDigitaler Zwilling;Hochschule\n".encode(),
+            }
+        ],
+    )
     org.click("#import-pitches button")
     expect(org.locator("#preview")).to_contain_text("Digitaler Zwilling")
     org.click("#confirm-import")
@@ -179,14 +217,19 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
     rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
     first = dict(zip(rows[0], rows[1], strict=False))
     assert (first["pitch"], first["n"], first["mean"], first["rank"]) == (
-        "Smart Parking", 3, 4.33, 1)
+        "Smart Parking",
+        3,
+        4.33,
+        1,
+    )
     assert f"{first['adjusted_mean']:.2f}" == shown
 
     # The report: leaderboard, charts drawn by the app, and the PDF.
     org.click("#report-link")
     expect(org.locator("#leaderboard tbody tr").first).to_contain_text("Smart Parking")
-    expect(org.locator(".pitch-chart figcaption")).to_contain_text([
-        "1. Smart Parking", "2. Wärmewende", "3. Digitaler Zwilling"])
+    expect(org.locator(".pitch-chart figcaption")).to_contain_text(
+        ["1. Smart Parking", "2. Wärmewende", "3. Digitaler Zwilling"]
+    )
     org.wait_for_load_state("networkidle")
     widths = org.eval_on_selector_all("img.chart", "els => els.map(e => e.naturalWidth)")
     assert len(widths) == 5 and all(w > 0 for w in widths)
@@ -209,8 +252,9 @@ def test_attendee_deletes_their_data_and_the_organiser_sees_it(
 ) -> None:
     app, event = served
     code, links = event["code"], event["links"]
-    phone_ctx = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                                     has_touch=True, locale="de-DE")
+    phone_ctx = chromium.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="de-DE"
+    )
     laptop = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="de-DE")
     requests: list[str] = []
     errors: list[str] = []
@@ -229,7 +273,8 @@ def test_attendee_deletes_their_data_and_the_organiser_sees_it(
     expect(phone.locator("#notice h1")).to_have_text("Datenschutzhinweis")
     phone.click("#delete-data")  # without the tick: refused, nothing deleted
     expect(phone.locator(".error")).to_have_text(
-        "Bitte ankreuzen, um das Löschen Ihrer Daten zu bestätigen.")
+        "Bitte ankreuzen, um das Löschen Ihrer Daten zu bestätigen."
+    )
     phone.check("#confirm-delete")
     phone.click("#delete-data")
     expect(phone.locator("#deleted h1")).to_have_text("Ihre Daten wurden gelöscht")

@@ -423,8 +423,9 @@ def test_demo_event_on_stage_fits_and_makes_the_readme_screenshots(
     serve_event: ServeEvent, contexts: Contexts
 ) -> None:
     # The QR code and the printed address show a public host, as in a real hall.
-    served = serve_event(DEMO_PITCHES, name=DEMO_NAME,
-                         env={"PUBLIC_URL": "https://abstimmen.example.org"})
+    served = serve_event(
+        DEMO_PITCHES, name=DEMO_NAME, env={"PUBLIC_URL": "https://abstimmen.example.org"}
+    )
     ballots = {
         DEMO_PITCHES[0][0]: [5, 4, 5, 4, 3, 5, 4, 4, 5],
         DEMO_PITCHES[1][0]: [4, 4, 3, 5, 4, 3, 4, 2],
