@@ -176,10 +176,10 @@ def test_unknown_export_and_wrong_key_find_nothing(client: TestClient, event: Ev
 
 
 def test_organiser_page_lists_every_registered_exporter(client: TestClient, event: Event) -> None:
-    from eventapp.exports.base import EXPORTERS
+    from eventapp.exports.registry import BY_SLUG
 
     page = client.get(f"/e/{event.code}/organizer/{event.organizer_key}").text
-    for slug in EXPORTERS:
+    for slug in BY_SLUG:
         for fmt in ("csv", "xlsx", "json"):
             assert f'id="export-{slug}-{fmt}"' in page
     assert {
@@ -190,7 +190,7 @@ def test_organiser_page_lists_every_registered_exporter(client: TestClient, even
         "contacts",
         "partner-interests",
         "suggestions",
-    } <= set(EXPORTERS)
+    } <= set(BY_SLUG)
 
 
 def test_blind_event_export_ranks_like_the_projector_until_everything_is_revealed(

@@ -10,9 +10,9 @@ import re
 import openpyxl
 from starlette.testclient import TestClient
 
+from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.models import Event
-from eventapp.organizing import queries as store
 from eventapp.voting import queries
 from tests.helpers import ORIGIN, csrf_of, hello_screen, receive_until
 
@@ -109,7 +109,7 @@ def test_partner_xlsx_with_bad_rows_names_each_row_and_stores_nothing(
     ]
     assert "Nothing was imported" in preview
     assert 'name="payload"' not in preview
-    assert db.read(store.partners_of_event, event.id) == []
+    assert db.read(shared.partners_of_event, event.id) == []
 
 
 def test_partner_list_imports_and_refuses_a_second_copy(
@@ -117,7 +117,7 @@ def test_partner_list_imports_and_refuses_a_second_copy(
 ) -> None:
     data = b"name,type,contact\nStadtwerke,Unternehmen,Frau A\nHochschule,Forschung,\n"
     _confirm(client, event, "partners", _upload(client, event, "partners", "p.csv", data))
-    stored = db.read(store.partners_of_event, event.id)
+    stored = db.read(shared.partners_of_event, event.id)
     assert [(p.name, p.org_type, p.contact) for p in stored] == [
         ("Hochschule", "Forschung", ""),
         ("Stadtwerke", "Unternehmen", "Frau A"),
@@ -149,7 +149,7 @@ def test_whole_file_problems_get_one_clear_message(
         text = _upload(client, event, kind, name, data)
         assert message in html.unescape(text), (name, data[:20])
     assert len(_titles(db, event)) == 3
-    assert db.read(store.partners_of_event, event.id) == []
+    assert db.read(shared.partners_of_event, event.id) == []
 
 
 def test_oversized_upload_is_refused_before_reading(client: TestClient, event: Event) -> None:

@@ -88,7 +88,7 @@ def test_joining_records_the_privacy_notice_version_accepted(
     client: TestClient, db: Database, event: Event
 ) -> None:
     from eventapp.core.privacy import PRIVACY_NOTICE_VERSION
-    from eventapp.organizing.queries import consents_of_event
+    from eventapp.core.queries import consents_of_event
 
     page = client.get(f"/e/{event.code}", headers={"accept-language": "en"})
     assert f'href="/e/{event.code}/privacy"' in page.text

@@ -7,6 +7,7 @@ import json
 
 from starlette.testclient import TestClient
 
+from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.organizing import queries as store
@@ -108,7 +109,7 @@ def test_pitches_are_added_edited_reordered_and_deleted_live(
     client: TestClient, db: Database, event: Event
 ) -> None:
     join(client, event.code, "Grace", "Stadtwerke")
-    grace = db.read(store.attendees_of_event, event.id)[0]
+    grace = db.read(shared.attendees_of_event, event.id)[0]
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
         hello_screen(mod, "moderator", event.moderator_key)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import openpyxl
 
+from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee
 from eventapp.enums import PitchState
-from eventapp.organizing import queries as store
 from eventapp.voting import queries
 from eventapp.voting.queries import VoteRow
 
@@ -82,7 +82,7 @@ def test_import_settings_export_report_and_purge(tmp_path: Path) -> None:
     assert (event.scale_min, event.scale_max) == (1, 4)
     assert json.loads(event.scale_labels) == ["nein", "eher nein", "eher ja", "ja"]
     assert json.loads(event.org_type_matrix) == {"Start-up": ["Forschung"], "KMU": ["Hochschule"]}
-    assert len(db.read(store.partners_of_event, event.id)) == 2
+    assert len(db.read(shared.partners_of_event, event.id)) == 2
     state = db.read(queries.load_state, event.id)
     first = state.pitches[0].id
     db.call(

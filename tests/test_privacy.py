@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 from starlette.testclient import TestClient
 
+from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, ConsentRecord, Event
 from eventapp.core.privacy import purge_expired, record_consent
-from eventapp.organizing import queries as store
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import (
@@ -83,7 +83,7 @@ def test_delete_my_data_keeps_the_votes_anonymously_and_tallies_unchanged(
 
     row = db.read(queries.attendee_by_token, event.id, ada)
     assert row is None  # the old device token opens nothing
-    blank = [a for a in db.read(store.attendees_of_event, event.id) if a.anonymised_at]
+    blank = [a for a in db.read(shared.attendees_of_event, event.id) if a.anonymised_at]
     assert [(a.name, a.organization) for a in blank] == [("", "")]
     everyone = html.unescape(
         client.get(f"/e/{event.code}/organizer/{event.organizer_key}/export/attendees.json").text
@@ -91,7 +91,7 @@ def test_delete_my_data_keeps_the_votes_anonymously_and_tallies_unchanged(
     assert "Ada" not in everyone and "Analytical" not in everyone
     # Consent records keep no personal data and stay as proof; the person is gone.
     kept = [
-        c.kind for c in db.read(store.consents_of_event, event.id) if c.attendee_id == attendee.id
+        c.kind for c in db.read(shared.consents_of_event, event.id) if c.attendee_id == attendee.id
     ]
     assert sorted(kept) == ["networking", "privacy"]
 
@@ -145,8 +145,8 @@ def test_purge_button_needs_the_code_then_deletes_everything(
     )
     assert "The event and all its data" in gone.text
     assert db.read(queries.event_by_code, event.code) is None
-    assert db.read(store.attendees_of_event, event.id) == []
-    assert db.read(store.consents_of_event, event.id) == []
+    assert db.read(shared.attendees_of_event, event.id) == []
+    assert db.read(shared.consents_of_event, event.id) == []
     assert client.get(root).status_code == 404
 
 
@@ -155,7 +155,7 @@ def test_purge_expired_removes_only_events_past_their_retention(db: Database) ->
     new = create_event("New", [PitchSpec("B")], db=db)
     ada = db.call(queries.add_attendee, Attendee(event_id=old.id, token="t" * 40, name="Ada"))
     db.call(
-        store.add_consent,
+        shared.add_consent,
         ConsentRecord(event_id=old.id, attendee_id=ada.id, kind="privacy", text_version="1"),
     )
     with db.session() as session:
@@ -167,7 +167,7 @@ def test_purge_expired_removes_only_events_past_their_retention(db: Database) ->
     assert purge_expired(db=db, now=datetime(2026, 2, 8, tzinfo=UTC)) == []
     assert purge_expired(db=db, now=datetime(2026, 2, 10, tzinfo=UTC)) == [old.code]
     assert db.read(queries.event_by_code, old.code) is None
-    assert db.read(store.consents_of_event, old.id) == []
+    assert db.read(shared.consents_of_event, old.id) == []
     assert db.read(queries.event_by_code, new.code) is not None
 
 

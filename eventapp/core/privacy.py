@@ -13,9 +13,9 @@ import contextlib
 import secrets
 from datetime import UTC, date, datetime, timedelta
 
+from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, ConsentRecord, Event
-from eventapp.organizing import queries as store
 
 PRIVACY_NOTICE_VERSION = "2026-11"  # bump when templates/privacy.html changes meaning
 
@@ -28,13 +28,13 @@ def record_consent(
     record = ConsentRecord(
         event_id=attendee.event_id, attendee_id=attendee.id, kind=kind, text_version=text_version
     )
-    return db.call(store.add_consent, record)
+    return db.call(shared.add_consent, record)
 
 
 async def delete_my_data(attendee: Attendee, *, db: Database) -> None:
     assert attendee.id is not None
     # A fresh random token: the old device token (cookie, phone storage) opens nothing.
-    await db.run(store.delete_attendee_data, attendee.id, secrets.token_urlsafe(32))
+    await db.run(shared.delete_attendee_data, attendee.id, secrets.token_urlsafe(32))
 
 
 def retention_ends(event: Event) -> datetime:
@@ -54,13 +54,13 @@ def is_expired(event: Event, now: datetime | None = None) -> bool:
 
 def purge_event(event: Event, *, db: Database) -> None:
     assert event.id is not None
-    db.call(store.purge_event, event.id)
+    db.call(shared.purge_event, event.id)
 
 
 def purge_expired(*, db: Database, now: datetime | None = None) -> list[str]:
     """Purge every event past its retention period; returns their codes."""
     purged = []
-    for event in db.read(store.all_events):
+    for event in db.read(shared.all_events):
         if is_expired(event, now):
             purge_event(event, db=db)
             purged.append(event.code)

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee
-from eventapp.exports.base import ExportContext, Exporter, Table, register
+from eventapp.exports.base import ExportContext, Exporter, Table
 from eventapp.networking import queries as net
 from eventapp.networking.models import ORG_TYPE_LABELS, ContactLink, LinkState, OrgType
 
@@ -87,7 +87,6 @@ def _named(p: net.Person | None) -> bool:
     return p is not None and p.opted_in and bool(p.name)
 
 
-@register
 class Attendees(Exporter):
     slug = "attendees"
     title = "Attendees"
@@ -130,7 +129,6 @@ class Attendees(Exporter):
         )
 
 
-@register
 class ContactExchanges(Exporter):
     slug = "contacts"
     title = "Contact exchanges"
@@ -178,7 +176,6 @@ class ContactExchanges(Exporter):
         )
 
 
-@register
 class PartnerInterests(Exporter):
     slug = "partner-interests"
     title = "Pitch-partner interests"
@@ -209,7 +206,6 @@ class PartnerInterests(Exporter):
         )
 
 
-@register
 class SuggestedMatches(Exporter):
     slug = "suggestions"
     title = "Suggested matches"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
-from eventapp.enums import PitchState, Role
+from eventapp.enums import Role
 from eventapp.live.gcpolicy import manage_gc
 from eventapp.live.outbox import Outbox
 from eventapp.messages import server_message
@@ -28,7 +28,7 @@ from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState, PitchInfo
 from eventapp.voting.rules import event_channel
-from eventapp.voting.stats import Summary, rank_pitches, summarize
+from eventapp.voting.stats import Summary, rank_pitches, results_visible, summarize
 from eventapp.voting.tallies import Tallies, TallyVote
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,6 @@ class LiveEvent:
     last_screen: dict[Role, str] = field(default_factory=dict)
     # SQL's per-pitch (count, sum) at the last check that disagreed with the tallies.
     mismatch: dict[int, tuple[int, int]] | None = None
-
-
-def results_visible(state: EventState, pitch: PitchInfo) -> bool:
-    """May the projector show this pitch's distribution and mean?"""
-    if pitch.state is PitchState.REVEALED:
-        return True
-    return state.live_results and pitch.state is not PitchState.PENDING
 
 
 class Hub:

@@ -20,6 +20,7 @@ from eventapp.core.bus import Bus, MemoryBus, RedisBus
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.exports import base as exports
+from eventapp.exports import registry
 from eventapp.organizing import imports, report
 from eventapp.organizing import rules as organizing
 from eventapp.organizing.forms import settings_form
@@ -33,7 +34,7 @@ COMMANDS = ("export", "report", "import-pitches", "import-partners", "settings",
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = sub.add_parser("export", help="write an export file")
     export.add_argument("code")
-    export.add_argument("--what", required=True, choices=sorted(exports.EXPORTERS))
+    export.add_argument("--what", required=True, choices=sorted(registry.BY_SLUG))
     export.add_argument("--format", default="csv", choices=sorted(exports.FORMATS))
     export.add_argument("-o", "--output", default="-", help="file to write ('-': stdout)")
     rep = sub.add_parser("report", help="write the results report as PDF")
@@ -123,7 +124,7 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
     assert event.id is not None
     ctx = exports.ExportContext(db, event, settings.prior_weight)
     if args.command == "export":
-        file = exports.export(args.what, args.format, ctx)
+        file = registry.export(args.what, args.format, ctx)
         if args.output == "-":
             sys.stdout.buffer.write(file.content)
         else:

@@ -10,8 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventapp.core import privacy
+from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.exports import base as exports
+from eventapp.exports import registry
 from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
@@ -45,8 +47,8 @@ async def dashboard(request: Request, event: Event) -> dict[str, Any]:
     db = request.state.db
     assert event.id is not None
     state = await db.run_read(queries.load_state, event.id)
-    counts = await db.run_read(store.counts_by_pitch, event.id)
-    attendees = await db.run_read(store.attendees_of_event, event.id)
+    counts = await db.run_read(queries.counts_by_pitch, event.id)
+    attendees = await db.run_read(shared.attendees_of_event, event.id)
     active = sum(1 for a in attendees if a.anonymised_at is None)
     connections = await run_in_threadpool(connection_count, db, event.id)
     return {
@@ -81,9 +83,9 @@ async def console(
     event = await db.run_read(queries.event_by_code, event.code) or event
     state = await db.run_read(queries.load_state, event.id)
     attendees = [
-        a for a in await db.run_read(store.attendees_of_event, event.id) if a.anonymised_at is None
+        a for a in await db.run_read(shared.attendees_of_event, event.id) if a.anonymised_at is None
     ]
-    partners = await db.run_read(store.partners_of_event, event.id)
+    partners = await db.run_read(shared.partners_of_event, event.id)
     context = {
         "key": event.organizer_key,
         "links": event_links(event, base_url(request)),
@@ -99,7 +101,7 @@ async def console(
         "errors": errors or [],
         "done": request.query_params.get("done", ""),
         "form": form or settings_form(event),
-        "exporters": exports.listing(),
+        "exporters": registry.listing(),
         "formats": list(exports.FORMATS),
         "preview": preview,
         "preview_payload": json.dumps(preview.rows, ensure_ascii=False) if preview else "",

@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.organizing import queries as store
@@ -289,4 +290,4 @@ def existing_values(kind_slug: str, event_id: int, *, db: Database) -> list[str]
         from eventapp.voting import queries
 
         return [p.title for p in db.read(queries.load_state, event_id).pitches]
-    return [p.name for p in db.read(store.partners_of_event, event_id)]
+    return [p.name for p in db.read(shared.partners_of_event, event_id)]

@@ -8,14 +8,13 @@ writer that changes what screens show bumps ``Event.version`` and returns the ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, func, or_, update
-from sqlmodel import Session, SQLModel, col, select
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, col, select
 
-from eventapp.core.models import Attendee, ConsentRecord, Event, Partner, Pitch, Vote, utcnow
+from eventapp.core.models import Event, Partner, Pitch, Vote
+from eventapp.voting import queries
 from eventapp.voting.queries import EventState, _state_of, lock_event
 
 
@@ -37,7 +36,7 @@ def update_event(session: Session, event_id: int, values: dict[str, Any]) -> Eve
         values.get("scale_min", event.scale_min),
         values.get("scale_max", event.scale_max),
     ) != (event.scale_min, event.scale_max)
-    if scale_changes and vote_total(session, event_id):
+    if scale_changes and queries.vote_total(session, event_id):
         session.rollback()
         raise ScaleLocked
     for key, value in values.items():
@@ -156,131 +155,11 @@ def add_partners(session: Session, event_id: int, rows: Sequence[dict[str, str]]
 # ------------------------------------------------------------------ reads
 
 
-def partners_of_event(session: Session, event_id: int) -> list[Partner]:
-    return list(
-        session.exec(
-            select(Partner).where(Partner.event_id == event_id).order_by(col(Partner.name))
-        ).all()
-    )
-
-
-def attendees_of_event(session: Session, event_id: int) -> list[Attendee]:
-    return list(
-        session.exec(
-            select(Attendee).where(Attendee.event_id == event_id).order_by(col(Attendee.id))
-        ).all()
-    )
-
-
-def vote_total(session: Session, event_id: int) -> int:
-    return int(
-        session.exec(select(func.count()).select_from(Vote).where(Vote.event_id == event_id)).one()
-    )
-
-
-def counts_by_pitch(session: Session, event_id: int) -> dict[int, dict[int, int]]:
-    """pitch_id -> {score: count}: the SQL truth the live tallies mirror."""
-    rows = session.exec(
-        select(Vote.pitch_id, Vote.score, func.count())
-        .where(Vote.event_id == event_id)
-        .group_by(col(Vote.pitch_id), col(Vote.score))
-    ).all()
-    counts: dict[int, dict[int, int]] = {}
-    for pitch_id, score, n in rows:
-        counts.setdefault(pitch_id, {})[score] = n
-    return counts
-
-
-@dataclass(frozen=True)
-class RawVote:
-    pitch_id: int
-    attendee_id: int
-    score: int
-    updated_at: datetime
-
-
-def raw_votes(session: Session, event_id: int) -> list[RawVote]:
-    rows = session.exec(
-        select(Vote.pitch_id, Vote.attendee_id, Vote.score, Vote.updated_at)
-        .where(Vote.event_id == event_id)
-        .order_by(col(Vote.updated_at), col(Vote.id))
-    ).all()
-    return [RawVote(*r) for r in rows]
-
-
 # ------------------------------------------------------------------ data protection
-
-
-def add_consent(session: Session, record: ConsentRecord) -> ConsentRecord:
-    session.add(record)
-    session.commit()
-    return record
-
-
-def consents_of_event(session: Session, event_id: int) -> list[ConsentRecord]:
-    return list(
-        session.exec(
-            select(ConsentRecord)
-            .where(ConsentRecord.event_id == event_id)
-            .order_by(col(ConsentRecord.given_at))
-        ).all()
-    )
 
 
 # Tables whose rows about an attendee survive "delete my data": votes stay (the row they
 # point to is blanked, so they are anonymous) and consent records hold no personal data.
-_KEPT_ON_DELETE = frozenset({"vote", "consentrecord", "attendee", "pitch"})
-
-
-def _refs(table: Table, target: str) -> list[Column[Any]]:
-    return [fk.parent for fk in table.foreign_keys if fk.column.table.name == target]
-
-
-def delete_attendee_data(session: Session, attendee_id: int, new_token: str) -> None:
-    """Delete every row about the attendee (profiles, contacts, interests: any table with a
-    foreign key to attendee, so networking tables are covered as they appear), blank the
-    attendee row and keep it as the anonymous owner of the votes. Tallies are keyed by
-    attendee id and stay exactly as they were."""
-    for table in reversed(SQLModel.metadata.sorted_tables):
-        if table.name in _KEPT_ON_DELETE:
-            continue
-        columns = _refs(table, "attendee")
-        if columns:
-            session.execute(table.delete().where(or_(*(c == attendee_id for c in columns))))
-    session.execute(
-        update(Pitch)
-        .where(col(Pitch.presenter_attendee_id) == attendee_id)
-        .values(presenter_attendee_id=None)
-    )
-    session.execute(
-        update(Attendee)
-        .where(col(Attendee.id) == attendee_id)
-        .values(name="", organization="", token=new_token, anonymised_at=utcnow())
-    )
-    session.commit()
-
-
-def purge_event(session: Session, event_id: int) -> None:
-    """Delete the event and every row that belongs to it, children first."""
-    attendees = select(Attendee.id).where(Attendee.event_id == event_id).scalar_subquery()
-    pitches = select(Pitch.id).where(Pitch.event_id == event_id).scalar_subquery()
-    session.execute(
-        update(Pitch).where(col(Pitch.event_id) == event_id).values(presenter_attendee_id=None)
-    )
-    for table in reversed(SQLModel.metadata.sorted_tables):
-        if table.name == "event":
-            continue
-        conditions: list[Any] = [c == event_id for c in _refs(table, "event")]
-        conditions += [c.in_(attendees) for c in _refs(table, "attendee")]
-        conditions += [c.in_(pitches) for c in _refs(table, "pitch")]
-        if conditions:
-            session.execute(table.delete().where(or_(*conditions)))
-    session.execute(delete(Event).where(col(Event.id) == event_id))
-    session.commit()
-
-
-def all_events(session: Session) -> list[Event]:
-    return list(session.exec(select(Event).order_by(col(Event.id))).all())
 
 
 def presenter_links(session: Session, event_id: int) -> dict[int, int]:

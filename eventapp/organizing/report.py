@@ -18,9 +18,11 @@ from reportlab.graphics import renderSVG
 from reportlab.graphics.shapes import Circle, Drawing, Line, Rect, String
 from reportlab.lib import colors
 
-from eventapp.exports.base import ExportContext, PitchResult, results_of
+from eventapp.core import queries as shared
+from eventapp.exports.base import ExportContext
 from eventapp.exports.networking import Network
-from eventapp.organizing import queries as store
+from eventapp.exports.voting import PitchResult, results_of
+from eventapp.voting import queries
 
 ACCENT = colors.HexColor("#0b5fff")
 MUTED = colors.HexColor("#5b6270")
@@ -64,8 +66,8 @@ class Report:
 
 def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
     state, results = results_of(ctx)
-    raw = ctx.db.read(store.raw_votes, ctx.event_id)
-    attendees = ctx.db.read(store.attendees_of_event, ctx.event_id)
+    raw = ctx.db.read(queries.raw_votes, ctx.event_id)
+    attendees = ctx.db.read(shared.attendees_of_event, ctx.event_id)
     return Report(
         name=ctx.event.name,
         date=ctx.event.date,

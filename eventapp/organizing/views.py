@@ -14,14 +14,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from eventapp.core import privacy
+from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.core.permissions import can_organize
 from eventapp.core.validation import InvalidInput
 from eventapp.exports import base as exports
+from eventapp.exports import registry
+from eventapp.exports.voting import results_of
 from eventapp.i18n import translator
 from eventapp.organizing import forms as views
 from eventapp.organizing import imports, report
-from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
 from eventapp.settings import Settings
 from eventapp.voting import queries
@@ -112,7 +114,7 @@ async def save_settings(request: Request, event: Event) -> Response:
 
 
 async def _attendee_ids(request: Request, event: Event) -> list[int]:
-    rows = await request.state.db.run_read(store.attendees_of_event, event.id)
+    rows = await request.state.db.run_read(shared.attendees_of_event, event.id)
     return [a.id for a in rows if a.anonymised_at is None]
 
 
@@ -260,9 +262,9 @@ def _context(request: Request, event: Event) -> exports.ExportContext:
 @organizer_only
 async def download(request: Request, event: Event) -> Response:
     slug, fmt = request.path_params["slug"], request.path_params["fmt"]
-    if slug not in exports.EXPORTERS or fmt not in exports.FORMATS:
+    if slug not in registry.BY_SLUG or fmt not in exports.FORMATS:
         return render(request, "error.html", {"message": "Page not found."}, status_code=404)
-    file = await run_in_threadpool(exports.export, slug, fmt, _context(request, event))
+    file = await run_in_threadpool(registry.export, slug, fmt, _context(request, event))
     return Response(
         file.content,
         media_type=file.media_type,
@@ -331,11 +333,11 @@ async def chart(request: Request, event: Event) -> Response:
 
     def draw() -> Any:
         if name == "turnout":
-            votes = ctx.db.read(store.raw_votes, ctx.event_id)
+            votes = ctx.db.read(queries.raw_votes, ctx.event_id)
             return report.turnout_chart(report.turnout_buckets([v.updated_at for v in votes]))
         if name == "network":
             return report.network_chart(network_of(ctx))
-        state, results = exports.results_of(ctx)
+        state, results = results_of(ctx)
         found = [r for r in results if f"pitch-{r.pitch_id}" == name]
         return report.distribution_chart(found[0], state.scale_labels) if found else None
 

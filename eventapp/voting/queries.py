@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -325,3 +326,39 @@ def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRo
         session.execute(_vote_upsert(session.get_bind().dialect.name), values)
     session.commit()
     return accepted, rounds
+
+
+def vote_total(session: Session, event_id: int) -> int:
+    return int(
+        session.exec(select(func.count()).select_from(Vote).where(Vote.event_id == event_id)).one()
+    )
+
+
+def counts_by_pitch(session: Session, event_id: int) -> dict[int, dict[int, int]]:
+    """pitch_id -> {score: count}: the SQL truth the live tallies mirror."""
+    rows = session.exec(
+        select(Vote.pitch_id, Vote.score, func.count())
+        .where(Vote.event_id == event_id)
+        .group_by(col(Vote.pitch_id), col(Vote.score))
+    ).all()
+    counts: dict[int, dict[int, int]] = {}
+    for pitch_id, score, n in rows:
+        counts.setdefault(pitch_id, {})[score] = n
+    return counts
+
+
+@dataclass(frozen=True)
+class RawVote:
+    pitch_id: int
+    attendee_id: int
+    score: int
+    updated_at: datetime
+
+
+def raw_votes(session: Session, event_id: int) -> list[RawVote]:
+    rows = session.exec(
+        select(Vote.pitch_id, Vote.attendee_id, Vote.score, Vote.updated_at)
+        .where(Vote.event_id == event_id)
+        .order_by(col(Vote.updated_at), col(Vote.id))
+    ).all()
+    return [RawVote(*r) for r in rows]

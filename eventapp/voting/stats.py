@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from eventapp.core.db import Database
-from eventapp.enums import ACCEPTS_VOTES
+from eventapp.enums import ACCEPTS_VOTES, PitchState
 from eventapp.messages import ProtocolError
 from eventapp.voting import queries
-from eventapp.voting.queries import EventState, VoteRow
+from eventapp.voting.queries import EventState, PitchInfo, VoteRow
 from eventapp.voting.tallies import Tallies, TallyVote
 
 log = logging.getLogger(__name__)
@@ -169,3 +169,10 @@ def rank_pitches(
         Standing(pid, title, n, mean, adjusted, rank)
         for rank, (pid, title, n, mean, adjusted) in enumerate(rows, start=1)
     ]
+
+
+def results_visible(state: EventState, pitch: PitchInfo) -> bool:
+    """May the projector show this pitch's distribution and mean?"""
+    if pitch.state is PitchState.REVEALED:
+        return True
+    return state.live_results and pitch.state is not PitchState.PENDING

@@ -1,0 +1,201 @@
+"""Vote exporters: per-pitch results (the projector's numbers plus median and spread),
+the raw votes under a pseudonym, and the partner list."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eventapp.core import queries as shared
+from eventapp.exports.base import Cell, ExportContext, Exporter, Table
+from eventapp.voting import queries
+from eventapp.voting.queries import EventState, PitchInfo
+from eventapp.voting.stats import Standing, Summary, rank_pitches, results_visible, summarize
+
+
+@dataclass(frozen=True)
+class PitchResult:
+    """One pitch's full numbers: the projector's summary plus median and spread.
+
+    ``adjusted``/``rank`` rank every voted pitch (the final table). ``shown_adjusted``/
+    ``shown_rank`` rank only the pitches whose results the projector may show, exactly as
+    it does; with blind results they differ until every pitch is revealed."""
+
+    pitch_id: int
+    position: int
+    title: str
+    presenter: str
+    state: str
+    summary: Summary
+    median: float | None
+    stdev: float | None
+    adjusted: float | None
+    rank: int | None
+    shown: bool = True
+    shown_adjusted: float | None = None
+    shown_rank: int | None = None
+
+
+def _spread(summary: Summary) -> tuple[float | None, float | None]:
+    values = [s for s, c in summary.distribution.items() for _ in range(c)]
+    median = statistics.median(values) if values else None
+    # Sample standard deviation (n-1): the audience is a sample of opinions.
+    stdev = statistics.stdev(values) if len(values) > 1 else None
+    return median, stdev
+
+
+def _standings(
+    state: EventState,
+    summaries: dict[int, Summary],
+    pitches: Sequence[PitchInfo],
+    prior_weight: float,
+) -> dict[int, Standing]:
+    return {
+        s.pitch_id: s
+        for s in rank_pitches(
+            [(p.id, p.title, summaries[p.id]) for p in pitches],
+            prior_weight=prior_weight,
+            scale_mid=(state.scale_min + state.scale_max) / 2,
+        )
+    }
+
+
+def pitch_results(
+    state: EventState, counts: dict[int, dict[int, int]], *, prior_weight: float
+) -> list[PitchResult]:
+    summaries = {
+        p.id: summarize(counts.get(p.id, {}), scale_min=state.scale_min, scale_max=state.scale_max)
+        for p in state.pitches
+    }
+    visible = [p for p in state.pitches if results_visible(state, p)]
+    final = _standings(state, summaries, state.pitches, prior_weight)
+    shown = _standings(state, summaries, visible, prior_weight)
+    results = []
+    for index, p in enumerate(state.pitches, start=1):
+        median, stdev = _spread(summaries[p.id])
+        standing, on_screen = final.get(p.id), shown.get(p.id)
+        results.append(
+            PitchResult(
+                p.id,
+                index,
+                p.title,
+                p.presenter,
+                p.state.value,
+                summaries[p.id],
+                median,
+                stdev,
+                standing.adjusted if standing else None,
+                standing.rank if standing else None,
+                p in visible,
+                on_screen.adjusted if on_screen else None,
+                on_screen.rank if on_screen else None,
+            )
+        )
+    return results
+
+
+def results_of(ctx: ExportContext) -> tuple[EventState, list[PitchResult]]:
+    state = ctx.state()
+    counts = ctx.db.read(queries.counts_by_pitch, ctx.event_id)
+    return state, pitch_results(state, counts, prior_weight=ctx.prior_weight)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+class VotesPerPitch(Exporter):
+    slug = "votes"
+    title = "Votes per pitch"
+    description = (
+        "n, mean, median, standard deviation, distribution, adjusted mean and rank "
+        "of every pitch: the projector's numbers."
+    )
+
+    def table(self, ctx: ExportContext) -> Table:
+        state, results = results_of(ctx)
+        scores = range(state.scale_min, state.scale_max + 1)
+        columns = (
+            "rank",
+            "position",
+            "pitch",
+            "presenter",
+            "state",
+            "n",
+            "mean",
+            "median",
+            "sd",
+            "adjusted_mean",
+            *(f"votes_{s}" for s in scores),
+            "shown",
+            "rank_all",
+            "adjusted_mean_all",
+        )
+        rows: list[list[Cell]] = [
+            [
+                r.shown_rank,
+                r.position,
+                r.title,
+                r.presenter,
+                r.state,
+                r.summary.n,
+                _round(r.summary.mean),
+                r.median,
+                _round(r.stdev),
+                _round(r.shown_adjusted),
+                *(r.summary.distribution[s] for s in scores),
+                "yes" if r.shown else "no",
+                r.rank,
+                _round(r.adjusted),
+            ]
+            for r in sorted(results, key=lambda r: (r.rank is None, r.rank or 0, r.position))
+        ]
+        return Table(
+            columns,
+            rows,
+            "rank, adjusted_mean: as on the projector (pitches whose "
+            "results were shown). rank_all, adjusted_mean_all: every voted pitch. "
+            f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
+            "votes at the overall mean. sd: sample standard deviation.",
+        )
+
+
+class RawVotes(Exporter):
+    slug = "raw-votes"
+    title = "Raw votes"
+    description = "Every vote with a pseudonymous voter id (no names) and its time."
+
+    def table(self, ctx: ExportContext) -> Table:
+        titles = {p.id: (p.position + 1, p.title) for p in ctx.state().pitches}
+        rows: list[list[Cell]] = []
+        for v in ctx.db.read(queries.raw_votes, ctx.event_id):
+            position, title = titles.get(v.pitch_id, (None, ""))
+            rows.append(
+                [
+                    ctx.pseudonym(v.attendee_id),
+                    position,
+                    title,
+                    v.score,
+                    v.updated_at.isoformat(timespec="seconds"),
+                ]
+            )
+        return Table(
+            ("voter", "position", "pitch", "score", "time"),
+            rows,
+            "voter: keyed pseudonym, the same for one person across pitches.",
+        )
+
+
+class Partners(Exporter):
+    slug = "partners"
+    title = "Partner list"
+    description = "The organisations imported as partners, with type and contact."
+    group = "attendees"
+
+    def table(self, ctx: ExportContext) -> Table:
+        rows: list[list[Cell]] = [
+            [p.name, p.org_type, p.contact, p.email]
+            for p in ctx.db.read(shared.partners_of_event, ctx.event_id)
+        ]
+        return Table(("organisation", "type", "contact", "email"), rows)
