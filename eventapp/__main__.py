@@ -1,7 +1,8 @@
-"""Command line: ``python -m eventapp {demo,serve,create,links}``.
+"""Command line: ``python -m eventapp {demo,serve,migrate,create,links}``.
 
     demo     seed a demo event (the smart-city model event), print its links, serve it
     serve    serve the app (settings from the environment, see README)
+    migrate  upgrade the database schema to the newest revision (--sql: print the SQL)
     create   create an event with its pitches and print its links (--json for scripts)
     links    print the links of an existing event
 
@@ -16,6 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from eventapp.core import schema as migrations
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput
@@ -75,6 +77,37 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     )
 
 
+def _migrate(settings: Settings, *, sql: bool) -> int:
+    if sql:
+        from alembic.util.exc import CommandError
+
+        try:
+            migrations.upgrade_sql(settings.database_url, out=sys.stdout)
+        except CommandError:  # SQLite's batch table copies need the live tables
+            print(
+                "error: --sql prints SQL for PostgreSQL; for SQLite run "
+                "`python -m eventapp migrate` itself (back up the file first)",
+                file=sys.stderr,
+            )
+            return 2
+        return 0
+    result = migrations.migrate(settings.database_url)
+    if result.stamped:
+        print(f"database without migration history recognised as revision {result.stamped}")
+    before = result.stamped or result.before or "empty"
+    if before == result.after:
+        print(f"database schema is at the newest revision ({result.after})")
+    else:
+        print(f"database schema upgraded from {before} to {result.after}")
+    return 0
+
+
+def _prepare_schema(settings: Settings) -> None:
+    """Migrate once before the workers start (they migrate too, but find nothing to do)."""
+    if settings.auto_migrate:
+        migrations.migrate(settings.database_url)
+
+
 def _app(settings: Settings) -> object:
     import logging
 
@@ -98,6 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--workers", type=int, default=1)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    migrate.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the SQL instead of running it (PostgreSQL; for a DBA to review and run)",
+    )
 
     create = sub.add_parser("create", help="create an event and print its links")
     create.add_argument("name")
@@ -127,12 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_environ()
 
+    if args.command == "migrate":
+        return _migrate(settings, sql=args.sql)
     if args.command == "serve":
+        _prepare_schema(settings)
         _serve(settings, args.host, args.port, args.workers)
         return 0
 
     db = Database(settings.database_url)
-    db.create_all()
+    db.migrate()
     base = (
         getattr(args, "base_url", None)
         or settings.public_url

@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = database or Database(settings.database_url)
-        db.create_all()
+        db.prepare(auto_migrate=settings.auto_migrate)
         tallies, bus = open_live_backends(settings)
         hub = Hub(settings=settings, db=db, tallies=tallies, bus=bus)
         writer = VoteWriter(
