@@ -61,6 +61,9 @@ def _print_links(event: Event, base: str, as_json: bool) -> None:
     print()
 
 
+GRACEFUL_SECONDS = 10
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -70,7 +73,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # Forwarded headers are handled by the app, from TRUSTED_PROXIES only (see README).
+        proxy_headers=False,
+        # On SIGTERM: stop accepting, close sockets with 1012 (phones move on at once),
+        # then at most this long for requests in flight before the writer's last commit.
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
         ws="websockets-sansio",
         ws_max_size=64 * 1024,
         log_level="warning",
@@ -112,8 +119,10 @@ def _app(settings: Settings) -> object:
     import logging
 
     from eventapp.app import create_app
+    from eventapp.web.logs import install_log_redaction
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     return create_app(settings)
 
 
