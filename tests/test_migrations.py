@@ -222,16 +222,22 @@ def insert_raw(target: DatabaseTarget, rows: dict[str, list[dict[str, Any]]]) ->
                 if name == "pitch" and conn.dialect.name == "postgresql":
                     values["state"] = sa.cast(sa.literal(row["state"]), sa.Enum(name="pitchstate"))
                 conn.execute(table.insert().values(**values))
-        if conn.dialect.name == "postgresql":
-            for name, table_rows in rows.items():
-                if table_rows and "id" in table_rows[0]:
-                    conn.execute(
-                        sa.text(
-                            f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                            f"(SELECT max(id) FROM {name}))"
-                        )
-                    )
+        advance_sequences(conn, rows)
     engine.dispose()
+
+
+def advance_sequences(conn: sa.Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Rows inserted with explicit ids leave PostgreSQL's sequences behind: catch up."""
+    if conn.dialect.name != "postgresql":
+        return
+    for name, table_rows in rows.items():
+        if table_rows and "id" in table_rows[0]:
+            conn.execute(
+                sa.text(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"(SELECT max(id) FROM {name}))"
+                )
+            )
 
 
 def insert_models(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
@@ -258,6 +264,7 @@ def insert_models(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
                     values["state"] = PitchState[row["state"]]
                 session.add(classes[name](**values))
             session.flush()
+        advance_sequences(session.connection(), rows)
         session.commit()
 
 
