@@ -86,8 +86,10 @@ def test_pg_dump_and_restore_round_trip(database_target: DatabaseTarget, tmp_pat
     database = url.path.lstrip("/")
     dump = tmp_path / "eventapp.dump"
     subprocess.run(
-        ["pg_dump", *conn, "--format=custom", "--no-owner", "-n", database_target.schema]
-        + ["-f", str(dump), database],
+        [
+            *("pg_dump", *conn, "--format=custom", "--no-owner"),
+            *("-n", database_target.schema, "-f", str(dump), database),
+        ],
         check=True,
         timeout=120,
     )
