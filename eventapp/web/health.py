@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
@@ -28,6 +29,7 @@ from eventapp.metrics import Metrics
 from eventapp.settings import Settings
 
 CHECK_TIMEOUT = 2.0
+log = logging.getLogger(__name__)
 
 
 async def healthz(request: Request) -> Response:
@@ -39,20 +41,24 @@ def _schema_revision(session: Session) -> str | None:
     return schema.current_revision(session.connection())
 
 
-async def _check(awaitable: Awaitable[Any]) -> tuple[str, Any]:
+async def _check(name: str, awaitable: Awaitable[Any]) -> tuple[str, Any]:
+    """ "ok" and the result, or what went wrong. The page is public: it names the kind of
+    failure only; the details (addresses, server messages) go to the log."""
     try:
         return "ok", await asyncio.wait_for(awaitable, CHECK_TIMEOUT)
     except TimeoutError:
+        log.warning("readiness: %s gave no answer within %.0f s", name, CHECK_TIMEOUT)
         return f"no answer within {CHECK_TIMEOUT:.0f} s", None
     except Exception as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}", None
+        log.warning("readiness: %s failed: %s", name, exc)
+        return f"failed ({type(exc).__name__})", None
 
 
 async def readyz(request: Request) -> Response:
     state = request.state
     db: Database = state.db
     checks: dict[str, str] = {}
-    checks["sql"], revision = await _check(db.run_read(_schema_revision))
+    checks["sql"], revision = await _check("sql", db.run_read(_schema_revision))
     if checks["sql"] == "ok":
         head = schema.head_revision()
         checks["schema"] = "ok" if revision == head else f"at {revision}, newest is {head}"
@@ -60,7 +66,7 @@ async def readyz(request: Request) -> Response:
         checks["schema"] = "unknown (no SQL)"
     redis = state.redis
     if redis is not None:
-        checks["redis"], _ = await _check(redis.ping())
+        checks["redis"], _ = await _check("redis", redis.ping())
     checks["writer"] = "ok" if state.writer.running else "stopped"
     failed = sorted(name for name, result in checks.items() if result != "ok")
     return JSONResponse(
