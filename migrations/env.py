@@ -7,6 +7,8 @@ holds the migration lock, see eventapp/core/schema.py) in ``config.attributes``;
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 from sqlmodel import SQLModel
@@ -18,7 +20,7 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-def _configure(**kw: object) -> None:
+def _configure(**kw: Any) -> None:
     # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
     # compare_type: a changed column type (e.g. a longer VARCHAR) is a schema change too.
     context.configure(

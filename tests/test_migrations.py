@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 from starlette.testclient import TestClient
 
 import eventapp.app  # noqa: F401  (every table registered)
@@ -365,9 +365,7 @@ def test_upgrade_keeps_pages_and_exports(
     assert model_diff(database_target) == []
 
     upgraded = Database(database_target.url, schema=database_target.schema)
-    salts = upgraded.read(
-        lambda s: [e.export_salt for e in s.exec(sa.select(core.Event)).scalars()]
-    )
+    salts = upgraded.read(lambda s: [e.export_salt for e in s.exec(select(core.Event))])
     assert len(salts) == 1 and len(salts[0]) == 32  # an old event gets its own random salt
 
     ref_target = fresh_target(database_target, tmp_path)

@@ -9,6 +9,7 @@ import re
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_access_log_of_a_real_process_holds_no_key_or_token(tmp_path: Path) -> N
     env.pop("REDIS_URL", None)
     env["ALLOWED_HOSTS"] = "vote.example.org"
     # The Procfile runs `uvicorn` from PATH: the one of this interpreter's environment.
-    env["PATH"] = f"{Path(os.sys.executable).parent}:{env['PATH']}"
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     with log.open("wb") as handle:
         proc = subprocess.Popen(
             ["bash", "-c", "exec env " + procfile_command("web")],

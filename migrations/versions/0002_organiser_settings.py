@@ -15,6 +15,7 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -25,7 +26,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # (name, type, fill value for existing rows: the model's default).
-EVENT_COLUMNS: list[tuple[str, sa.types.TypeEngine[object], str]] = [
+EVENT_COLUMNS: list[tuple[str, sa.types.TypeEngine[Any], str]] = [
     ("date", sa.String(length=10), ""),
     ("languages", sa.String(length=32), "de,en"),
     ("topics", sa.String(), "[]"),
