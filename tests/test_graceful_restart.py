@@ -21,7 +21,7 @@ import pytest
 from eventapp.core.db import Database
 from loadtests.harness import free_port, new_event, seed_attendees, stored_votes
 from loadtests.phones import Phone, Screen, Stats, connect_all
-from tests.conftest import ROOT, RedisServer
+from tests.conftest import ROOT, DatabaseTarget, RedisServer
 from tests.test_startup import wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -60,15 +60,14 @@ def start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_rolling_restart_during_a_burst_loses_and_doubles_nothing(
-    redis_server: RedisServer, tmp_path: Path
+    redis_server: RedisServer, database_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'rolling.db'}"
-    db = Database(url)
+    db = Database(database_target.url, schema=database_target.schema)
     db.create_all()
     event = new_event(db, pitches=2, name="Rolling")
     assert event.id is not None
     tokens = [t for _i, t in seed_attendees(db, event.id, PHONES)]
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_server.url}
+    env = {**os.environ, **database_target.env(), "REDIS_URL": redis_server.url}
     env["EVENTAPP_NAMESPACE"] = f"roll-{uuid.uuid4().hex[:8]}"
     ports = [free_port(), free_port()]
     procs = [start(p, env, tmp_path / f"app-{i}.log") for i, p in enumerate(ports)]

@@ -45,7 +45,9 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    connect_args: dict[str, Any] = {}
+    # A database host that vanished (no "connection refused") must not hold a worker
+    # thread for the kernel's TCP timeout: give up connecting after a few seconds.
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
     return create_engine(
