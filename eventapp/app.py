@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,11 +16,14 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from eventapp.core.bus import Bus, MemoryBus, RedisBus
 from eventapp.core.db import Database
+from eventapp.enums import Role
 from eventapp.live.hub import Hub
 from eventapp.live.pump import live_endpoint
+from eventapp.metrics import Metrics
 from eventapp.networking import contact_views as network_contacts
 from eventapp.networking import views as networking
 from eventapp.networking.suggestions import SuggestionCache
@@ -28,7 +33,8 @@ from eventapp.voting import screen_views as screens
 from eventapp.voting import views as attendee
 from eventapp.voting.stats import VoteWriter
 from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
-from eventapp.web import pages, privacy
+from eventapp.web import health, pages, privacy
+from eventapp.web.logs import install_log_redaction
 from eventapp.web.security import SecurityHeaders
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,24 +55,38 @@ def open_live_backends(settings: Settings) -> tuple[Tallies, Bus]:
     return RedisTallies(client, namespace=settings.namespace), RedisBus(client)
 
 
+def connection_counts(hub: Hub) -> list[tuple[int, str, int]]:
+    """Sockets per event and role, read when Prometheus scrapes."""
+    counts = []
+    for event_id, live in list(hub.events.items()):
+        counts.append((event_id, Role.ATTENDEE.value, len(live.phones)))
+        screens = Counter(conn.role.value for conn in live.screens)
+        counts.extend((event_id, role, n) for role, n in sorted(screens.items()))
+    return counts
+
+
 def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
     templates = Jinja2Templates(directory=str(ROOT / "templates"))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = database or Database(settings.database_url)
-        db.create_all()
+        db.prepare(auto_migrate=settings.auto_migrate)
         tallies, bus = open_live_backends(settings)
-        hub = Hub(settings=settings, db=db, tallies=tallies, bus=bus)
+        metrics = Metrics()
+        hub = Hub(settings=settings, db=db, tallies=tallies, bus=bus, metrics=metrics)
+        metrics.count_connections(lambda: connection_counts(hub))
         writer = VoteWriter(
             db=db,
             tallies=tallies,
             on_applied=hub.votes_applied,
             on_tally_failure=hub.tallies_failed,
             batch_max=settings.vote_batch_max,
+            metrics=metrics,
         )
         await hub.start()
         writer.start()
+        lag = asyncio.create_task(metrics.watch_loop_lag(), name="loop-lag")
         try:
             yield {
                 "settings": settings,
@@ -75,8 +95,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 "writer": writer,
                 "templates": templates,
                 "suggestions": SuggestionCache(db=db),
+                "metrics": metrics,
+                "redis": tallies.client if isinstance(tallies, RedisTallies) else None,
             }
         finally:
+            lag.cancel()
+            # Sockets are closed by now (uvicorn sent 1012 "service restart"): commit the
+            # votes still queued before the process goes.
             await writer.stop()
             await hub.stop()
             await bus.close()
@@ -85,6 +110,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 db.close()
 
     routes = [
+        *health.routes,
         *pages.routes,
         *attendee.routes,
         *screens.routes,
@@ -95,10 +121,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         WebSocketRoute("/e/{code}/ws", live_endpoint),
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]
+    middleware = [Middleware(SecurityHeaders)]
+    if settings.trusted_proxies:
+        # X-Forwarded-For/-Proto only from the proxies we were told about (TRUSTED_PROXIES);
+        # from anyone else they are ignored, so no client can pose as another address.
+        middleware.insert(
+            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+        )
     return Starlette(
         debug=settings.debug,
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=middleware,
         lifespan=lifespan,
     )
 
@@ -106,4 +139,5 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
 def app_from_environ() -> Starlette:
     """Factory for uvicorn (``uvicorn --factory eventapp.app:app_from_environ``)."""
     logging.basicConfig(level=logging.INFO)
+    install_log_redaction()
     return create_app(Settings.from_environ())

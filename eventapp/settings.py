@@ -34,6 +34,14 @@ class Settings:
     # Bayesian average: how many "virtual" votes at the event mean each pitch starts with.
     prior_weight: float = 5.0
     cookie_secure: bool = False
+    # Upgrade the schema at start (under a lock); False: refuse to start until `migrate` ran.
+    auto_migrate: bool = True
+    # Bearer token for /metrics; None: /metrics answers 404.
+    metrics_token: str | None = None
+    # Addresses (IPs or networks) whose X-Forwarded-For/-Proto are believed; none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    # Host names links may be built from when PUBLIC_URL is unset; others get a safe default.
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -44,10 +52,18 @@ class Settings:
             redis_url=config("REDIS_URL", default=None) or None,
             namespace=config("EVENTAPP_NAMESPACE", default="eventapp"),
             public_url=(config("PUBLIC_URL", default="") or None),
-            allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            allowed_origins=_split(origins),
             debug=config("DEBUG", cast=bool, default=False),
             cookie_secure=config("COOKIE_SECURE", cast=bool, default=False),
+            auto_migrate=config("MIGRATE_ON_START", cast=bool, default=True),
+            metrics_token=config("METRICS_TOKEN", default="") or None,
+            trusted_proxies=_split(config("TRUSTED_PROXIES", default="")),
+            allowed_hosts=_split(config("ALLOWED_HOSTS", default="")),
         )
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _normalise_db_url(url: str) -> str:

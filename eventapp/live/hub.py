@@ -24,6 +24,7 @@ from eventapp.enums import Role
 from eventapp.live.gcpolicy import manage_gc
 from eventapp.live.outbox import Outbox
 from eventapp.messages import server_message
+from eventapp.metrics import Metrics
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState, PitchInfo
@@ -61,7 +62,16 @@ class LiveEvent:
 
 
 class Hub:
-    def __init__(self, *, settings: Settings, db: Database, tallies: Tallies, bus: Bus) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        tallies: Tallies,
+        bus: Bus,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
         self.settings = settings
         self.db = db
         self.tallies = tallies
@@ -189,6 +199,7 @@ class Hub:
 
     def _on_bus_reconnect(self) -> None:
         # Messages may have been missed while Redis was away: reload everything.
+        self.metrics.bus_reconnects.inc()
         for live in self.events.values():
             live.needs_rebuild = True
             live.dirty = True
@@ -202,6 +213,7 @@ class Hub:
     async def rebuild(self, live: LiveEvent) -> None:
         """Rebuild the event's tallies from SQL, the source of truth."""
         live.needs_rebuild = False
+        self.metrics.tally_rebuilds.inc()
         event_id = live.state.id
         state = await self.db.run_read(queries.load_state, event_id)
         rows = await self.db.run_read(queries.votes_of_event, event_id)
@@ -314,6 +326,7 @@ class Hub:
             return False
         log.warning("tallies of event %s disagree with SQL; merging SQL in", state.id)
         live.mismatch = None
+        self.metrics.reconcile_merges.inc()
         await self.rebuild(live)
         return True
 

@@ -174,6 +174,8 @@ class LiveSession:
         except ProtocolError as exc:
             # A refused vote names its pitch, so the phone drops exactly that pending vote.
             extra = {"pitch_id": msg.pitch_id} if isinstance(msg, Vote) else {}
+            if isinstance(msg, Vote):
+                self.ws.state.metrics.vote_refused(exc.code)
             self._refuse(exc.code, exc.message, kind, **extra)
         except ev.CommandRefused as exc:
             # A moderator's honest mistake (e.g. "last pitch"): no strike.
@@ -218,6 +220,8 @@ class LiveSession:
 
     async def _vote(self, msg: Vote) -> None:
         assert self.conn is not None and self.live is not None
+        received_at = time.monotonic()
+        self.ws.state.metrics.votes_received.inc()
         if self.conn.attendee_id is None:
             raise ProtocolError("forbidden", "Only attendees vote.")
         check_vote(self.live.state, msg.pitch_id, msg.score)
@@ -226,6 +230,7 @@ class LiveSession:
             stored = await self.writer.submit(row)
         except Exception:
             # Not durable: the phone keeps the vote pending and resends it.
+            self.ws.state.metrics.vote_refused("not_saved")
             self.outbox.put(
                 server_message(
                     "error",
@@ -242,6 +247,7 @@ class LiveSession:
             server_message("vote_ack", pitch_id=msg.pitch_id, score=msg.score, seq=msg.seq),
             key=f"ack:{msg.pitch_id}",
         )
+        self.ws.state.metrics.vote_acked(received_at)
 
     async def _command(self, msg: object) -> None:
         assert self.conn is not None and self.live is not None

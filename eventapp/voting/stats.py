@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from eventapp.core.db import Database
 from eventapp.enums import ACCEPTS_VOTES, PitchState
 from eventapp.messages import ProtocolError
+from eventapp.metrics import Metrics
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState, PitchInfo, VoteRow
 from eventapp.voting.tallies import Tallies, TallyVote
@@ -45,7 +47,9 @@ class VoteWriter:
         on_applied: Callable[[set[int]], None],
         on_tally_failure: Callable[[set[int]], None],
         batch_max: int = 1000,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.db = db
         self.tallies = tallies
         self.on_applied = on_applied
@@ -53,11 +57,23 @@ class VoteWriter:
         self.batch_max = batch_max
         self._queue: asyncio.Queue[tuple[VoteRow, asyncio.Future[bool]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="vote-writer")
 
-    async def stop(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        # Commit what is queued or committing first (a graceful restart): those phones
+        # then see their votes saved in welcome's my_votes on the process they move to.
+        deadline = time.monotonic() + drain_seconds
+        while self.running and (self._busy or not self._queue.empty()):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -72,11 +88,15 @@ class VoteWriter:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._busy = True
             await self._commit(batch)
+            self._busy = False
 
     async def _commit(self, batch: list[tuple[VoteRow, asyncio.Future[bool]]]) -> None:
+        started = time.monotonic()
         try:
             accepted, rounds = await self.db.run(queries.commit_votes, [r for r, _ in batch])
+            self.metrics.batch_committed(len(batch), time.monotonic() - started)
         except Exception as exc:
             log.exception("vote batch of %d failed", len(batch))
             for _, future in batch:

@@ -1,4 +1,5 @@
-"""Pages for everyone: the start page, the language switch, the join QR code, health."""
+"""Pages for everyone: the start page, the language switch, the join QR code (health:
+web/health.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from functools import lru_cache
 import qrcode
 import qrcode.image.svg
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from eventapp.i18n import LANGUAGES
@@ -67,13 +68,8 @@ async def join_qr(request: Request) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=300"})
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 routes = [
     Route("/", home),
     Route("/lang/{lang}", switch_language),
     Route("/e/{code}/qr.svg", join_qr),
-    Route("/healthz", health),
 ]

@@ -34,10 +34,21 @@ def language(request: Request, default: str = "de", event: Event | None = None) 
 
 
 def base_url(request: Request) -> str:
+    """Where printed links and QR codes point: PUBLIC_URL; else the Host header, but only
+    a host listed in ALLOWED_HOSTS (anyone can send any Host, and a link to the attacker's
+    host on the projector would collect keys); else the address this request reached."""
     settings: Settings = request.state.settings
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    host = request.headers.get("host", "")
+    if host and (host in settings.allowed_hosts or host.split(":")[0] in settings.allowed_hosts):
+        return f"{request.url.scheme}://{host}"
+    server = request.scope.get("server") or ("localhost", None)
+    name, port = server[0], server[1]
+    if ":" in name:  # an IPv6 address
+        name = f"[{name}]"
+    default = {"http": 80, "https": 443}.get(request.url.scheme)
+    return f"{request.url.scheme}://{name}" + (f":{port}" if port and port != default else "")
 
 
 def event_links(event: Event, base: str) -> dict[str, str]:

@@ -50,8 +50,9 @@ window.EventApp = window.EventApp || {};
         var handler = options.handlers[msg.type];
         if (handler) handler(msg);
       };
-      ws.onclose = function () {
+      ws.onclose = function (event) {
         if (ws !== socket) return;
+        if (event.code === 1012) attempt = 0; // server restarting: another takes over now
         dropAndRetry();
       };
     }
