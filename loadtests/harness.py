@@ -113,6 +113,9 @@ class RedisProcess:
                 "no",
                 "--dir",
                 str(self.workdir),
+                # Off loopback (a test bed host) protected mode refuses every client.
+                "--protected-mode",
+                "yes" if self.host == "127.0.0.1" else "no",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -30,6 +30,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -43,7 +44,7 @@ from types import TracebackType
 import httpx
 
 from eventapp.core.db import Database
-from loadtests.harness import AppServer, RedisProcess, app_env, in_netns, wait_for_port
+from loadtests.harness import RESULTS, AppServer, RedisProcess, app_env, in_netns, wait_for_port
 
 APP_PORT = 8000
 REDIS_PORT = 6379
@@ -356,7 +357,7 @@ class Testbed:
         )
         return f"""# Written by loadtests/testbed.py; the deployment guide's nginx, on a namespace.
 worker_processes 1;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile {resource.getrlimit(resource.RLIMIT_NOFILE)[1]};
 pid {prefix}/nginx.pid;
 user nobody nogroup;
 events {{ worker_connections 16384; }}
@@ -462,9 +463,20 @@ http {{
             run(["ip", "link", "del", self.bridge], check=False)
             removed.append(f"bridge {self.bridge}")
         if self.workdir is not None and self.workdir.exists():
+            self._keep_logs()
             shutil.rmtree(self.workdir, ignore_errors=True)
             removed.append(f"dir {self.workdir}")
         return removed
+
+    def _keep_logs(self) -> None:
+        """Copy the hosts' logs to loadtests/results/testbed-<tag>-logs/ (the newest run)."""
+        assert self.workdir is not None
+        keep = RESULTS / f"testbed-{self.tag}-logs"
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.mkdir(parents=True)
+        for log in self.workdir.rglob("*.log"):
+            with contextlib.suppress(OSError):
+                shutil.copy(log, keep / str(log.relative_to(self.workdir)).replace("/", "-"))
 
     @staticmethod
     def _pids(namespaces: list[str]) -> list[int]:
