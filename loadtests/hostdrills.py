@@ -192,16 +192,19 @@ def roaming(hall: Hall) -> list[RoamingPhone]:
     return [p for p in hall.phones if isinstance(p, RoamingPhone)]
 
 
-async def all_online(hall: Hall, timeout: float, *, loss_within: float = 5.0) -> float | None:
-    """Seconds until every phone has its welcome again; None if some never got it. Right
-    after a fault the phones may not have noticed yet: wait up to ``loss_within`` s for
-    the first one to lose its socket."""
+async def all_online(
+    hall: Hall, timeout: float, *, since: float | None = None, loss_within: float = 5.0
+) -> float | None:
+    """Seconds from ``since`` (the fault; default now) until every phone has its welcome
+    again; None if some never got it. Right after a fault the phones may not have noticed
+    yet: first wait up to ``loss_within`` s for one of them to lose its socket."""
     started = time.perf_counter()
+    since = started if since is None else since
     while time.perf_counter() - started < loss_within and all(p.online for p in roaming(hall)):
         await asyncio.sleep(0.02)
     while time.perf_counter() - started < timeout:
         if all(p.online for p in roaming(hall)):
-            return round(time.perf_counter() - started, 2)
+            return round(time.perf_counter() - since, 2)
         await asyncio.sleep(0.05)
     return None
 
@@ -264,8 +267,9 @@ async def kill_app(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
 
     async def kill() -> None:
         merge_acked(acked_before, hall)
+        killed = time.perf_counter()
         bed.app("app1").kill()  # SIGKILL: no goodbye, votes in flight unanswered
-        timings["all_back_s"] = await all_online(hall, 60)
+        timings["all_back_s"] = await all_online(hall, 60, since=killed)
 
     await hall.burst(hall.phones, args.burst_seconds, at=0.4, fault=kill)
     unconfirmed = await hall.settle(hall.phones, 60)
@@ -437,7 +441,8 @@ async def rolling_restart(bed: Testbed, args: argparse.Namespace) -> tuple[Json,
             step["stop_s"] = round(time.perf_counter() - started, 2)
             await asyncio.to_thread(app.start)  # returns when the ready path answers 200
             step["down_s"] = round(time.perf_counter() - started, 2)
-            step["all_back_s"] = await all_online(hall, 60)
+            # The phones moved to the other host while this one restarted.
+            step["all_back_s"] = await all_online(hall, 60, since=started, loss_within=0)
             step["sockets_after"] = spread(bed)
             steps.append(step)
             await asyncio.sleep(1.0)

@@ -349,11 +349,13 @@ class Testbed:
 
     def nginx_conf(self, prefix: Path) -> str:
         tmp = prefix / "tmp"
-        # max_fails=1/fail_timeout=3s: after one refused connect nginx leaves a dead host
-        # alone for 3 s (and tries the other one for that request: proxy_next_upstream).
+        # max_fails=0: nginx never marks an app host down; a refused connect just moves
+        # that one request on to the other host (proxy_next_upstream). With max_fails=1 a
+        # host that failed once is let back in by one probe request per fail_timeout, and
+        # only a *finished* request clears it: a WebSocket probe finishes when the socket
+        # closes, so a restarted host took one phone per 3 s (found by rolling-restart).
         servers = "\n".join(
-            f"        server {self.addr(h)}:{APP_PORT} max_fails=1 fail_timeout=3s;"
-            for h in ("app1", "app2")
+            f"        server {self.addr(h)}:{APP_PORT} max_fails=0;" for h in ("app1", "app2")
         )
         return f"""# Written by loadtests/testbed.py; the deployment guide's nginx, on a namespace.
 worker_processes 1;
