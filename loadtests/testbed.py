@@ -105,6 +105,8 @@ class Testbed:
     """The hosts of one test bed. ``with Testbed(...) as bed:`` builds and starts
     everything and removes all of it when the block ends, also on failure."""
 
+    __test__ = False  # not a pytest test class despite its name
+
     tag: str = "eatb"
     subnet: str = "10.231.7"
     workdir: Path | None = None
