@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -501,6 +502,10 @@ async def run(name: str, args: argparse.Namespace) -> bool:
 
 async def main(args: argparse.Namespace) -> int:
     raise_fd_limit()
+    # SIGTERM (e.g. from `timeout`) cancels the run, so the test bed is still removed.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     # Every target is a test bed address; a proxy from the environment must not see them.
     for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         os.environ.pop(var, None)

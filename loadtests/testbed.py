@@ -462,7 +462,7 @@ http {{
         # Deleting a namespace deletes its veth end and with it the pair; the bridge stays.
         for host in HOSTS:
             if Path(f"/sys/class/net/{self.veth(host)}").exists():
-                run(["ip", "link", "del", self.veth(host)], check=False)
+                run(["ip", "link", "del", self.veth(host)], check=False, quiet=True)
         if Path(f"/sys/class/net/{self.bridge}").exists():
             run(["ip", "link", "del", self.bridge], check=False)
             removed.append(f"bridge {self.bridge}")
