@@ -10,7 +10,9 @@ and PASS/FAIL:
 Options: --phones N (500), --burst-seconds S (10; the Redis drill's burst spans its
 outage), --pg-down-seconds (5), --redis-down-seconds (30), --redis-fault cut|stop (cut:
 the Redis host's link goes down, packets vanish; stop: redis-server killed, restarted
-empty), --ready-path (/healthz; /readyz once the app has it).
+empty), --kill-mode process|power-off (power-off also unplugs the app host, so nobody
+gets a reset), --ping-seconds (25, the phones' heartbeat as in live.js), --ready-path
+(/healthz; /readyz once the app has it).
 
 Each drill builds a fresh test bed, seeds the phones, connects them through nginx
 (least_conn spreads them over both app hosts), opens voting and runs a burst in which
@@ -34,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -66,27 +69,58 @@ def backoff(attempt: int) -> float:
 
 class RoamingPhone(Phone):
     """A phone that reopens its socket by itself after losing it, through the same URL
-    (nginx), so it lands on whichever app host is up."""
+    (nginx), so it lands on whichever app host is up. Like static/js/live.js it pings every
+    ``ping_every`` s and gives a socket up after 2 × ``ping_every`` + 5 s of silence: the
+    only way to notice a host that vanished without a reset (power off)."""
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
+    def __init__(self, *args: Any, ping_every: float | None = 25.0, **kw: Any) -> None:
         super().__init__(*args, **kw)
+        self.ping_every = ping_every
         self.closing = False
         self.online = False
         self.lost_at: float | None = None
         self.back_after: list[float] = []  # seconds from each loss to the next welcome
+        self.heartbeat_drops = 0
+        self.closes: Counter[str] = Counter()  # close code (None: no close frame) -> times
+        self.last_heard = time.perf_counter()
         self._retry: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
 
     async def connect(self, timeout: float = 60.0) -> Json:
         welcome = await super().connect(timeout)
         self.online = True
+        self.last_heard = time.perf_counter()
         if self.lost_at is not None:
             self.back_after.append(time.perf_counter() - self.lost_at)
             self.lost_at = None
+        if self.ping_every and self._heart is None:
+            self._heart = asyncio.create_task(self._heartbeat(self.ping_every))
         return welcome
+
+    def handle(self, msg: Json) -> None:
+        self.last_heard = time.perf_counter()
+        super().handle(msg)
+
+    async def _heartbeat(self, every: float) -> None:
+        await asyncio.sleep(random.random() * every)  # phones joined at different times
+        while not self.closing:
+            if self.online and self.ws is not None:
+                if time.perf_counter() - self.last_heard > 2 * every + 5:
+                    self.heartbeat_drops += 1
+                    self.abort()
+                    self.online = False
+                    self.lost_at = time.perf_counter()
+                    self._retry = asyncio.create_task(self._reconnect())
+                else:
+                    with contextlib.suppress(Exception):
+                        await self.ws.send('{"type": "ping"}')
+            await asyncio.sleep(every)
 
     async def _read(self, ws: Any) -> None:
         await super()._read(ws)  # returns when the server side closed; cancel propagates
         if self.ws is ws and not self.closing:
+            code = f"{ws.close_code} {ws.close_reason or ''}".strip()
+            self.closes[code] += 1
             self.ws = None
             self.online = False
             self.lost_at = time.perf_counter()
@@ -105,8 +139,9 @@ class RoamingPhone(Phone):
 
     def shut(self) -> None:
         self.closing = True
-        if self._retry is not None:
-            self._retry.cancel()
+        for task in (self._retry, self._heart):
+            if task is not None:
+                task.cancel()
         self.abort()
 
 
@@ -164,7 +199,7 @@ def spread(bed: Testbed) -> dict[str, int]:
     return {h: sockets_on(bed, h) for h in ("app1", "app2")}
 
 
-async def open_bed_hall(bed: Testbed, phones: int) -> Hall:
+async def open_bed_hall(bed: Testbed, phones: int, ping_every: float | None = 25.0) -> Hall:
     db = Database(bed.database_url)
     event = new_event(db, pitches=3, name="Host drill")
     assert event.id is not None
@@ -173,7 +208,8 @@ async def open_bed_hall(bed: Testbed, phones: int) -> Hall:
     ws_url = bed.check_target(f"{bed.ws_base}/e/{event.code}/ws")
     origin = bed.check_target(bed.front_url)
     hall_phones: list[Phone] = [
-        RoamingPhone(ws_url, origin, t, stats, ident=i) for i, t in enumerate(tokens)
+        RoamingPhone(ws_url, origin, t, stats, ident=i, ping_every=ping_every)
+        for i, t in enumerate(tokens)
     ]
     projector = RoamingScreen(ws_url, origin, "projector", event.projector_key)
     moderator = RoamingScreen(ws_url, origin, "moderator", event.moderator_key)
@@ -227,15 +263,33 @@ def moved_figures(hall: Hall) -> Json:
         "reconnects": len(back),
         "reconnect_p50_ms": ms(percentile(back, 50)),
         "reconnect_max_ms": ms(max(back) if back else None),
+        "heartbeat_drops": sum(p.heartbeat_drops for p in roaming(hall)),
+        "close_codes": dict(sum((p.closes for p in roaming(hall)), Counter())),
+        "errors": dict(hall.stats.errors),
         "projector_reconnects": getattr(hall.projector, "reconnects", 0),
     }
 
 
-async def close_hall(hall: Hall) -> None:
+async def close_hall(hall: Hall, bed: Testbed, figures: Json) -> None:
+    """Close every socket, then look for the event's keys and the phones' device tokens
+    in every log of the test bed (apps, nginx access and error logs, PostgreSQL)."""
     for p in roaming(hall):
         p.shut()
     await hall.close()
     hall.db.engine.dispose()
+    await asyncio.sleep(0.5)  # nginx writes an access-log line when a socket ends
+    secrets = [hall.projector.key, hall.moderator.key, *(p.token for p in hall.phones)]
+    figures["secrets_in_logs"] = await asyncio.to_thread(secrets_in_logs, bed, secrets)
+
+
+def secrets_in_logs(bed: Testbed, secrets: list[str]) -> int:
+    assert bed.workdir is not None
+    found = 0
+    for log in bed.workdir.rglob("*.log"):
+        with contextlib.suppress(OSError):
+            text = log.read_text(errors="replace")
+            found += sum(1 for secret in secrets if secret in text)
+    return found
 
 
 def app_ready(bed: Testbed, host: str) -> bool:
@@ -247,12 +301,14 @@ def app_ready(bed: Testbed, host: str) -> bool:
 
 
 def exact(figures: Json, phones: int) -> bool:
-    """The exactness check: nothing acknowledged lost, one row per phone, projector = SQL."""
+    """The exactness check: nothing acknowledged lost, one row per phone, projector = SQL;
+    and no key or device token in any log."""
     return (
         figures["lost"] == 0
         and figures["lost_acked_before_fault"] == 0
         and figures["projector_exact"]
         and figures["stored_rows"] == figures["acked_phones"] == phones
+        and figures.get("secrets_in_logs", 0) == 0
     )
 
 
@@ -260,23 +316,31 @@ def exact(figures: Json, phones: int) -> bool:
 
 
 async def kill_app(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
-    hall = await open_bed_hall(bed, args.phones)
+    hall = await open_bed_hall(bed, args.phones, args.ping_seconds)
     await hall.open_voting()
     before = spread(bed)
     acked_before: dict[Phone, tuple[int, int]] = {}
     timings: Json = {}
+    power_off = args.kill_mode == "power-off"
+    # A vanished host is noticed only by the phones' heartbeat (up to 3 pings + 5 s).
+    patience = 60.0 + (3 * args.ping_seconds + 5 if power_off else 0)
 
     async def kill() -> None:
         merge_acked(acked_before, hall)
         killed = time.perf_counter()
+        if power_off:
+            bed.cut("app1")  # packets to and from it vanish: nobody gets a reset
         bed.app("app1").kill()  # SIGKILL: no goodbye, votes in flight unanswered
-        timings["all_back_s"] = await all_online(hall, 60, since=killed)
+        timings["all_back_s"] = await all_online(
+            hall, patience, since=killed, loss_within=patience if power_off else 5.0
+        )
 
     await hall.burst(hall.phones, args.burst_seconds, at=0.4, fault=kill)
-    unconfirmed = await hall.settle(hall.phones, 60)
+    unconfirmed = await hall.settle(hall.phones, patience)
     figures = await hall.integrity(acked_before)
     figures |= {
         "phones": args.phones,
+        "kill_mode": args.kill_mode,
         "sockets_before_kill": before,
         "sockets_after": spread(bed),
         "acked_before_kill": len(acked_before),
@@ -285,7 +349,7 @@ async def kill_app(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
         "resent": hall.stats.resent,
         "unconfirmed": unconfirmed,
     }
-    await close_hall(hall)
+    await close_hall(hall, bed, figures)
     passed = (
         exact(figures, args.phones)
         and unconfirmed == 0
@@ -297,7 +361,7 @@ async def kill_app(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
 
 
 async def pg_restart(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
-    hall = await open_bed_hall(bed, args.phones)
+    hall = await open_bed_hall(bed, args.phones, args.ping_seconds)
     await hall.open_voting()
     pids = [a.process.pid for a in bed.apps if a.process is not None]
     acked_before: dict[Phone, tuple[int, int]] = {}
@@ -333,7 +397,7 @@ async def pg_restart(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool
         **moved_figures(hall),
         "unconfirmed": unconfirmed,
     }
-    await close_hall(hall)
+    await close_hall(hall, bed, figures)
     passed = (
         exact(figures, args.phones)
         and unconfirmed == 0
@@ -346,7 +410,7 @@ async def pg_restart(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool
 
 
 async def redis_outage(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
-    hall = await open_bed_hall(bed, args.phones)
+    hall = await open_bed_hall(bed, args.phones, args.ping_seconds)
     await hall.open_voting()
     down = args.redis_down_seconds
     # The burst spans the outage: a third before, the outage, a little after.
@@ -411,7 +475,7 @@ async def redis_outage(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bo
         **moved_figures(hall),
         "unconfirmed": unconfirmed,
     }
-    await close_hall(hall)
+    await close_hall(hall, bed, figures)
     passed = (
         exact(figures, args.phones)
         and unconfirmed == 0
@@ -425,7 +489,7 @@ async def redis_outage(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bo
 
 
 async def rolling_restart(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
-    hall = await open_bed_hall(bed, args.phones)
+    hall = await open_bed_hall(bed, args.phones, args.ping_seconds)
     await hall.open_voting()
     seconds = max(args.burst_seconds, 20.0)
     acked_before: dict[Phone, tuple[int, int]] = {}
@@ -460,7 +524,7 @@ async def rolling_restart(bed: Testbed, args: argparse.Namespace) -> tuple[Json,
         "resent": hall.stats.resent,
         "unconfirmed": unconfirmed,
     }
-    await close_hall(hall)
+    await close_hall(hall, bed, figures)
     passed = (
         exact(figures, args.phones)
         and unconfirmed == 0
@@ -526,6 +590,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-down-seconds", type=float, default=5.0)
     p.add_argument("--redis-down-seconds", type=float, default=30.0)
     p.add_argument("--redis-fault", choices=["cut", "stop"], default="cut")
+    p.add_argument(
+        "--kill-mode",
+        choices=["process", "power-off"],
+        default="process",
+        help="kill-app: SIGKILL the app (process) or also unplug its host (power-off)",
+    )
+    p.add_argument("--ping-seconds", type=float, default=25.0, help="phone heartbeat (live.js)")
     p.add_argument("--ready-path", default="/healthz")
     p.add_argument("--tag", default="eatb", help="test bed name prefix")
     p.add_argument("--subnet", default="10.231.7", help="test bed /24 (first three octets)")

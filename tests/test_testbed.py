@@ -71,6 +71,8 @@ def test_killing_an_app_host_mid_burst_moves_its_phones_and_loses_no_acked_vote(
     assert figures["stored_rows"] == figures["acked_phones"] == PHONES
     assert figures["projector_exact"] is True
     assert figures["projector_counts"] == figures["sql_counts"]
+    # No event key and no device token in any log of the run (apps, nginx, PostgreSQL).
+    assert figures["secrets_in_logs"] == 0
 
     # The teardown left nothing behind: no namespace, no bridge, no process, no files.
     status = Testbed(tag=TAG, subnet=SUBNET).status()
