@@ -62,6 +62,8 @@ def _print_links(event: Event, base: str, as_json: bool) -> None:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from eventapp.web import limits
+
     uvicorn.run(
         "eventapp.app:app_from_environ" if workers > 1 else _app(settings),  # type: ignore[arg-type]
         factory=workers > 1,
@@ -71,6 +73,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         ws="websockets-sansio",
         ws_max_size=64 * 1024,
+        # Connection hygiene (README, "Security"): a deadline for request headers, a cap on
+        # their size, and a short keep-alive; body limits are the app's BodyLimits.
+        http=limits.GuardedH11Protocol,
+        h11_max_incomplete_event_size=limits.MAX_HEADER_BYTES,
+        timeout_keep_alive=limits.KEEP_ALIVE_SECONDS,
         log_level="warning",
     )
 

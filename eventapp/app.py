@@ -10,6 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -29,7 +30,8 @@ from eventapp.voting import views as attendee
 from eventapp.voting.stats import VoteWriter
 from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
 from eventapp.web import pages, privacy
-from eventapp.web.security import SecurityHeaders
+from eventapp.web.limits import BodyLimits
+from eventapp.web.security import SecurityHeaders, http_error, server_error
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -98,7 +100,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
     return Starlette(
         debug=settings.debug,
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        # Outermost first: refusals of too large or too slow bodies get the headers too.
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimits)],
+        exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
     )
 

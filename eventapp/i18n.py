@@ -383,6 +383,11 @@ GERMAN: dict[str, str] = {
     "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})": "Sie haben „{pitch}“ beide hoch bewertet ({score}/{max} und {theirs}/{max})",
     "you share an interest in {topics}": "gemeinsames Interesse: {topics}",
     "{label_me} ↔ {label_other}": "{label_me} ↔ {label_other}",
+    # --- added by hostile
+    "This request is too large: the limit here is %(kb)d KB.": "Diese Anfrage ist zu groß: Hier sind höchstens %(kb)d KB erlaubt.",
+    "This request arrived too slowly: it must arrive within %(seconds)d seconds.": "Diese Anfrage kam zu langsam an: Sie muss innerhalb von %(seconds)d Sekunden ankommen.",
+    "Something went wrong on our side. Please try again in a moment.": "Bei uns ist etwas schiefgelaufen. Bitte gleich noch einmal versuchen.",
+    "This form could not be read: it has too many fields or a field is too large.": "Dieses Formular konnte nicht gelesen werden: Es hat zu viele Felder oder ein Feld ist zu groß.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}

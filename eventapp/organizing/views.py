@@ -27,6 +27,7 @@ from eventapp.organizing import imports, report
 from eventapp.organizing import rules as organizing
 from eventapp.settings import Settings
 from eventapp.voting import queries
+from eventapp.web.limits import form_limits
 from eventapp.web.render import language, render
 from eventapp.web.security import csrf_ok
 
@@ -55,7 +56,7 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
                 return await views.console(
                     request, event, status_code=413, errors=[too_big.render(_)]
                 )
-            form = await request.form(max_part_size=2 * 1024 * 1024)
+            form = await request.form(**form_limits(request.url.path))
             request.state.form = form
             try:
                 if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
@@ -360,7 +361,7 @@ routes = [
     Route(ROOT, console),
     Route(ROOT + "/settings", save_settings, methods=["POST"]),
     Route(ROOT + "/pitches", add_pitch, methods=["POST"]),
-    Route(ROOT + "/pitches/{pitch_id}", edit_pitch, methods=["POST"]),
+    Route(ROOT + "/pitches/{pitch_id:id}", edit_pitch, methods=["POST"]),
     Route(ROOT + "/import/{kind}", import_file, methods=["POST"]),
     Route(ROOT + "/rotate/{role}", rotate, methods=["POST"]),
     Route(ROOT + "/purge", purge, methods=["POST"]),

@@ -16,6 +16,7 @@ from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.rules import join_event
+from eventapp.web.limits import form_limits
 from eventapp.web.render import language, render
 from eventapp.web.security import csrf_ok, origin_allowed
 
@@ -66,7 +67,7 @@ async def join(request: Request) -> Response:
     if event is None or event.id is None:
         return _not_found(request)
     settings: Settings = request.state.settings
-    form = await request.form()
+    form = await request.form(**form_limits(request.url.path))
     values = {k: str(form.get(k, "")) for k in ("name", "organization")}
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
         return render(

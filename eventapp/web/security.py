@@ -7,7 +7,9 @@ import secrets
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_COOKIE = "ea_csrf"
@@ -15,6 +17,14 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self'; media-src 'self' blob:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
 )
 
 
@@ -35,18 +45,52 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CSP)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "same-origin")
-                headers.setdefault(
-                    "Permissions-Policy", "camera=(self), microphone=(), geolocation=()"
-                )
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                add_security_headers(MutableHeaders(scope=message))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def add_security_headers(headers: MutableHeaders) -> None:
+    """The headers of every response; set where a response bypasses the middleware."""
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
+
+
+_HTTP_ERRORS = {
+    400: "This form could not be read: it has too many fields or a field is too large.",
+    404: "Page not found.",
+}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no route; a form over its field limits) as our error
+    page in the person's language instead of English plain text."""
+    from eventapp.web.render import render
+
+    assert isinstance(exc, HTTPException)
+    text = _HTTP_ERRORS.get(exc.status_code)
+    if text is None:
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    return render(request, "error.html", {"message": text}, status_code=exc.status_code)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """The 500 page. Starlette sends it from outside every middleware, so it carries
+    the security headers itself; it says nothing about the failure (that is logged)."""
+    from eventapp.web.render import render
+
+    try:
+        response = render(
+            request,
+            "error.html",
+            {"message": "Something went wrong on our side. Please try again in a moment."},
+            status_code=500,
+        )
+    except Exception:  # the page itself failed: still answer, plainly
+        response = PlainTextResponse("Internal Server Error", status_code=500)
+    add_security_headers(response.headers)
+    return response
 
 
 def own_origin(conn: HTTPConnection) -> str:
