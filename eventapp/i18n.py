@@ -388,6 +388,9 @@ GERMAN: dict[str, str] = {
     "This request arrived too slowly: it must arrive within %(seconds)d seconds.": "Diese Anfrage kam zu langsam an: Sie muss innerhalb von %(seconds)d Sekunden ankommen.",
     "Something went wrong on our side. Please try again in a moment.": "Bei uns ist etwas schiefgelaufen. Bitte gleich noch einmal versuchen.",
     "This form could not be read: it has too many fields or a field is too large.": "Dieses Formular konnte nicht gelesen werden: Es hat zu viele Felder oder ein Feld ist zu groß.",
+    "The workbook has more than {n} parts; save it again as a plain XLSX.": "Die Arbeitsmappe hat mehr als {n} Bestandteile; bitte erneut als einfache XLSX-Datei speichern.",
+    "The workbook unpacks to more than {mb} MB or is compressed suspiciously well; it is not read.": "Die Arbeitsmappe wird entpackt größer als {mb} MB oder ist verdächtig stark komprimiert; sie wird nicht gelesen.",
+    "The workbook contains XML declarations that are not allowed.": "Die Arbeitsmappe enthält XML-Deklarationen, die nicht erlaubt sind.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}

@@ -3,7 +3,6 @@ route checks ``can_organize``, reads the form and calls one domain function."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -193,11 +192,11 @@ async def import_file(request: Request, event: Event) -> Response:
     existing = await run_in_threadpool(imports.existing_values, kind, event.id, db=db)
     try:
         if form.get("payload"):
-            rows = json.loads(str(form["payload"]))
-            kind_ = imports.KINDS[kind]
-            table = [[c.key for c in kind_.columns]]
-            table += [[str(r.get(c.key, "")) for c in kind_.columns] for r in rows]
-            checked = imports.check_rows(kind_, table, existing)
+            checked = await run_in_threadpool(
+                lambda: imports.check_confirmed(
+                    kind, str(form["payload"]), secret=event.export_salt, existing=existing
+                )
+            )
             if checked.ok:
                 await imports.apply_import(event.id, checked, db=db, publish=_publisher(request))
                 return _home(event, f"import-{kind}", "import")
