@@ -391,6 +391,7 @@ GERMAN: dict[str, str] = {
     "The workbook has more than {n} parts; save it again as a plain XLSX.": "Die Arbeitsmappe hat mehr als {n} Bestandteile; bitte erneut als einfache XLSX-Datei speichern.",
     "The workbook unpacks to more than {mb} MB or is compressed suspiciously well; it is not read.": "Die Arbeitsmappe wird entpackt größer als {mb} MB oder ist verdächtig stark komprimiert; sie wird nicht gelesen.",
     "The workbook contains XML declarations that are not allowed.": "Die Arbeitsmappe enthält XML-Deklarationen, die nicht erlaubt sind.",
+    "contains characters that are not allowed": "enthält Zeichen, die nicht erlaubt sind",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}
