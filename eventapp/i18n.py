@@ -392,6 +392,9 @@ GERMAN: dict[str, str] = {
     "The workbook unpacks to more than {mb} MB or is compressed suspiciously well; it is not read.": "Die Arbeitsmappe wird entpackt größer als {mb} MB oder ist verdächtig stark komprimiert; sie wird nicht gelesen.",
     "The workbook contains XML declarations that are not allowed.": "Die Arbeitsmappe enthält XML-Deklarationen, die nicht erlaubt sind.",
     "contains characters that are not allowed": "enthält Zeichen, die nicht erlaubt sind",
+    "This person declined to exchange contacts with you.": "Diese Person hat den Kontaktaustausch mit Ihnen abgelehnt.",
+    "Too many requests in a short time; wait a minute.": "Zu viele Anfragen in kurzer Zeit; bitte eine Minute warten.",
+    "This person has received many requests just now; try again in a minute.": "Diese Person hat gerade viele Anfragen erhalten; bitte in einer Minute erneut versuchen.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}

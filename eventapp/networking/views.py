@@ -35,7 +35,7 @@ from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.web.limits import form_limits
 from eventapp.web.render import language, render
-from eventapp.web.security import csrf_ok
+from eventapp.web.security import csrf_ok, device_hash
 
 MAX_FORM_BYTES = 16_384  # a whole profile is far below this; larger is refused unread
 # What a redirect's ?done= says on the next page.
@@ -199,7 +199,9 @@ async def profile_page(request: Request, me: Me) -> Response:
         values: dict[str, object] = {k: v for k, v in form.items() if isinstance(v, str)}
         values["interests"] = [str(v) for v in form.getlist("interests")]
         try:
-            await nw.save_profile(me.event, me.id, values, db=me.db)
+            await nw.save_profile(
+                me.event, me.id, values, db=me.db, device=device_hash(request, me.event_id)
+            )
         except InvalidInput as exc:
             _ = translator(language(request, me.event.language, me.event))
             return show(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -18,7 +19,13 @@ from eventapp.voting import queries
 from eventapp.voting.rules import join_event
 from eventapp.web.limits import form_limits
 from eventapp.web.render import language, render
-from eventapp.web.security import csrf_ok, origin_allowed
+from eventapp.web.security import (
+    DEVICE_COOKIE,
+    DEVICE_MAX_AGE,
+    csrf_ok,
+    device_id,
+    origin_allowed,
+)
 
 COOKIE_MAX_AGE = 30 * 86400
 
@@ -45,6 +52,15 @@ def _set_identity(request: Request, response: Response, event: Event, attendee: 
         secure=settings.cookie_secure,
         path=f"/e/{event.code}",
     )
+    if device_id(request) is None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            secrets.token_urlsafe(18),
+            max_age=DEVICE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+        )
 
 
 async def event_page(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -13,6 +14,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_COOKIE = "ea_csrf"
+# A random id for this browser, set at join and kept a year: what a block follows when the
+# blocked person clears the event cookie and joins again under another name.
+DEVICE_COOKIE = "ea_device"
+DEVICE_MAX_AGE = 365 * 86400
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self'; media-src 'self' blob:; object-src 'none'; "
@@ -123,3 +128,17 @@ def csrf_ok(conn: HTTPConnection, submitted: str | None, allowed: tuple[str, ...
     if not cookie or not submitted or not origin_allowed(conn, allowed):
         return False
     return hmac.compare_digest(cookie.encode(), submitted.encode())
+
+
+def device_id(conn: HTTPConnection) -> str | None:
+    """This browser's device id, if it has a well-formed one."""
+    raw = conn.cookies.get(DEVICE_COOKIE)
+    return raw if raw and 20 <= len(raw) <= 64 and raw.isascii() else None
+
+
+def device_hash(conn: HTTPConnection, event_id: int) -> str:
+    """The device id as stored for one event (a hash: the cookie itself never is)."""
+    raw = device_id(conn)
+    if raw is None:
+        return ""
+    return hashlib.sha256(f"{event_id}:{raw}".encode()).hexdigest()[:32]
