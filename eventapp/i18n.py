@@ -395,6 +395,17 @@ GERMAN: dict[str, str] = {
     "This person declined to exchange contacts with you.": "Diese Person hat den Kontaktaustausch mit Ihnen abgelehnt.",
     "Too many requests in a short time; wait a minute.": "Zu viele Anfragen in kurzer Zeit; bitte eine Minute warten.",
     "This person has received many requests just now; try again in a minute.": "Diese Person hat gerade viele Anfragen erhalten; bitte in einer Minute erneut versuchen.",
+    "What the organiser can export": "Was der Veranstalter exportieren kann",
+    "Attendees with the fields they agreed to share; others only as an anonymous row id (never the raw votes' voter id). Deleted accounts are left out.": "Teilnehmende mit den Angaben, deren Weitergabe sie zugestimmt haben; sonst nur mit anonymer Zeilenkennung (nie der Kennung aus den Einzelstimmen). Gelöschte Konten fehlen.",
+    "With your name, only if you turned on networking:": "Mit Ihrem Namen, nur wenn Sie Networking eingeschaltet haben:",
+    "your name, organisation, organisation type and role;": "Ihr Name, Ihre Organisation, Organisationstyp und Rolle;",
+    "of your e-mail address, phone number and website only those you chose to share;": "von E-Mail-Adresse, Telefonnummer und Website nur das, was Sie zum Teilen freigegeben haben;",
+    "the contacts you exchanged, when both of you use networking;": "die Kontakte, die Sie ausgetauscht haben, wenn Sie beide Networking nutzen;",
+    "the pitches you offered to partner on, with your role and note;": "die Pitches, bei denen Sie mitmachen möchten, mit Ihrer Rolle und Notiz;",
+    "the matches the app suggested to you.": "die Kontaktvorschläge, die die App Ihnen gemacht hat.",
+    "Without your name:": "Ohne Ihren Namen:",
+    "your ratings: as totals per pitch, and each rating with its time under a voter pseudonym. That pseudonym appears in no export that carries names, so the exports cannot be joined to show how a named person voted.": "Ihre Bewertungen: als Summen je Pitch und jede einzelne Bewertung mit Uhrzeit unter einem Pseudonym. Dieses Pseudonym steht in keinem Export mit Namen, sodass sich die Exporte nicht zusammenführen lassen, um zu zeigen, wie eine namentlich genannte Person abgestimmt hat.",
+    "if you do not use networking: one anonymous line in the attendee list (its id is not the voter pseudonym), and your exchanges and partner offers only as counts.": "wenn Sie Networking nicht nutzen: eine anonyme Zeile in der Teilnehmendenliste (ihre Kennung ist nicht das Abstimmungs-Pseudonym) und Ihre Kontakte und Mitmach-Angebote nur als Anzahl.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}

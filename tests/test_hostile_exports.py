@@ -161,3 +161,43 @@ def test_non_characters_are_refused_at_input_and_never_break_an_xlsx(
     assert to_csv(Table(("a", "b"), [["x;=1", "y"]])).decode("utf-8-sig").splitlines()[1] == (
         "x;'=1,y"
     )
+
+
+def test_the_raw_votes_pseudonym_appears_in_no_export_that_carries_names(
+    client: TestClient, hostile_event: tuple[str, str, list[str]]
+) -> None:
+    code, key, names = hostile_event
+    raw = json.loads(_export(client, code, key, "raw-votes", "json"))["rows"]
+    voters = {r["voter"] for r in raw}
+    assert len(voters) == len(names)
+    for exporter in registry.listing():
+        if exporter.slug == "raw-votes":
+            continue
+        for fmt in FORMATS:
+            content = _export(client, code, key, exporter.slug, fmt)
+            if fmt == "xlsx":
+                book = openpyxl.load_workbook(io.BytesIO(content))
+                content = "\n".join(
+                    str(c)
+                    for ws in book.worksheets
+                    for r in ws.iter_rows(values_only=True)
+                    for c in r
+                ).encode()
+            text = content.decode("utf-8-sig")
+            assert not [v for v in voters if v in text], (exporter.slug, fmt)
+    people = json.loads(_export(client, code, key, "attendees", "json"))["rows"]
+    assert {p["name"] for p in people} == set(names)
+    assert all(p["attendee"].startswith("a-") and len(p["attendee"]) == 18 for p in people)
+
+
+def test_the_privacy_notice_says_what_is_exported_with_names_and_without(
+    client: TestClient, db: Database
+) -> None:
+    event = create_event("Forum", [PitchSpec("A")], db=db)
+    for lang, with_name, without in (
+        ("en", "With your name, only if you turned on networking:", "appears in no export"),
+        ("de", "Mit Ihrem Namen, nur wenn Sie Networking eingeschaltet haben:", "steht in keinem"),
+    ):
+        page = client.get(f"/e/{event.code}/privacy", headers={"accept-language": lang}).text
+        assert with_name in page and without in page
+        assert 'id="exported-with-name"' in page and 'id="exported-without-name"' in page

@@ -68,11 +68,22 @@ class ExportContext:
 
     def pseudonym(self, attendee_id: int) -> str:
         """A stable voter id that cannot be turned back into the attendee without the
-        event's secret salt (keyed HMAC, not a plain hash of a guessable number)."""
+        event's secret salt (keyed HMAC, not a plain hash of a guessable number).
+
+        Only the raw-votes export (which carries no names) uses it: an export with names
+        must never carry it, or the two files together would show each named person's
+        ratings. Others use ``row_pseudonym``, keyed separately per export."""
         digest = hmac.new(
             self.event.export_salt.encode(), str(attendee_id).encode(), hashlib.sha256
         )
         return "v-" + digest.hexdigest()[:16]
+
+    def row_pseudonym(self, attendee_id: int, *, export: str) -> str:
+        """A stable row id for one export, under a key of its own (derived from the salt
+        and the export's name), so it links to no other export's ids."""
+        key = hmac.new(self.event.export_salt.encode(), f"export:{export}".encode(), "sha256")
+        digest = hmac.new(key.digest(), str(attendee_id).encode(), hashlib.sha256)
+        return export[:1] + "-" + digest.hexdigest()[:16]
 
 
 class Exporter:
