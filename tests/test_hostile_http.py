@@ -3,6 +3,7 @@ slow bodies, slow headers, huge ids, and the headers every response carries."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import select
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil  # type: ignore[import-untyped]
@@ -24,6 +26,7 @@ from eventapp.core.db import Database
 from eventapp.voting.rules import PitchSpec, create_event
 from eventapp.web import limits
 from loadtests.harness import free_port
+from tests.live_client import LiveClient, join_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -299,3 +302,39 @@ def test_huge_ids_are_404_and_errors_carry_security_headers(served: Served) -> N
     assert "Something went wrong on our side" in broken.text
     for name in ("content-security-policy", "x-frame-options", "x-content-type-options"):
         assert name in broken.headers, broken.headers
+
+
+@pytest.mark.slow
+def test_live_sockets_and_kept_alive_connections_outlive_the_header_deadline(
+    served: Served,
+) -> None:
+    """The header clock stops once a request head is complete: an upgraded socket and a
+    connection between two requests are not cut by it."""
+
+    async def scenario() -> dict[str, Any]:
+        token = await join_http(served.url, served.code, "Long Stay")
+        phone = LiveClient(served.url, served.code)
+        welcome = await phone.connect({"type": "hello", "token": token})
+        await asyncio.sleep(limits.HEADER_SECONDS + 1)
+        pong = await phone.ws.ping()
+        await asyncio.wait_for(pong, 5)
+        await phone.close()
+        return welcome
+
+    sock = socket.create_connection(("127.0.0.1", served.port))
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock.sendall(request)
+    first = _response_head(sock)
+    welcome = asyncio.run(scenario())
+    assert welcome["type"] == "welcome"
+    assert first.startswith(b"HTTP/1.1 200")
+    # The kept-alive connection was idle for > 5 s meanwhile: uvicorn closed it.
+    assert _closed_within(sock, 1.0) is not None
+    sock.close()
+    again = socket.create_connection(("127.0.0.1", served.port))
+    again.sendall(request)
+    assert _response_head(again).startswith(b"HTTP/1.1 200")
+    time.sleep(1)
+    again.sendall(request)  # the second request on the same connection
+    assert b"HTTP/1.1 200" in _response_head(again)  # after the first one's body
+    again.close()
