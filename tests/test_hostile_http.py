@@ -43,8 +43,20 @@ class Served:
         return int(psutil.Process(self.process.pid).memory_info().rss)
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The app as ``python -m eventapp serve`` runs it, shared by the tests that leave it
+    as they found it."""
+    yield from _serve(tmp_path_factory.mktemp("served"))
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+def served_alone(tmp_path: Path) -> Iterator[Served]:
+    """A server of its own, for a test that breaks it."""
+    yield from _serve(tmp_path)
+
+
+def _serve(tmp_path: Path) -> Iterator[Served]:
     """The app as ``python -m eventapp serve`` runs it (uvicorn with our protocol)."""
     db_path = tmp_path / "app.db"
     db = Database(f"sqlite:///{db_path}")
@@ -287,7 +299,8 @@ def test_oversized_headers_are_refused(served: Served) -> None:
     assert answer.startswith(b"HTTP/1.1 4"), answer[:100]
 
 
-def test_huge_ids_are_404_and_errors_carry_security_headers(served: Served) -> None:
+def test_huge_ids_are_404_and_errors_carry_security_headers(served_alone: Served) -> None:
+    served = served_alone
     huge = 2**63
     page = httpx.get(f"{served.url}/e/{served.code}/network/contacts/{huge}", timeout=5)
     assert httpx.get(f"{served.url}/e/{served.code}/network/contacts/{huge - 1}").status_code == 403
