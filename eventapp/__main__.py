@@ -68,6 +68,8 @@ GRACEFUL_SECONDS = 10
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from eventapp.web import limits
+
     uvicorn.run(
         "eventapp.app:app_from_environ" if workers > 1 else _app(settings),  # type: ignore[arg-type]
         factory=workers > 1,
@@ -81,6 +83,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         ws="websockets-sansio",
         ws_max_size=64 * 1024,
+        # Connection hygiene (README, "Security"): a deadline for request headers, a cap on
+        # their size, and a short keep-alive; body limits are the app's BodyLimits.
+        http=limits.GuardedH11Protocol,
+        h11_max_incomplete_event_size=limits.MAX_HEADER_BYTES,
+        timeout_keep_alive=limits.KEEP_ALIVE_SECONDS,
         log_level="warning",
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -34,8 +35,9 @@ from eventapp.voting import views as attendee
 from eventapp.voting.stats import VoteWriter
 from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
 from eventapp.web import health, pages, privacy
+from eventapp.web.limits import BodyLimits
 from eventapp.web.logs import install_log_redaction
-from eventapp.web.security import SecurityHeaders
+from eventapp.web.security import SecurityHeaders, http_error, server_error
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -121,7 +123,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         WebSocketRoute("/e/{code}/ws", live_endpoint),
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]
-    middleware = [Middleware(SecurityHeaders)]
+    # Outermost first: refusals of too large or too slow bodies get the headers too.
+    middleware = [Middleware(SecurityHeaders), Middleware(BodyLimits)]
     if settings.trusted_proxies:
         # X-Forwarded-For/-Proto only from the proxies we were told about (TRUSTED_PROXIES);
         # from anyone else they are ignored, so no client can pose as another address.
@@ -132,6 +135,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         debug=settings.debug,
         routes=routes,
         middleware=middleware,
+        exception_handlers={HTTPException: http_error, 500: server_error},
         lifespan=lifespan,
     )
 

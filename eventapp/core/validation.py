@@ -26,8 +26,18 @@ def clean_text(value: object, *, field: str, max_length: int, required: bool = F
     text = " ".join(unicodedata.normalize("NFC", value).split())
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in text):
         raise InvalidInput(field, "contains invisible control characters")
+    if any(is_noncharacter(ch) for ch in text):
+        raise InvalidInput(field, "contains characters that are not allowed")
     if required and not text:
         raise InvalidInput(field, "is required")
     if len(text) > max_length:
         raise InvalidInput(field, f"is longer than {max_length} characters")
     return text
+
+
+def is_noncharacter(ch: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane (U+FFFE, U+FFFF, ...):
+    never text, illegal in XML (an XLSX holding one is malformed). Control characters and
+    surrogates, XML's other illegal code points, are refused by category above."""
+    cp = ord(ch)
+    return 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE

@@ -7,6 +7,10 @@ totals equal what the projector showed.
 
 Spreadsheet cells that begin with = + - @ (or a tab or carriage return) are prefixed with
 an apostrophe, so a name like ``=HYPERLINK(...)`` stays text in Excel (formula injection).
+The same holds after every ``;`` ``,`` or tab inside a text cell: our CSV is
+comma-separated, but German Excel splits on ``;``, so ``Ann;=1+1;`` would otherwise open as
+a live formula in its own cell (``Ann;'=1+1;``). Characters XML cannot hold (a name with
+U+FFFF stored before input refused it) become U+FFFD, so an XLSX is always well-formed.
 JSON keeps values exactly: it is not opened by a spreadsheet.
 """
 
@@ -17,6 +21,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -32,7 +37,10 @@ FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
-_RISKY = ("=", "+", "-", "@", "\t", "\r")
+# A segment (the cell's start, or what follows a separator a spreadsheet may split on)
+# that begins, after blanks or quotes, with a character that starts a formula.
+_RISKY_SEGMENT = re.compile(r"""(^|[;,\t])(?=[\s"']*[=+\-@\t\r])""")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -60,11 +68,22 @@ class ExportContext:
 
     def pseudonym(self, attendee_id: int) -> str:
         """A stable voter id that cannot be turned back into the attendee without the
-        event's secret salt (keyed HMAC, not a plain hash of a guessable number)."""
+        event's secret salt (keyed HMAC, not a plain hash of a guessable number).
+
+        Only the raw-votes export (which carries no names) uses it: an export with names
+        must never carry it, or the two files together would show each named person's
+        ratings. Others use ``row_pseudonym``, keyed separately per export."""
         digest = hmac.new(
             self.event.export_salt.encode(), str(attendee_id).encode(), hashlib.sha256
         )
         return "v-" + digest.hexdigest()[:16]
+
+    def row_pseudonym(self, attendee_id: int, *, export: str) -> str:
+        """A stable row id for one export, under a key of its own (derived from the salt
+        and the export's name), so it links to no other export's ids."""
+        key = hmac.new(self.event.export_salt.encode(), f"export:{export}".encode(), "sha256")
+        digest = hmac.new(key.digest(), str(attendee_id).encode(), hashlib.sha256)
+        return export[:1] + "-" + digest.hexdigest()[:16]
 
 
 class Exporter:
@@ -81,9 +100,10 @@ class Exporter:
 
 
 def neutralise(value: Cell) -> Cell:
-    if isinstance(value, str) and value.startswith(_RISKY):
-        return "'" + value
-    return value
+    """A text cell no spreadsheet reads as a formula, whichever separator it splits on."""
+    if not isinstance(value, str):
+        return value
+    return _RISKY_SEGMENT.sub(lambda m: m.group(1) + "'", _XML_ILLEGAL.sub("\ufffd", value))
 
 
 def to_csv(table: Table) -> bytes:

@@ -91,8 +91,8 @@ class Attendees(Exporter):
     slug = "attendees"
     title = "Attendees"
     description = (
-        "Attendees with the fields they agreed to share; others only as a "
-        "pseudonym. Deleted accounts are left out."
+        "Attendees with the fields they agreed to share; others only as an anonymous "
+        "row id (never the raw votes' voter id). Deleted accounts are left out."
     )
     group = "attendees"
 
@@ -102,7 +102,7 @@ class Attendees(Exporter):
             shared = p.shared_contact() if p.opted_in else {}
             rows.append(
                 [
-                    ctx.pseudonym(pid),
+                    ctx.row_pseudonym(pid, export=self.slug),
                     p.name if p.opted_in else None,
                     p.organization if p.opted_in else None,
                     _org_label(p.org_type) if p.opted_in else None,
@@ -114,7 +114,7 @@ class Attendees(Exporter):
             )
         return Table(
             (
-                "voter",
+                "attendee",
                 "name",
                 "organisation",
                 "organisation_type",
@@ -125,7 +125,8 @@ class Attendees(Exporter):
             ),
             rows,
             "Names and fields only for attendees opted in to networking; contact "
-            "fields only where they chose to share them.",
+            "fields only where they chose to share them. attendee: an id of this export "
+            "only; it does not match the voter id of the raw votes.",
         )
 
 

@@ -95,6 +95,9 @@ class NetworkProfile(SQLModel, table=True):
     share_linkedin: bool = False
     # Part of every QR token: rotating it invalidates all codes shown before.
     qr_nonce: str = Field(default="", max_length=32)
+    # Hash of the browser's device cookie (per event) when the profile was last saved:
+    # a block also holds for this device, so re-joining under a new name does not lift it.
+    device_hash: str = Field(default="", max_length=64, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -136,6 +139,8 @@ class ContactBlock(SQLModel, table=True):
     event_id: int = Field(foreign_key="event.id", index=True)
     blocker_id: int = Field(foreign_key="attendee.id", index=True)
     blocked_id: int = Field(foreign_key="attendee.id", index=True)
+    # The blocked person's device hash at the time (NetworkProfile.device_hash).
+    blocked_device: str = Field(default="", max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 

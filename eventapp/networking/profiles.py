@@ -158,7 +158,9 @@ def clean_profile(values: Mapping[str, object], *, topics: Sequence[str]) -> Pro
     return ProfileInput(name, organization, profile, values.get("opt_in") in ("on", "1", True))
 
 
-def _save_tx(session: Session, attendee_id: int, data: ProfileInput) -> NetworkProfile:
+def _save_tx(
+    session: Session, attendee_id: int, data: ProfileInput, device: str = ""
+) -> NetworkProfile:
     attendee = session.get(Attendee, attendee_id)
     assert attendee is not None
     attendee.name, attendee.organization = data.name, data.organization
@@ -181,6 +183,8 @@ def _save_tx(session: Session, attendee_id: int, data: ProfileInput) -> NetworkP
             )
         )
     prof.opted_in = data.opt_in
+    if device:
+        prof.device_hash = device
     if not prof.qr_nonce:
         prof.qr_nonce = secrets.token_urlsafe(9)
     prof.updated_at = utcnow()
@@ -191,12 +195,17 @@ def _save_tx(session: Session, attendee_id: int, data: ProfileInput) -> NetworkP
 
 
 async def save_profile(
-    event: Event, attendee_id: int, values: Mapping[str, object], *, db: Database
+    event: Event,
+    attendee_id: int,
+    values: Mapping[str, object],
+    *,
+    db: Database,
+    device: str = "",
 ) -> NetworkProfile:
     """Validate and store the profile; ticking the consent box opts in (recorded with time
     and text version), unticking it withdraws: listed, suggested and shared no more."""
     data = clean_profile(values, topics=event_topics(event))
-    return await run_write(db, _save_tx, attendee_id, data)
+    return await run_write(db, _save_tx, attendee_id, data, device)
 
 
 def require_opted_in(person: Person | None) -> Person:

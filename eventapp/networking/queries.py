@@ -170,6 +170,19 @@ def blocked_either_way(session: Session, a: int, b: int) -> bool:
     return row is not None
 
 
+def device_blocked(session: Session, a: int, b: int) -> bool:
+    """Whether either blocked the other's device (under this or an earlier attendee)."""
+    pa, pb = profile(session, a), profile(session, b)
+    clauses = [
+        and_(col(ContactBlock.blocker_id) == blocker, col(ContactBlock.blocked_device) == device)
+        for blocker, other in ((b, pa), (a, pb))
+        if other is not None and (device := other.device_hash)
+    ]
+    if not clauses:
+        return False
+    return session.exec(select(ContactBlock.id).where(or_(*clauses))).first() is not None
+
+
 def links_of(session: Session, attendee_id: int) -> list[ContactLink]:
     return list(
         session.exec(

@@ -33,8 +33,9 @@ from eventapp.networking.models import (
 from eventapp.networking.suggestions import SuggestionCache
 from eventapp.settings import Settings
 from eventapp.voting import queries
+from eventapp.web.limits import form_limits
 from eventapp.web.render import language, render
-from eventapp.web.security import csrf_ok
+from eventapp.web.security import csrf_ok, device_hash
 
 MAX_FORM_BYTES = 16_384  # a whole profile is far below this; larger is refused unread
 # What a redirect's ?done= says on the next page.
@@ -127,7 +128,7 @@ async def checked_form(request: Request, me: Me) -> FormData | Response:
     """The posted form, if it is small enough and carries this browser's CSRF token."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         return message(request, me.event, "This form is too large.", status=413)
-    form = await request.form(max_files=0, max_fields=60)
+    form = await request.form(**form_limits(request.url.path))
     settings: Settings = request.state.settings
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
         return message(request, me.event, "The form expired. Please try again.", status=403)
@@ -198,7 +199,9 @@ async def profile_page(request: Request, me: Me) -> Response:
         values: dict[str, object] = {k: v for k, v in form.items() if isinstance(v, str)}
         values["interests"] = [str(v) for v in form.getlist("interests")]
         try:
-            await nw.save_profile(me.event, me.id, values, db=me.db)
+            await nw.save_profile(
+                me.event, me.id, values, db=me.db, device=device_hash(request, me.event_id)
+            )
         except InvalidInput as exc:
             _ = translator(language(request, me.event.language, me.event))
             return show(
@@ -314,5 +317,5 @@ routes = [
     Route("/e/{code}/network/profile", page(profile_page), methods=["GET", "POST"]),
     Route("/e/{code}/network/people", page(people_page)),
     Route("/e/{code}/network/pitches", page(pitches_page)),
-    Route("/e/{code}/network/pitches/{pitch_id:int}", page(pitch_interest), methods=["POST"]),
+    Route("/e/{code}/network/pitches/{pitch_id:id}", page(pitch_interest), methods=["POST"]),
 ]

@@ -104,7 +104,11 @@ async def console(
         "exporters": registry.listing(),
         "formats": list(exports.FORMATS),
         "preview": preview,
-        "preview_payload": json.dumps(preview.rows, ensure_ascii=False) if preview else "",
+        "preview_payload": (
+            imports.sign_preview(preview.kind.slug, preview.rows, secret=event.export_salt)
+            if preview
+            else ""
+        ),
         "import_kinds": imports.KINDS,
         "retention_ends": privacy.retention_ends(event).date().isoformat(),
         "expired": privacy.is_expired(event),

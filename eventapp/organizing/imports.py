@@ -8,7 +8,10 @@ none. Organisers see the checked rows as a preview before anything is stored.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
+import json
 import re
 import zipfile
 from collections.abc import Callable, Sequence
@@ -23,6 +26,13 @@ from eventapp.voting.queries import EventState
 
 MAX_BYTES = 1_000_000  # a list of a few hundred organisations is a few kB
 MAX_ROWS = 2000
+# Columns read from a sheet: ours have at most four, a real export has a few dozen.
+MAX_COLUMNS = 50
+# An XLSX is a zip: its listing is checked before openpyxl opens anything. 2,000 rows of
+# text unpack to about 1 MB; a zip bomb unpacks to gigabytes from a few kB.
+MAX_XLSX_UNCOMPRESSED = 20_000_000
+MAX_XLSX_RATIO = 100  # uncompressed/compressed, per part and overall
+MAX_XLSX_PARTS = 100
 
 
 @dataclass(frozen=True)
@@ -175,31 +185,91 @@ def _read_csv(data: bytes) -> list[list[str]]:
         text = data.decode("cp1252", errors="replace")
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
+    rows: list[list[str]] = []
     try:
-        return [list(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)]
+        # Bounded like the XLSX reader: one row past the limit is enough to refuse it.
+        for record in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True):
+            rows.append(record[:MAX_COLUMNS])
+            if len(rows) >= MAX_ROWS + 2:
+                break
+        return rows
     except csv.Error as exc:
         raise ImportFileError("The CSV file is malformed: {detail}.", detail=exc) from None
+
+
+def check_xlsx_listing(data: bytes) -> None:
+    """Refuse a workbook whose zip listing promises too much, before anything is
+    unpacked: too many parts, too many bytes, or a compression ratio no spreadsheet has.
+    The sizes in the listing bound what zipfile will inflate (it stops at the declared
+    size), and XML with a document type (entity tricks) is refused too."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+            if len(parts) > MAX_XLSX_PARTS:
+                raise ImportFileError(
+                    "The workbook has more than {n} parts; save it again as a plain XLSX.",
+                    n=MAX_XLSX_PARTS,
+                )
+            total = sum(p.file_size for p in parts)
+            packed = sum(p.compress_size for p in parts)
+            ratios = [p.file_size / max(p.compress_size, 1) for p in parts if p.file_size > 4096]
+            if (
+                total > MAX_XLSX_UNCOMPRESSED
+                or total / max(packed, 1) > MAX_XLSX_RATIO
+                or any(r > MAX_XLSX_RATIO for r in ratios)
+            ):
+                raise ImportFileError(
+                    "The workbook unpacks to more than {mb} MB or is compressed "
+                    "suspiciously well; it is not read.",
+                    mb=MAX_XLSX_UNCOMPRESSED // 1_000_000,
+                )
+            for part in parts:
+                if part.filename.endswith((".xml", ".rels")):
+                    with archive.open(part) as handle:
+                        head = handle.read(4096)
+                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                        raise ImportFileError(
+                            "The workbook contains XML declarations that are not allowed."
+                        )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise ImportFileError(
+            "The file is not a readable XLSX workbook ({detail}).", detail=exc
+        ) from None
 
 
 def _read_xlsx(data: bytes) -> list[list[str]]:
     import openpyxl  # imported here: only imports and exports need it
 
+    check_xlsx_listing(data)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # bad zip, bad XML, missing parts: all "not readable"
         raise ImportFileError(
-            "The file is not a readable XLSX workbook ({detail}).", detail=exc
+            "The file is not a readable XLSX workbook ({detail}).", detail=_short(exc)
         ) from None
     try:
         sheet = book.worksheets[0]
         rows: list[list[str]] = []
-        for values in sheet.iter_rows(values_only=True):
+        # Explicit bounds: never ask the sheet for its size (its dimension tag may lie,
+        # and without one openpyxl would read every row to find it).
+        for values in sheet.iter_rows(
+            min_row=1, max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS, values_only=True
+        ):
             rows.append(["" if v is None else str(v) for v in values])
-            if len(rows) > MAX_ROWS + 1:
-                break
         return rows
+    except ImportFileError:
+        raise
+    except Exception as exc:  # XML errors surface while rows are read
+        raise ImportFileError(
+            "The file is not a readable XLSX workbook ({detail}).", detail=_short(exc)
+        ) from None
     finally:
         book.close()
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
@@ -264,6 +334,48 @@ def check_rows(
         else:
             result.rows.append(row)
     return result
+
+
+def sign_preview(kind_slug: str, rows: Sequence[dict[str, str]], *, secret: str) -> str:
+    """The preview's rows as the confirm form carries them: ``<hmac>.<json>``. The
+    key is derived from a per-event secret, so only this server's preview of this event
+    (and this kind of list) is accepted back."""
+    body = json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
+    return f"{_preview_mac(kind_slug, body, secret)}.{body}"
+
+
+def _preview_mac(kind_slug: str, body: str, secret: str) -> str:
+    key = hmac.new(secret.encode(), b"import-preview", hashlib.sha256).digest()
+    return hmac.new(key, f"{kind_slug}\n{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_confirmed(
+    kind_slug: str, payload: str, *, secret: str, existing: Sequence[str] = ()
+) -> CheckedImport:
+    """The confirm step: the payload must be a preview this server signed, and it is
+    checked again with the same row, field and size limits as the file was."""
+    kind = KINDS[kind_slug]
+    damaged = ImportFileError("The preview data was damaged. Upload the file again.")
+    if len(payload) > MAX_BYTES * 2:
+        raise ImportFileError("The file is larger than {mb} MB.", mb=MAX_BYTES // 1_000_000)
+    mac, _, body = payload.partition(".")
+    if not hmac.compare_digest(mac.encode(), _preview_mac(kind_slug, body, secret).encode()):
+        raise damaged  # checked before parsing: a forged payload is never parsed
+    try:
+        rows = json.loads(body)
+    except (ValueError, RecursionError):
+        raise damaged from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise damaged
+    if len(rows) > MAX_ROWS:
+        raise ImportFileError("The file has more than {n} rows.", n=MAX_ROWS)
+    table = [[c.key for c in kind.columns]]
+    table += [[_cell(r.get(c.key, "")) for c in kind.columns] for r in rows]
+    return check_rows(kind, table, existing)
+
+
+def _cell(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def check_file(

@@ -3,7 +3,6 @@ route checks ``can_organize``, reads the form and calls one domain function."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from eventapp.organizing import imports, report
 from eventapp.organizing import rules as organizing
 from eventapp.settings import Settings
 from eventapp.voting import queries
+from eventapp.web.limits import form_limits
 from eventapp.web.render import language, render
 from eventapp.web.security import csrf_ok
 
@@ -55,7 +55,7 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
                 return await views.console(
                     request, event, status_code=413, errors=[too_big.render(_)]
                 )
-            form = await request.form(max_part_size=2 * 1024 * 1024)
+            form = await request.form(**form_limits(request.url.path))
             request.state.form = form
             try:
                 if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
@@ -192,11 +192,11 @@ async def import_file(request: Request, event: Event) -> Response:
     existing = await run_in_threadpool(imports.existing_values, kind, event.id, db=db)
     try:
         if form.get("payload"):
-            rows = json.loads(str(form["payload"]))
-            kind_ = imports.KINDS[kind]
-            table = [[c.key for c in kind_.columns]]
-            table += [[str(r.get(c.key, "")) for c in kind_.columns] for r in rows]
-            checked = imports.check_rows(kind_, table, existing)
+            checked = await run_in_threadpool(
+                lambda: imports.check_confirmed(
+                    kind, str(form["payload"]), secret=event.export_salt, existing=existing
+                )
+            )
             if checked.ok:
                 await imports.apply_import(event.id, checked, db=db, publish=_publisher(request))
                 return _home(event, f"import-{kind}", "import")
@@ -360,7 +360,7 @@ routes = [
     Route(ROOT, console),
     Route(ROOT + "/settings", save_settings, methods=["POST"]),
     Route(ROOT + "/pitches", add_pitch, methods=["POST"]),
-    Route(ROOT + "/pitches/{pitch_id}", edit_pitch, methods=["POST"]),
+    Route(ROOT + "/pitches/{pitch_id:id}", edit_pitch, methods=["POST"]),
     Route(ROOT + "/import/{kind}", import_file, methods=["POST"]),
     Route(ROOT + "/rotate/{role}", rotate, methods=["POST"]),
     Route(ROOT + "/purge", purge, methods=["POST"]),

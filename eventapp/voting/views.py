@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -16,8 +17,15 @@ from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.rules import join_event
+from eventapp.web.limits import form_limits
 from eventapp.web.render import language, render
-from eventapp.web.security import csrf_ok, origin_allowed
+from eventapp.web.security import (
+    DEVICE_COOKIE,
+    DEVICE_MAX_AGE,
+    csrf_ok,
+    device_id,
+    origin_allowed,
+)
 
 COOKIE_MAX_AGE = 30 * 86400
 
@@ -44,6 +52,15 @@ def _set_identity(request: Request, response: Response, event: Event, attendee: 
         secure=settings.cookie_secure,
         path=f"/e/{event.code}",
     )
+    if device_id(request) is None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            secrets.token_urlsafe(18),
+            max_age=DEVICE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+        )
 
 
 async def event_page(request: Request) -> Response:
@@ -66,7 +83,7 @@ async def join(request: Request) -> Response:
     if event is None or event.id is None:
         return _not_found(request)
     settings: Settings = request.state.settings
-    form = await request.form()
+    form = await request.form(**form_limits(request.url.path))
     values = {k: str(form.get(k, "")) for k in ("name", "organization")}
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
         return render(

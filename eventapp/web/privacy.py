@@ -11,6 +11,7 @@ from eventapp.core.privacy import PRIVACY_NOTICE_VERSION, delete_my_data, retent
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
 from eventapp.voting import queries
+from eventapp.web.limits import form_limits
 from eventapp.web.render import render
 from eventapp.web.security import csrf_ok
 
@@ -61,7 +62,7 @@ async def delete(request: Request) -> Response:
     if event is None:
         return render(request, "error.html", {"message": "Page not found."}, status_code=404)
     settings: Settings = request.state.settings
-    form = await request.form()
+    form = await request.form(**form_limits(request.url.path))
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
         return _page(
             request,
