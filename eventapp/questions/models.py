@@ -56,7 +56,8 @@ class Question(SQLModel, table=True):
     text: str = Field(max_length=MAX_QUESTION_LENGTH)
     # The asker chose to show their name (only where the event allows anonymity at all).
     show_name: bool = False
-    state: QuestionState = Field(default=QuestionState.SHOWN, max_length=16)
+    # A QuestionState value, stored as plain text (no database enum type to migrate).
+    state: str = Field(default=QuestionState.SHOWN.value, max_length=16)
     hide_reason: str = Field(default="", max_length=24)
     # The one question the projector shows large (at most one per event).
     highlighted: bool = False

@@ -286,7 +286,9 @@ def add_question(session: Session, new: NewQuestion, now: datetime) -> QuestionV
         attendee_id=new.attendee_id,
         text=new.text,
         show_name=new.show_name,
-        state=QuestionState.WAITING if event.questions_premoderated else QuestionState.SHOWN,
+        state=(
+            QuestionState.WAITING if event.questions_premoderated else QuestionState.SHOWN
+        ).value,
         created_at=now,
         updated_at=now,
     )
@@ -363,7 +365,7 @@ def moderate(
     if question is None or question.event_id != event_id:
         raise Refused("unknown_question", "No such question.")
     if state is not None:
-        question.state = state
+        question.state = state.value
         question.hide_reason = reason if state is QuestionState.HIDDEN else ""
         if state is QuestionState.HIDDEN or state is QuestionState.WAITING:
             question.highlighted = False
