@@ -446,6 +446,17 @@ GERMAN: dict[str, str] = {
     "Hide": "Ausblenden",
     "Contact request sent.": "Kontaktanfrage gesendet.",
     "You are connected.": "Sie sind verbunden.",
+    "Questions to the presenters": "Fragen an die Präsentierenden",
+    "Every question per pitch with its upvotes and state; the asker's name only where they chose to show it.": "Alle Fragen je Pitch mit Unterstützungen und Status; der Name nur, wo die fragende Person ihn zeigen wollte.",
+    "asked": "gestellt",
+    "upvotes": "Unterstützungen",
+    "The most upvoted visible questions per pitch; names only where the asker chose to show them.": "Die meistunterstützten sichtbaren Fragen je Pitch; Namen nur, wo die Fragenden sie zeigen wollten.",
+    "Questions on": "Fragen eingeschaltet",
+    "Anonymous questions allowed": "Anonyme Fragen erlaubt",
+    "Pre-moderation: questions appear once the moderator approves them": "Vorab-Moderation: Fragen erscheinen erst nach Freigabe durch die Moderation",
+    "Projector also shows the three most upvoted questions": "Leinwand zeigt auch die drei meistunterstützten Fragen",
+    "Questions stay open after the pitch (minutes)": "Fragen bleiben nach dem Pitch offen (Minuten)",
+    "Length limit of a question (characters)": "Höchstlänge einer Frage (Zeichen)",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}
