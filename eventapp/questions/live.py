@@ -225,6 +225,8 @@ class QuestionFeed:
         self.channel = channel
         self._feeds: dict[int, _EventFeed] = {}
         self._ticks = 0
+        # One writer per process: upvotes of all sockets share its transactions.
+        self.upvotes = rules.UpvoteWriter(db=db)
 
     def _feed(self, event_id: int) -> _EventFeed:
         feed = self._feeds.get(event_id)
@@ -394,11 +396,10 @@ async def _ask(ctx: LiveContext, event_id: int, attendee_id: int, msg: AskQuesti
 
 
 async def _upvote(ctx: LiveContext, event_id: int, attendee_id: int, msg: UpvoteQuestion) -> None:
-    changed = await rules.upvote_question(
-        event_id, msg.question_id, attendee_id, up=msg.up, db=ctx.db
+    await rules.upvote_question(
+        event_id, msg.question_id, attendee_id, up=msg.up, writer=ctx.hub.questions.upvotes
     )
-    if changed:
-        ctx.hub.questions.changed(event_id)
+    ctx.hub.questions.changed(event_id)
     ctx.outbox.put(
         question_message("question_ack", action="upvote", question_id=msg.question_id, up=msg.up),
         key=f"qack:{msg.question_id}",

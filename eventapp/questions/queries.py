@@ -311,38 +311,61 @@ def _upvote_insert(dialect: str) -> Any:
     return stmt
 
 
-def set_upvote(
-    session: Session, event_id: int, question_id: int, attendee_id: int, up: bool, now: datetime
-) -> bool:
-    """Add or take back an upvote. Idempotent: a resend changes nothing. Returns whether
-    a row was added or removed."""
-    if not up:
-        result = session.execute(
+@dataclass(frozen=True)
+class UpvoteRow:
+    event_id: int
+    question_id: int
+    attendee_id: int
+    up: bool
+
+
+def commit_upvotes(
+    session: Session, rows: Sequence[UpvoteRow], now: datetime
+) -> list[Refused | None]:
+    """Apply a batch of upvotes in one transaction (one commit for hundreds of taps, so an
+    upvote storm does not starve the vote writer of the database). Returns, per row, None
+    (applied, or already so: a resend) or the reason it was refused. Within a batch the
+    last wish per attendee and question wins, as it would one transaction at a time."""
+    ids = {r.question_id for r in rows}
+    questions = {
+        q.id: q for q in session.exec(select(Question).where(col(Question.id).in_(ids))).all()
+    }
+    verdicts: list[Refused | None] = []
+    final: dict[tuple[int, int], bool] = {}
+    for row in rows:
+        question = questions.get(row.question_id)
+        verdict: Refused | None = None
+        if question is None or question.event_id != row.event_id:
+            verdict = Refused("unknown_question", "No such question.")
+        elif row.up and question.attendee_id == row.attendee_id:
+            verdict = Refused("own_question", "You cannot upvote your own question.")
+        elif row.up and question.state not in PUBLIC_STATES:
+            verdict = Refused("not_visible", "This question cannot be upvoted.")
+        elif row.up:
+            event = session.get(Event, row.event_id)
+            pitch = session.get(Pitch, question.pitch_id)
+            if event is None or pitch is None or not is_open(event, pitch, now):
+                verdict = Refused("questions_closed", "Questions to this pitch are closed.")
+        if verdict is None:
+            final[(row.question_id, row.attendee_id)] = row.up
+        verdicts.append(verdict)
+    # A fixed order: two processes' batches lock rows in the same order (no deadlock).
+    ups = [
+        {"question_id": q, "attendee_id": a, "created_at": now}
+        for (q, a), up in sorted(final.items())
+        if up
+    ]
+    downs = [(q, a) for (q, a), up in sorted(final.items()) if not up]
+    if ups:
+        session.execute(_upvote_insert(session.get_bind().dialect.name), ups)
+    for q, a in downs:
+        session.execute(
             delete(QuestionUpvote).where(
-                col(QuestionUpvote.question_id) == question_id,
-                col(QuestionUpvote.attendee_id) == attendee_id,
+                col(QuestionUpvote.question_id) == q, col(QuestionUpvote.attendee_id) == a
             )
         )
-        session.commit()
-        return bool(getattr(result, "rowcount", 0))
-    question = session.get(Question, question_id)
-    if question is None or question.event_id != event_id:
-        raise Refused("unknown_question", "No such question.")
-    if question.attendee_id == attendee_id:
-        raise Refused("own_question", "You cannot upvote your own question.")
-    if question.state not in PUBLIC_STATES:
-        raise Refused("not_visible", "This question cannot be upvoted.")
-    event = session.get(Event, event_id)
-    pitch = session.get(Pitch, question.pitch_id)
-    assert event is not None and pitch is not None
-    if not is_open(event, pitch, now):
-        raise Refused("questions_closed", "Questions to this pitch are closed.")
-    result = session.execute(
-        _upvote_insert(session.get_bind().dialect.name),
-        [{"question_id": question_id, "attendee_id": attendee_id, "created_at": now}],
-    )
     session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    return verdicts
 
 
 @dataclass(frozen=True)

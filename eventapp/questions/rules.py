@@ -7,14 +7,20 @@ questions as changed, and the hub's screen tick turns all changes of a tick into
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
+
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.questions import queries as store
 from eventapp.questions.models import MAX_QUESTION_LENGTH, HideReason, QuestionState
-from eventapp.questions.queries import Moderated, NewQuestion, QuestionView, Refused
+from eventapp.questions.queries import Moderated, NewQuestion, QuestionView, Refused, UpvoteRow
+
+log = logging.getLogger(__name__)
 
 MAX_OPEN_MINUTES = 240
 
@@ -52,10 +58,58 @@ async def ask_question(
     return await db.run(store.add_question, new, store.now_utc())
 
 
+class UpvoteWriter:
+    """Commits upvotes in batches, off the event loop, like the vote writer: the first
+    tap starts a transaction, taps arriving meanwhile go into the next one. ``submit``
+    returns once the upvote is durable, or raises Refused."""
+
+    def __init__(self, *, db: Database, batch_max: int = 500) -> None:
+        self.db = db
+        self.batch_max = batch_max
+        self._queue: list[tuple[UpvoteRow, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, row: UpvoteRow) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((row, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="upvote-writer")
+        await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.batch_max], self._queue[self.batch_max :]
+            try:
+                try:
+                    verdicts = await self.db.run(
+                        store.commit_upvotes, [r for r, _ in batch], store.now_utc()
+                    )
+                except (IntegrityError, OperationalError):
+                    # PostgreSQL: another process's batch raced us (unique key, deadlock);
+                    # once more, and the rows it wrote are simply there.
+                    verdicts = await self.db.run(
+                        store.commit_upvotes, [r for r, _ in batch], store.now_utc()
+                    )
+            except Exception as exc:
+                log.warning("upvote batch of %d failed", len(batch), exc_info=True)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), verdict in zip(batch, verdicts, strict=True):
+                if future.done():
+                    continue
+                if verdict is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(verdict)
+
+
 async def upvote_question(
-    event_id: int, question_id: int, attendee_id: int, *, up: bool, db: Database
-) -> bool:
-    return await db.run(store.set_upvote, event_id, question_id, attendee_id, up, store.now_utc())
+    event_id: int, question_id: int, attendee_id: int, *, up: bool, writer: UpvoteWriter
+) -> None:
+    """Upvote (or take back) through the batching writer; raises Refused."""
+    await writer.submit(UpvoteRow(event_id, question_id, attendee_id, up))
 
 
 # action -> (new state, new highlight); None keeps what is there.
