@@ -446,6 +446,7 @@ GERMAN: dict[str, str] = {
     "Hide": "Ausblenden",
     "Contact request sent.": "Kontaktanfrage gesendet.",
     "You are connected.": "Sie sind verbunden.",
+    "Questions open until": "Fragen offen bis",
     "Questions to the presenters": "Fragen an die Präsentierenden",
     "Every question per pitch with its upvotes and state; the asker's name only where they chose to show it.": "Alle Fragen je Pitch mit Unterstützungen und Status; der Name nur, wo die fragende Person ihn zeigen wollte.",
     "asked": "gestellt",

@@ -15,6 +15,7 @@ all phones. Counts are SQL's: a reload after the last change shows exact figures
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -214,6 +215,7 @@ class _EventFeed:
     texts: dict[Role, str] = field(default_factory=dict)
     sent: dict[Role, str] = field(default_factory=dict)
     phones_sent_at: float = 0.0
+    loading: asyncio.Future[Feed] | None = None
 
 
 class QuestionFeed:
@@ -300,13 +302,19 @@ class QuestionFeed:
             del self._feeds[event_id]
 
     async def current(self, event_id: int, role: Role) -> str:
-        """The latest text for a socket that just said hello."""
+        """The latest text for a socket that just said hello. A reconnect storm must not
+        cost a read per socket: the cached text is good (the tick sends a newer one if
+        anything changed), and hellos before the first load share one read."""
         feed = self._feed(event_id)
-        text = feed.texts.get(role)
-        if text is None or feed.dirty:
-            texts = render_feed(await self.db.run_read(store.load_feed, event_id, store.now_utc()))
-            text = texts[role]
-        return text
+        if role not in feed.texts:
+            if feed.loading is None or feed.loading.done():
+                feed.loading = asyncio.ensure_future(
+                    self.db.run_read(store.load_feed, event_id, store.now_utc())
+                )
+            loaded = await asyncio.shield(feed.loading)
+            if role not in feed.texts:
+                feed.texts = render_feed(loaded)
+        return feed.texts[role]
 
 
 # ------------------------------------------------------------------ socket handlers

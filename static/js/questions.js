@@ -80,7 +80,12 @@ window.EventApp = window.EventApp || {};
       $("qa-anon-row").hidden = !feed.anonymous_allowed;
       $("qa-text").maxLength = feed.max_length;
       $("qa-premod").hidden = !feed.premoderated;
-      $("qa-counts").textContent = pitch ? countsText(pitch.counts) : "";
+      var until = "";
+      if (pitch && pitch.open_until) {
+        until = t("Questions open until") + " " + new Date(pitch.open_until).toLocaleTimeString(
+          document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+      }
+      $("qa-counts").textContent = pitch ? [until, countsText(pitch.counts)].filter(Boolean).join(" · ") : "";
       var list = $("qa-list");
       list.textContent = "";
       var questions = pitch ? sortQuestions(pitch.questions, sortBy) : [];
@@ -292,6 +297,9 @@ window.EventApp = window.EventApp || {};
         list.appendChild(li);
       });
       list.hidden = !list.children.length;
+      // Moderation stays visible in the hall: how many wait for review or were hidden.
+      $("qa-proj-counts").textContent = countsText(msg.counts && {
+        waiting: msg.counts.waiting, hidden: msg.counts.hidden });
     });
   }
 
