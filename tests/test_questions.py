@@ -292,3 +292,11 @@ def test_moderation_and_upvotes_need_the_right_role(
         assert _moderate(mod, qid, "explode")["code"] == "bad_message"
     assert [(q.state, q.highlighted) for q in _rows(db)] == [("shown", False)]
     assert _upvote_rows(db) == 0
+
+
+def test_question_message_types_are_in_the_readme() -> None:
+    from eventapp.questions import messages as qmessages
+    from tests.test_protocol_docs import _readme_types
+
+    assert set(qmessages.SERVER_TYPES) <= _readme_types("Server → client")
+    assert set(qmessages.CLIENT_TYPES) <= _readme_types("Client → server")
