@@ -44,7 +44,9 @@ from eventapp.questions.queries import Feed, MyQuestions, QuestionView, Refused
 log = logging.getLogger(__name__)
 
 SCREEN_INTERVAL = 0.2  # seconds between reloads of an event's feed while it changes
-PHONE_INTERVAL = 1.0  # seconds between feed updates to phones (one text for all)
+PHONE_INTERVAL = 1.0  # seconds between feed updates to phones (one text for all) ...
+PHONES_PER_INTERVAL = 1000  # ... per this many phones: 5,000 phones get one every 5 s,
+# since each socket compresses and sends the list itself (the vote path comes first).
 PHONE_LIST_LIMIT = 100  # questions per pitch sent to phones: the most upvoted
 PROJECTOR_TOP = 3
 CHANGED = '{"type":"questions"}'  # the bus message: "questions of this event changed"
@@ -290,7 +292,8 @@ class QuestionFeed:
         if (
             text is not None
             and feed.sent.get(Role.ATTENDEE) != text
-            and now - feed.phones_sent_at >= PHONE_INTERVAL
+            and now - feed.phones_sent_at
+            >= PHONE_INTERVAL * max(1.0, len(live.phones) / PHONES_PER_INTERVAL)
         ):
             feed.sent[Role.ATTENDEE] = text
             feed.phones_sent_at = now
