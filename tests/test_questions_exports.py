@@ -272,3 +272,18 @@ def test_presenter_answers_a_named_asker_privately_through_a_contact_request(
     assert links == [(presenter.id, "pending")]
     again = presenter.post(f"/e/{event.code}/questions/{ids['Ada']}/contact")
     assert again.json()["error"] == "already_requested"
+
+
+def test_no_page_names_an_anonymous_asker(
+    client: TestClient, event: Event, asked: dict[str, Any]
+) -> None:
+    client.cookies.clear()
+    client.cookies.set(f"ea_{event.code}", asked["tokens"]["Cem"])
+    pages = [
+        client.get(f"/e/{event.code}").text,
+        client.get(f"/e/{event.code}/moderator/{event.moderator_key}").text,
+        client.get(f"/e/{event.code}/projector/{event.projector_key}").text,
+        client.get(f"{_root(event)}/report").text,
+    ]
+    assert 'id="qa"' in pages[0] and 'id="qa-mod"' in pages[1] and 'id="qa-projector"' in pages[2]
+    assert not [p for p in pages if "Bob" in p]

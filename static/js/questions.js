@@ -218,52 +218,62 @@ window.EventApp = window.EventApp || {};
       return b;
     }
 
+    function item(q) {
+      var li = el("li", "qa-item mod " + q.state + (q.highlighted ? " highlighted" : ""));
+      li.dataset.question = String(q.id);
+      var body = el("div", "qa-body");
+      body.appendChild(el("p", "qa-text", q.text));
+      var meta = (q.name || t("Anonymous")) + " · ▲ " + q.upvotes + " · " + t(STATE_LABELS[q.state] || q.state);
+      if (q.reason) meta += " – " + t(q.reason);
+      if (q.highlighted) meta += " · " + t("on the projector");
+      body.appendChild(el("p", "qa-meta", meta));
+      var tools = el("div", "qa-tools");
+      if (q.state === "waiting") tools.appendChild(button("Approve", function () { act(q.id, "approve"); }, "go"));
+      if (q.state === "shown" || q.state === "answered") {
+        tools.appendChild(q.highlighted
+          ? button("Off the projector", function () { act(q.id, "unhighlight"); })
+          : button("Show on projector", function () { act(q.id, "highlight"); }, "primary-small"));
+        tools.appendChild(q.state === "answered"
+          ? button("Not answered", function () { act(q.id, "unanswer"); })
+          : button("Answered", function () { act(q.id, "answer"); }, "go"));
+      }
+      if (q.state === "hidden") {
+        tools.appendChild(button("Restore", function () { act(q.id, "restore"); }));
+      } else {
+        var reason = el("select", "qa-reason");
+        reason.setAttribute("aria-label", t("Reason"));
+        ["off_topic", "duplicate", "inappropriate", "spam"].forEach(function (r) {
+          var o = el("option", null, t(r)); o.value = r; reason.appendChild(o);
+        });
+        tools.appendChild(reason);
+        tools.appendChild(button("Hide", function () { act(q.id, "hide", reason.value); }, "danger"));
+      }
+      body.appendChild(tools);
+      li.appendChild(body);
+      return li;
+    }
+
     function render() {
       var list = $("qa-mod-list");
       list.textContent = "";
       if (!feed) return;
       root.hidden = !feed.enabled;
-      var stage = null;
-      feed.pitches.forEach(function (p) { if (p.on_stage) stage = p; });
-      var pitch = stage || feed.pitches[0] || null;
-      $("qa-mod-title").textContent = pitch ? pitch.title : "";
-      $("qa-mod-counts").textContent = pitch ? countsText(pitch.counts) : t("No pitch is open for questions.");
-      if (!pitch) return;
-      sortQuestions(pitch.questions, "votes").forEach(function (q) {
-        var li = el("li", "qa-item mod " + q.state + (q.highlighted ? " highlighted" : ""));
-        li.dataset.question = String(q.id);
-        var body = el("div", "qa-body");
-        body.appendChild(el("p", "qa-text", q.text));
-        var meta = (q.name || t("Anonymous")) + " · ▲ " + q.upvotes + " · " + t(STATE_LABELS[q.state] || q.state);
-        if (q.reason) meta += " – " + t(q.reason);
-        if (q.highlighted) meta += " · " + t("on the projector");
-        body.appendChild(el("p", "qa-meta", meta));
-        var tools = el("div", "qa-tools");
-        if (q.state === "waiting") tools.appendChild(button("Approve", function () { act(q.id, "approve"); }, "go"));
-        if (q.state === "shown" || q.state === "answered") {
-          tools.appendChild(q.highlighted
-            ? button("Off the projector", function () { act(q.id, "unhighlight"); })
-            : button("Show on projector", function () { act(q.id, "highlight"); }, "primary-small"));
-          tools.appendChild(q.state === "answered"
-            ? button("Not answered", function () { act(q.id, "unanswer"); })
-            : button("Answered", function () { act(q.id, "answer"); }, "go"));
+      // The pitch on stage first, then pitches still open for questions after it left
+      // the stage (late questions must not wait unseen for review).
+      var pitches = feed.pitches.slice().sort(function (a, b) { return (b.on_stage ? 1 : 0) - (a.on_stage ? 1 : 0); });
+      var stage = pitches[0] || null;
+      $("qa-mod-title").textContent = stage ? stage.title : "";
+      $("qa-mod-counts").textContent = stage ? countsText(stage.counts) : t("No pitch is open for questions.");
+      pitches.forEach(function (pitch, index) {
+        if (index > 0) {
+          var head = el("li", "qa-mod-pitch", pitch.title);
+          var counts = countsText(pitch.counts);
+          if (counts) head.appendChild(el("span", "muted small", " · " + counts));
+          list.appendChild(head);
         }
-        if (q.state === "hidden") {
-          tools.appendChild(button("Restore", function () { act(q.id, "restore"); }));
-        } else {
-          var reason = el("select", "qa-reason");
-          reason.setAttribute("aria-label", t("Reason"));
-          ["off_topic", "duplicate", "inappropriate", "spam"].forEach(function (r) {
-            var o = el("option", null, t(r)); o.value = r; reason.appendChild(o);
-          });
-          tools.appendChild(reason);
-          tools.appendChild(button("Hide", function () { act(q.id, "hide", reason.value); }, "danger"));
-        }
-        body.appendChild(tools);
-        li.appendChild(body);
-        list.appendChild(li);
+        sortQuestions(pitch.questions, "votes").forEach(function (q) { list.appendChild(item(q)); });
+        if (index === 0 && !pitch.questions.length) list.appendChild(el("li", "muted", t("No questions yet.")));
       });
-      if (!pitch.questions.length) list.appendChild(el("li", "muted", t("No questions yet.")));
     }
 
     listen("questions", function (msg) { if (msg.role === "moderator") { feed = msg; render(); } });
