@@ -29,6 +29,7 @@ from eventapp.networking import contact_views as network_contacts
 from eventapp.networking import views as networking
 from eventapp.networking.suggestions import SuggestionCache
 from eventapp.organizing import views as organizer
+from eventapp.questions import views as questions
 from eventapp.settings import Settings
 from eventapp.voting import screen_views as screens
 from eventapp.voting import views as attendee
@@ -120,6 +121,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         *network_contacts.routes,
         *organizer.routes,
         *privacy.routes,
+        *questions.routes,
         WebSocketRoute("/e/{code}/ws", live_endpoint),
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]

@@ -48,6 +48,15 @@ class Event(SQLModel, table=True):
     privacy_version: str = Field(default="1", max_length=20)
     # Keys the pseudonymous voter ids of exports; never shown, so ids cannot be reversed.
     export_salt: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64)
+    # Audience questions (issue 16, eventapp/questions): on/off, whether askers may stay
+    # anonymous, pre-moderation, minutes a pitch stays open for questions after it left
+    # the stage, the organiser's length limit, and "projector also shows the top three".
+    questions_enabled: bool = True
+    questions_anonymous: bool = True
+    questions_premoderated: bool = False
+    questions_open_minutes: int = 5
+    question_max_length: int = 280
+    questions_projector_top: bool = False
 
 
 class Pitch(SQLModel, table=True):
@@ -61,6 +70,9 @@ class Pitch(SQLModel, table=True):
     round: int = 0
     # The attendee presenting this pitch (networking links partner interest to them).
     presenter_attendee_id: int | None = Field(default=None, foreign_key="attendee.id")
+    # When the pitch last left the stage (None: on stage or never shown). Questions stay
+    # open for the event's ``questions_open_minutes`` after it.
+    left_stage_at: datetime | None = None
 
 
 class Attendee(SQLModel, table=True):

@@ -15,6 +15,7 @@ from eventapp.exports.networking import (
     PartnerInterests,
     SuggestedMatches,
 )
+from eventapp.exports.questions import Questions
 from eventapp.exports.voting import Partners, RawVotes, VotesPerPitch
 
 EXPORTERS: tuple[type[Exporter], ...] = (
@@ -25,6 +26,7 @@ EXPORTERS: tuple[type[Exporter], ...] = (
     ContactExchanges,
     PartnerInterests,
     SuggestedMatches,
+    Questions,
 )
 BY_SLUG: dict[str, type[Exporter]] = {e.slug: e for e in EXPORTERS}
 

@@ -25,6 +25,7 @@ from eventapp.live.gcpolicy import manage_gc
 from eventapp.live.outbox import Outbox
 from eventapp.messages import server_message
 from eventapp.metrics import Metrics
+from eventapp.questions.live import QuestionFeed
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState, PitchInfo
@@ -80,6 +81,9 @@ class Hub:
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self.questions = QuestionFeed(
+            db=db, bus=bus, channel=lambda e: event_channel(settings.namespace, e)
+        )
 
     # -------------------------------------------------------------- lifecycle
 
@@ -192,6 +196,8 @@ class Hub:
             self.apply_state(EventState.from_json(data["event"]))
         elif data.get("type") == "votes":
             live.dirty = True
+        elif data.get("type") == "questions":
+            self.questions.changed(event_id, local=False)
         elif data.get("type") == "direct":
             for conn in live.phones:
                 if conn.attendee_id == data.get("attendee_id"):
@@ -203,6 +209,7 @@ class Hub:
         for live in self.events.values():
             live.needs_rebuild = True
             live.dirty = True
+        self.questions.resync()
 
     # -------------------------------------------------------------- tallies
 
@@ -242,6 +249,7 @@ class Hub:
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def _tick(self, event_id: int, live: LiveEvent) -> None:
+        await self.questions.tick(event_id, live)
         if live.votes_changed:
             live.votes_changed = False
             channel = event_channel(self.settings.namespace, event_id)

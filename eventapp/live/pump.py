@@ -37,6 +37,7 @@ from eventapp.messages import (
     parse_client_message,
     server_message,
 )
+from eventapp.questions import live as questions
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting import rules as ev
@@ -154,11 +155,15 @@ class LiveSession:
         if not self.bucket.take():
             self._refuse("rate_limited", "Too many messages; slow down.")
             return
+        msg: object
         try:
             msg = parse_client_message(raw, max_bytes=self.settings.max_message_bytes)
         except ProtocolError as exc:
-            self._refuse(exc.code, exc.message)
-            return
+            try:  # a question message (eventapp/questions), else this refusal
+                msg = questions.parse(raw, exc, max_bytes=self.settings.max_message_bytes)
+            except ProtocolError as refused:
+                self._refuse(refused.code, refused.message)
+                return
         kind = getattr(msg, "type", None)
         try:
             if isinstance(msg, Hello):
@@ -169,6 +174,8 @@ class LiveSession:
                 raise ProtocolError("not_joined", "Send hello first.")
             elif isinstance(msg, Vote):
                 await self._vote(msg)
+            elif questions.is_question(msg):
+                await questions.handle(self, msg)  # type: ignore[arg-type]
             else:
                 await self._command(msg)
         except ProtocolError as exc:
@@ -217,6 +224,7 @@ class LiveSession:
                 my_votes=my_votes,
             )
         )
+        await questions.welcome(self)
 
     async def _vote(self, msg: Vote) -> None:
         assert self.conn is not None and self.live is not None

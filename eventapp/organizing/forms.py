@@ -18,6 +18,7 @@ from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
 from eventapp.organizing.rules import format_matrix
+from eventapp.questions.rules import question_settings_form
 from eventapp.voting import queries
 from eventapp.web.render import base_url, event_links, render
 
@@ -37,6 +38,7 @@ def settings_form(event: Event) -> dict[str, str]:
         "org_type_matrix": format_matrix(event.org_type_matrix),
         "networking": "on" if event.networking_enabled else "",
         "retention_days": str(event.retention_days),
+        **question_settings_form(event),
     }
 
 

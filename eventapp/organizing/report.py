@@ -21,6 +21,7 @@ from reportlab.lib import colors
 from eventapp.core import queries as shared
 from eventapp.exports.base import ExportContext
 from eventapp.exports.networking import Network
+from eventapp.exports.questions import PitchQuestions, questions_by_pitch
 from eventapp.exports.voting import PitchResult, results_of
 from eventapp.voting import queries
 
@@ -58,6 +59,8 @@ class Report:
     votes: int
     turnout: list[tuple[datetime, int]]  # (bucket start, votes last changed in it)
     network: Network
+    # Audience questions per pitch (issue 16), in agenda order.
+    questions: tuple[PitchQuestions, ...] = ()
 
     @property
     def leaderboard(self) -> list[PitchResult]:
@@ -79,6 +82,7 @@ def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
         votes=len(raw),
         turnout=turnout_buckets([v.updated_at for v in raw]),
         network=network or Network(note="Networking data is not available."),
+        questions=tuple(questions_by_pitch(ctx)),
     )
 
 
@@ -307,6 +311,16 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
     for org_type, n in net.by_type.items():
         story.append(Paragraph(esc(f"{org_type}: {n}"), body))
     story.append(network_chart(net, font=font))
+    story.append(Paragraph(_("Questions"), h2))
+    for pq in report.questions:
+        line = (
+            f"{pq.position}. {pq.title} – {_('asked')}: {pq.asked}, {_('answered')}: "
+            f"{pq.answered}, {_('hidden')}: {pq.hidden}, {_('upvotes')}: {pq.upvotes}"
+        )
+        story.append(Paragraph(esc(line), body))
+        for q in pq.top:
+            who = q.name or _("Anonymous")
+            story.append(Paragraph(esc(f"▲ {q.upvotes} · {q.text} ({who})"), body))
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,

@@ -18,6 +18,7 @@ from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.i18n import LANGUAGES
 from eventapp.messages import server_message
 from eventapp.organizing import queries as store
+from eventapp.questions.rules import clean_question_settings
 from eventapp.voting.queries import EventState
 from eventapp.voting.rules import event_channel, new_key
 
@@ -134,6 +135,7 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     if not 1 <= days <= 3650:
         raise InvalidInput("retention period", "must be between 1 and 3650 days")
     values["retention_days"] = days
+    values.update(clean_question_settings(form))  # audience questions (eventapp/questions)
     return values
 
 

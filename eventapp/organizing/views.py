@@ -310,6 +310,7 @@ async def report_pdf(request: Request, event: Event) -> Response:
         "Networking",
         "Connections made",
         "Networking data is not available.",
+        *("Questions", "asked", "answered", "hidden", "upvotes", "Anonymous"),
     ]
     content = await run_in_threadpool(report.pdf, data, {w: _(w) for w in words})
     return Response(

@@ -240,12 +240,22 @@ def set_pitch_states(
         session.execute(
             update(Pitch).where(col(Pitch.id) == reset_pitch_id).values(round=Pitch.round + 1)
         )
+    if event.current_pitch_id != current_pitch_id:
+        # Questions stay open for a while after a pitch leaves the stage (eventapp/questions).
+        _stamp_stage_change(session, event.current_pitch_id, current_pitch_id)
     event.current_pitch_id = current_pitch_id
     event.version += 1
     session.add(event)
     session.commit()
     session.refresh(event)
     return _state_of(session, event)
+
+
+def _stamp_stage_change(session: Session, left: int | None, entered: int | None) -> None:
+    if left is not None:
+        session.execute(update(Pitch).where(col(Pitch.id) == left).values(left_stage_at=utcnow()))
+    if entered is not None:
+        session.execute(update(Pitch).where(col(Pitch.id) == entered).values(left_stage_at=None))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ window.EventApp = window.EventApp || {};
     return node;
   };
 
+  EA.listeners = EA.listeners || {};
+  EA.listen = function (type, fn) { (EA.listeners[type] = EA.listeners[type] || []).push(fn); };
+
   var PING_MS = 25000;
 
   EA.connect = function (options) {
@@ -47,8 +50,11 @@ window.EventApp = window.EventApp || {};
         lastHeard = Date.now();
         var msg;
         try { msg = JSON.parse(event.data); } catch (e) { return; }
+        // Listeners other scripts add (EA.listen, e.g. questions.js) see a message first
+        // and may claim it (return true), e.g. errors about their own requests.
+        var claimed = (EA.listeners[msg.type] || []).some(function (fn) { return fn(msg) === true; });
         var handler = options.handlers[msg.type];
-        if (handler) handler(msg);
+        if (handler && !claimed) handler(msg);
       };
       ws.onclose = function (event) {
         if (ws !== socket) return;
@@ -108,7 +114,8 @@ window.EventApp = window.EventApp || {};
     window.addEventListener("online", reconnectSoon);
 
     open();
-    return {
+    // The page's one socket, for other scripts to send on (EA.live.send).
+    EA.live = {
       send: send,
       close: function () {
         closedByUs = true;
@@ -116,5 +123,6 @@ window.EventApp = window.EventApp || {};
         if (socket) socket.close();
       },
     };
+    return EA.live;
   };
 })(window.EventApp);
