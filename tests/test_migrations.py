@@ -281,7 +281,7 @@ def cli_migrate(target: DatabaseTarget, *args: str) -> subprocess.CompletedProce
     )
 
 
-CSRF = re.compile(r'(name="csrf" value=")[^"]+(")')
+CSRF = re.compile(r'((?:name="csrf" value|data-csrf)=")[^"]+(")')
 
 
 def snapshot(db: Database) -> dict[str, str]:
