@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from eventapp.core.bus import Bus, MemoryBus, RedisBus
 from eventapp.core.db import Database
+from eventapp.i18n import check_languages
 from eventapp.live.hub import Hub
 from eventapp.live.pump import live_endpoint
 from eventapp.networking import contact_views as network_contacts
@@ -29,6 +30,7 @@ from eventapp.voting import views as attendee
 from eventapp.voting.stats import VoteWriter
 from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
 from eventapp.web import pages, privacy
+from eventapp.web.render import template_environment
 from eventapp.web.security import SecurityHeaders
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +52,9 @@ def open_live_backends(settings: Settings) -> tuple[Tallies, Bus]:
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
-    templates = Jinja2Templates(directory=str(ROOT / "templates"))
+    # A broken catalogue stops the start, not a page later (README "Languages").
+    check_languages(settings.languages)
+    templates = Jinja2Templates(env=template_environment(str(ROOT / "templates")))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from starlette.config import Config
 
+from eventapp.i18n import LANGUAGES
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -34,6 +36,9 @@ class Settings:
     # Bayesian average: how many "virtual" votes at the event mean each pitch starts with.
     prior_weight: float = 5.0
     cookie_secure: bool = False
+    # UI languages the server offers: English plus one .po catalogue per other language
+    # (eventapp/locale/<code>/LC_MESSAGES/messages.po). Events pick among these.
+    languages: tuple[str, ...] = LANGUAGES
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,7 +52,13 @@ class Settings:
             allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             debug=config("DEBUG", cast=bool, default=False),
             cookie_secure=config("COOKIE_SECURE", cast=bool, default=False),
+            languages=_languages(config("LANGUAGES", default=",".join(LANGUAGES))),
         )
+
+
+def _languages(raw: str) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(x.strip() for x in raw.split(",") if x.strip()))
+    return codes or LANGUAGES
 
 
 def _normalise_db_url(url: str) -> str:

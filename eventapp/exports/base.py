@@ -29,6 +29,8 @@ from eventapp.voting.queries import EventState
 Cell = str | int | float | None
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
+    # German Excel: semicolons, decimal commas, UTF-8 BOM (opens in columns on a double-click).
+    "excel": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
@@ -96,6 +98,23 @@ def to_csv(table: Table) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def _decimal_comma(value: Cell) -> Cell:
+    # Plain digits, no thousands separator: German Excel reads "1234,5" as a number.
+    if isinstance(value, float):
+        return repr(value).replace(".", ",") if value == value else ""
+    return value
+
+
+def to_excel_csv(table: Table) -> bytes:
+    """The CSV German Excel opens in columns: ``;`` between cells, ``,`` in decimals."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if c is None else neutralise(_decimal_comma(c)) for c in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
 def to_xlsx(table: Table, title: str) -> bytes:
     import openpyxl
 
@@ -132,6 +151,7 @@ class ExportFile:
 
 WRITERS: dict[str, Callable[[Table, str, Event], bytes]] = {
     "csv": lambda t, _s, _e: to_csv(t),
+    "excel": lambda t, _s, _e: to_excel_csv(t),
     "xlsx": lambda t, s, _e: to_xlsx(t, s),
     "json": to_json,
 }

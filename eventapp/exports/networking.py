@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee
 from eventapp.exports.base import ExportContext, Exporter, Table
+from eventapp.i18n import N_
 from eventapp.networking import queries as net
 from eventapp.networking.models import ORG_TYPE_LABELS, ContactLink, LinkState, OrgType
 
@@ -90,7 +91,7 @@ def _named(p: net.Person | None) -> bool:
 class Attendees(Exporter):
     slug = "attendees"
     title = "Attendees"
-    description = (
+    description = N_(
         "Attendees with the fields they agreed to share; others only as a "
         "pseudonym. Deleted accounts are left out."
     )
@@ -131,8 +132,8 @@ class Attendees(Exporter):
 
 class ContactExchanges(Exporter):
     slug = "contacts"
-    title = "Contact exchanges"
-    description = "Who exchanged contacts: names only where both consented, otherwise counts."
+    title = N_("Contact exchanges")
+    description = N_("Who exchanged contacts: names only where both consented, otherwise counts.")
     group = "matches"
 
     def table(self, ctx: ExportContext) -> Table:
@@ -178,8 +179,8 @@ class ContactExchanges(Exporter):
 
 class PartnerInterests(Exporter):
     slug = "partner-interests"
-    title = "Pitch-partner interests"
-    description = "Per pitch, who wants to partner on it, with the role they offered."
+    title = N_("Pitch-partner interests")
+    description = N_("Per pitch, who wants to partner on it, with the role they offered.")
     group = "matches"
 
     def table(self, ctx: ExportContext) -> Table:
@@ -208,8 +209,8 @@ class PartnerInterests(Exporter):
 
 class SuggestedMatches(Exporter):
     slug = "suggestions"
-    title = "Suggested matches"
-    description = "The matches the app suggested, with the reason given."
+    title = N_("Suggested matches")
+    description = N_("The matches the app suggested, with the reason given.")
     group = "matches"
 
     def table(self, ctx: ExportContext) -> Table:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from eventapp.core import queries as shared
 from eventapp.exports.base import Cell, ExportContext, Exporter, Table
+from eventapp.i18n import N_
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState, PitchInfo
 from eventapp.voting.stats import Standing, Summary, rank_pitches, results_visible, summarize
@@ -108,7 +109,7 @@ def _round(value: float | None) -> float | None:
 class VotesPerPitch(Exporter):
     slug = "votes"
     title = "Votes per pitch"
-    description = (
+    description = N_(
         "n, mean, median, standard deviation, distribution, adjusted mean and rank "
         "of every pitch: the projector's numbers."
     )
@@ -163,8 +164,8 @@ class VotesPerPitch(Exporter):
 
 class RawVotes(Exporter):
     slug = "raw-votes"
-    title = "Raw votes"
-    description = "Every vote with a pseudonymous voter id (no names) and its time."
+    title = N_("Raw votes")
+    description = N_("Every vote with a pseudonymous voter id (no names) and its time.")
 
     def table(self, ctx: ExportContext) -> Table:
         titles = {p.id: (p.position + 1, p.title) for p in ctx.state().pitches}

@@ -141,8 +141,17 @@ class LiveSession:
         except WebSocketDisconnect:
             return
 
-    def _refuse(self, code: str, text: str, ref: str | None = None, **extra: object) -> None:
-        self.outbox.put(server_message("error", code=code, message=text, ref=ref, **extra))
+    def _refuse(
+        self,
+        code: str,
+        text: str,
+        ref: str | None = None,
+        params: dict[str, str | int] | None = None,
+        **extra: object,
+    ) -> None:
+        self.outbox.put(
+            server_message("error", code=code, params=params or {}, message=text, ref=ref, **extra)
+        )
         now = time.monotonic()
         self.strikes.append(now)
         while self.strikes and now - self.strikes[0] > 60:
@@ -157,7 +166,7 @@ class LiveSession:
         try:
             msg = parse_client_message(raw, max_bytes=self.settings.max_message_bytes)
         except ProtocolError as exc:
-            self._refuse(exc.code, exc.message)
+            self._refuse(exc.code, exc.message, params=exc.params)
             return
         kind = getattr(msg, "type", None)
         try:
@@ -174,10 +183,14 @@ class LiveSession:
         except ProtocolError as exc:
             # A refused vote names its pitch, so the phone drops exactly that pending vote.
             extra = {"pitch_id": msg.pitch_id} if isinstance(msg, Vote) else {}
-            self._refuse(exc.code, exc.message, kind, **extra)
+            self._refuse(exc.code, exc.message, kind, exc.params, **extra)
         except ev.CommandRefused as exc:
             # A moderator's honest mistake (e.g. "last pitch"): no strike.
-            self.outbox.put(server_message("error", code=exc.code, message=exc.message, ref=kind))
+            self.outbox.put(
+                server_message(
+                    "error", code=exc.code, params=exc.params, message=exc.message, ref=kind
+                )
+            )
 
     async def _hello(self, msg: Hello) -> None:
         event = self.event
@@ -230,6 +243,7 @@ class LiveSession:
                 server_message(
                     "error",
                     code="not_saved",
+                    params={},
                     message="Vote not saved; retrying.",
                     ref="vote",
                     pitch_id=msg.pitch_id,

@@ -87,7 +87,7 @@ def parse_tags(value: object, *, field: str) -> list[str]:
         if tag and tag not in tags:
             tags.append(tag)
     if len(tags) > MAX_TAGS:
-        raise InvalidInput(field, f"has more than {MAX_TAGS} tags")
+        raise InvalidInput(field, "has more than %(limit)d tags", limit=MAX_TAGS)
     return tags
 
 
@@ -142,7 +142,7 @@ def clean_profile(values: Mapping[str, object], *, topics: Sequence[str]) -> Pro
     if unknown:
         raise InvalidInput("interests", "must be topics of this event")
     if len(interests) > MAX_INTERESTS:
-        raise InvalidInput("interests", f"has more than {MAX_INTERESTS} topics")
+        raise InvalidInput("interests", "has more than %(limit)d topics", limit=MAX_INTERESTS)
     profile: dict[str, object] = {
         "org_type": org_type,
         "role": safe_text(values.get("role"), field="role", max_length=80),

@@ -26,7 +26,8 @@ from eventapp.networking.models import ORG_TYPE_LABELS
 
 @dataclass(frozen=True)
 class Reason:
-    """One reason in words. ``template`` is the English catalogue key; ``params`` fill it."""
+    """One reason in words. ``template`` is the English catalogue key with named
+    placeholders (``%(name)s``); ``params`` fill it."""
 
     kind: str
     template: str
@@ -35,7 +36,7 @@ class Reason:
 
     def text(self, gettext: Callable[[str], str]) -> str:
         params = {k: (gettext(v) if k.startswith("label") else v) for k, v in self.params.items()}
-        return gettext(self.template).format(**params)
+        return gettext(self.template) % params
 
 
 def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]:
@@ -47,7 +48,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "complement",
-                "you seek {tag}, {name} offers it",
+                "You seek %(tag)s, %(name)s offers it",
                 {"tag": f.tags[col], "name": name},
                 W_COMPLEMENT * float(f.tag_idf[col]),
             )
@@ -56,7 +57,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "complement",
-                "{name} seeks {tag}, you offer it",
+                "%(name)s seeks %(tag)s, you offer it",
                 {"tag": f.tags[col], "name": name},
                 W_COMPLEMENT * float(f.tag_idf[col]),
             )
@@ -65,7 +66,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "presenter",
-                "{name} wants to get involved in your pitch '{pitch}'",
+                "%(name)s wants to get involved in your pitch '%(pitch)s'",
                 {"pitch": f.titles[col], "name": name},
                 W_PRESENTER,
             )
@@ -74,7 +75,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "presenter",
-                "{name} presents '{pitch}', which you want to join",
+                "%(name)s presents '%(pitch)s', which you want to join",
                 {"pitch": f.titles[col], "name": name},
                 W_PRESENTER,
             )
@@ -83,7 +84,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "pitch",
-                "you both want to get involved in '{pitch}'",
+                "You both want to get involved in '%(pitch)s'",
                 {"pitch": f.titles[col]},
                 W_PITCH,
             )
@@ -100,9 +101,9 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
                 "theirs": str(theirs),
             }
             template = (
-                "you both rated '{pitch}' {score}/{max}"
+                "You both rated '%(pitch)s' %(score)s/%(max)s"
                 if mine == theirs
-                else "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})"
+                else "You both rated '%(pitch)s' highly (%(score)s/%(max)s and %(theirs)s/%(max)s)"
             )
             reasons.append(
                 Reason(
@@ -118,7 +119,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "interest",
-                "you share an interest in {topics}",
+                "You share an interest in %(topics)s",
                 {"topics": ", ".join(f.topics[c] for c in shared[:3])},
                 W_INTEREST * float(sum(f.topic_idf[c] for c in shared)),
             )
@@ -128,7 +129,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "org",
-                "{label_me} ↔ {label_other}",
+                "%(label_me)s ↔ %(label_other)s",
                 {
                     "label_me": ORG_TYPE_LABELS[ORG_TYPES[f.org[i]]],
                     "label_other": ORG_TYPE_LABELS[ORG_TYPES[f.org[j]]],

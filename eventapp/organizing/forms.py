@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.exports import base as exports
 from eventapp.exports import registry
+from eventapp.i18n import Translatable
 from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
@@ -74,7 +76,7 @@ async def console(
     event: Event,
     *,
     status_code: int = 200,
-    errors: list[str] | None = None,
+    errors: Sequence[str | Translatable] | None = None,
     form: dict[str, str] | None = None,
     preview: imports.CheckedImport | None = None,
 ) -> Response:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.i18n import N_
 from eventapp.organizing import queries as store
 from eventapp.organizing.rules import Publisher
 from eventapp.voting.queries import EventState
@@ -86,15 +86,15 @@ KINDS = {
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (not a row problem). ``text`` is English with
-    {placeholders}, so the page can translate it before filling them in."""
+    %(placeholders)s, so the page can translate it before filling them in."""
 
     def __init__(self, text: str, **params: object) -> None:
         self.text = text
         self.params = {k: str(v) for k, v in params.items()}
-        super().__init__(text.format(**self.params))
+        super().__init__(text % self.params)
 
     def render(self, gettext: Callable[[str], str] = str) -> str:
-        return gettext(self.text).format(**self.params)
+        return gettext(self.text) % self.params
 
 
 @dataclass(frozen=True)
@@ -102,22 +102,17 @@ class Problem:
     """One thing wrong with a cell, kept in parts so the page can translate it."""
 
     field: str
-    text: str  # English, with {placeholders} filled from params
+    text: str  # English, with %(placeholders)s filled from params
     params: tuple[tuple[str, str], ...] = ()
 
     def render(self, gettext: Callable[[str], str] = str) -> str:
-        body = gettext(self.text).format(**dict(self.params))
+        body = gettext(self.text) % dict(self.params)
         return f"{gettext(self.field)} {body}" if self.field else body
 
 
-_LONGER = re.compile(r"^is longer than (\d+) characters$")
-
-
 def _problem(exc: InvalidInput) -> Problem:
-    longer = _LONGER.match(exc.message)
-    if longer:
-        return Problem(exc.field, "is longer than {n} characters", (("n", longer.group(1)),))
-    return Problem(exc.field, exc.message)
+    # The rule's English template and parameters, translated where the page shows them.
+    return Problem(exc.field, exc.template, tuple((k, str(v)) for k, v in exc.params.items()))
 
 
 @dataclass(frozen=True)
@@ -148,7 +143,7 @@ def read_table(data: bytes, filename: str = "") -> list[list[str]]:
     """The file's cells as text, header row first. CSV (comma, semicolon or tab; UTF-8 or
     Windows-1252, as German Excel writes it) or XLSX (first sheet)."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError("The file is larger than {mb} MB.", mb=MAX_BYTES // 1_000_000)
+        raise ImportFileError("The file is larger than %(mb)s MB.", mb=MAX_BYTES // 1_000_000)
     if not data.strip():
         raise ImportFileError("The file is empty.")
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
@@ -162,7 +157,7 @@ def read_table(data: bytes, filename: str = "") -> list[list[str]]:
     if not rows:
         raise ImportFileError("The file has no rows.")
     if len(rows) - 1 > MAX_ROWS:
-        raise ImportFileError("The file has more than {n} rows.", n=MAX_ROWS)
+        raise ImportFileError("The file has more than %(n)s rows.", n=MAX_ROWS)
     return rows
 
 
@@ -178,7 +173,7 @@ def _read_csv(data: bytes) -> list[list[str]]:
     try:
         return [list(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)]
     except csv.Error as exc:
-        raise ImportFileError("The CSV file is malformed: {detail}.", detail=exc) from None
+        raise ImportFileError("The CSV file is malformed: %(detail)s.", detail=exc) from None
 
 
 def _read_xlsx(data: bytes) -> list[list[str]]:
@@ -188,7 +183,7 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
         raise ImportFileError(
-            "The file is not a readable XLSX workbook ({detail}).", detail=exc
+            "The file is not a readable XLSX workbook (%(detail)s).", detail=exc
         ) from None
     try:
         sheet = book.worksheets[0]
@@ -214,7 +209,7 @@ def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
     if missing:
         expected = ", ".join(c.label for c in kind.columns)
         raise ImportFileError(
-            "Missing column: {missing}. The first row must name the columns ({expected}).",
+            "Missing column: %(missing)s. The first row must name the columns (%(expected)s).",
             missing=", ".join(missing),
             expected=expected,
         )
@@ -252,9 +247,9 @@ def check_rows(
                 problems.append(
                     Problem(
                         "",
-                        "{value} repeats row {row}"
+                        N_("%(value)s repeats row %(row)s")
                         if seen[key]
-                        else "{value} repeats what is already stored",
+                        else N_("%(value)s repeats what is already stored"),
                         value,
                     )
                 )

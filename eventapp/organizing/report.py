@@ -22,6 +22,7 @@ from eventapp.core import queries as shared
 from eventapp.exports.base import ExportContext
 from eventapp.exports.networking import Network
 from eventapp.exports.voting import PitchResult, results_of
+from eventapp.i18n import N_
 from eventapp.voting import queries
 
 ACCENT = colors.HexColor("#0b5fff")
@@ -78,7 +79,7 @@ def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
         attendees=len(attendees),
         votes=len(raw),
         turnout=turnout_buckets([v.updated_at for v in raw]),
-        network=network or Network(note="Networking data is not available."),
+        network=network or Network(note=N_("Networking data is not available.")),
     )
 
 

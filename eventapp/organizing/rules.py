@@ -43,7 +43,7 @@ def _lines(text: str, *, field: str, max_items: int = 60, max_length: int = 60) 
     items = [clean_text(x, field=field, max_length=max_length) for x in text.splitlines()]
     items = [x for x in items if x]
     if len(items) > max_items:
-        raise InvalidInput(field, f"has more than {max_items} entries")
+        raise InvalidInput(field, "has more than %(limit)d entries", limit=max_items)
     if len({x.casefold() for x in items}) != len(items):
         raise InvalidInput(field, "lists an entry twice")
     return items
@@ -58,7 +58,11 @@ def _org_type(label: str, number: int) -> str:
     if org_type_of(label) is None:
         known = ", ".join(ORG_TYPE_LABELS.values())
         raise InvalidInput(
-            "organisation-type matrix", f"line {number}: unknown type '{label}' (known: {known})"
+            "organisation-type matrix",
+            "line %(line)d: unknown type '%(label)s' (known: %(known)s)",
+            line=number,
+            label=label,
+            known=known,
         )
     return label
 
@@ -72,7 +76,9 @@ def parse_matrix(text: str) -> dict[str, list[str]]:
         left, sep, right = line.partition(":")
         if not sep or not left.strip():
             raise InvalidInput(
-                "organisation-type matrix", f"line {number}: write 'type: other type, other type'"
+                "organisation-type matrix",
+                "line %(line)d: write 'type: other type, other type'",
+                line=number,
             )
         key = _org_type(clean_text(left, field="organisation-type matrix", max_length=60), number)
         matrix[key] = [
@@ -117,7 +123,7 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     ]
     labels = labels if any(labels) else []
     if labels and len(labels) != hi - lo + 1:
-        raise InvalidInput("labels", f"needs {hi - lo + 1} labels, one per score")
+        raise InvalidInput("labels", "needs %(count)d labels, one per score", count=hi - lo + 1)
     values["scale_labels"] = json.dumps(labels, ensure_ascii=False)
     values["live_results"] = form.get("results", "blind") == "live"
     values["topics"] = json.dumps(

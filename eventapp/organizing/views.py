@@ -21,7 +21,7 @@ from eventapp.core.validation import InvalidInput
 from eventapp.exports import base as exports
 from eventapp.exports import registry
 from eventapp.exports.voting import results_of
-from eventapp.i18n import translator
+from eventapp.i18n import N_, translator
 from eventapp.organizing import forms as views
 from eventapp.organizing import imports, report
 from eventapp.organizing import rules as organizing
@@ -49,12 +49,9 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
             length = int(request.headers.get("content-length") or 0)
             if length > MAX_UPLOAD:
                 too_big = imports.ImportFileError(
-                    "The file is larger than {mb} MB.", mb=imports.MAX_BYTES // 1_000_000
+                    "The file is larger than %(mb)s MB.", mb=imports.MAX_BYTES // 1_000_000
                 )
-                _ = translator(language(request, event.language, event))
-                return await views.console(
-                    request, event, status_code=413, errors=[too_big.render(_)]
-                )
+                return await views.console(request, event, status_code=413, errors=[too_big])
             form = await request.form(max_part_size=2 * 1024 * 1024)
             request.state.form = form
             try:
@@ -63,7 +60,7 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
                         request,
                         event,
                         status_code=403,
-                        errors=["The form expired. Please try again."],
+                        errors=[N_("The form expired. Please try again.")],
                     )
                 return await handler(request, event)
             finally:
@@ -86,9 +83,9 @@ def _publisher(request: Request) -> organizing.Publisher:
     return organizing.Publisher(request.state.hub.bus, request.state.settings.namespace)
 
 
-def _invalid(request: Request, event: Event, exc: InvalidInput) -> str:
-    _ = translator(language(request, event.language, event))
-    return f"{_(exc.field)}: {_(exc.message)}"
+def _invalid(request: Request, event: Event, exc: InvalidInput) -> InvalidInput:
+    # The page renders it in the reader's language.
+    return exc
 
 
 @organizer_only
@@ -175,7 +172,7 @@ async def edit_pitch(request: Request, event: Event) -> Response:
         )
     except LookupError:
         return await views.console(
-            request, event, status_code=404, errors=["This pitch no longer exists."]
+            request, event, status_code=404, errors=[N_("This pitch no longer exists.")]
         )
     return _home(event, "pitch", "pitches")
 
@@ -186,7 +183,7 @@ async def import_file(request: Request, event: Event) -> Response:
     assert event.id is not None
     kind = request.path_params["kind"]
     if kind not in imports.KINDS:
-        return await views.console(request, event, status_code=404, errors=["Page not found."])
+        return await views.console(request, event, status_code=404, errors=[N_("Page not found.")])
     form = request.state.form
     db = request.state.db
     existing = await run_in_threadpool(imports.existing_values, kind, event.id, db=db)
@@ -209,14 +206,13 @@ async def import_file(request: Request, event: Event) -> Response:
                 imports.check_file, kind, data, upload.filename, existing
             )
     except imports.ImportFileError as exc:
-        _ = translator(language(request, event.language, event))
-        return await views.console(request, event, status_code=400, errors=[exc.render(_)])
+        return await views.console(request, event, status_code=400, errors=[exc])
     except (ValueError, TypeError, AttributeError):
         return await views.console(
             request,
             event,
             status_code=400,
-            errors=["The preview data was damaged. Upload the file again."],
+            errors=[N_("The preview data was damaged. Upload the file again.")],
         )
     return await views.console(
         request, event, preview=checked, status_code=200 if checked.ok else 400
@@ -243,7 +239,7 @@ async def purge(request: Request, event: Event) -> Response:
             request,
             event,
             status_code=400,
-            errors=["Type the event code to confirm deleting the event."],
+            errors=[N_("Type the event code to confirm deleting the event.")],
         )
     await run_in_threadpool(privacy.purge_event, event, db=request.state.db)
     return render(request, "organizer/purged.html", {"code": event.code})
@@ -309,7 +305,7 @@ async def report_pdf(request: Request, event: Event) -> Response:
         "Votes per pitch",
         "Networking",
         "Connections made",
-        "Networking data is not available.",
+        N_("Networking data is not available."),
     ]
     content = await run_in_threadpool(report.pdf, data, {w: _(w) for w in words})
     return Response(

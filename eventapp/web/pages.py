@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eventapp.i18n import LANGUAGES
+from eventapp.i18n import LANGUAGES, N_
 from eventapp.voting import queries
 from eventapp.voting.rules import CODE_ALPHABET
 from eventapp.web.render import LANG_COOKIE, base_url, render
@@ -27,7 +27,7 @@ async def home(request: Request) -> Response:
         return render(
             request,
             "home.html",
-            {"error": "No event with this code.", "code": code},
+            {"error": N_("No event with this code."), "code": code},
             status_code=404,
         )
     return render(request, "home.html", {"error": None, "code": ""})
