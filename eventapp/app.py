@@ -53,7 +53,7 @@ def open_live_backends(settings: Settings) -> tuple[Tallies, Bus]:
 
 def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
     # A broken catalogue stops the start, not a page later (README "Languages").
-    check_languages(settings.languages)
+    check_languages(settings.languages, settings.locale_dir)
     templates = Jinja2Templates(env=template_environment(str(ROOT / "templates")))
 
     @asynccontextmanager

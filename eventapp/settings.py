@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.config import Config
 
-from eventapp.i18n import LANGUAGES
+from eventapp.i18n import LANGUAGES, LOCALE_DIR
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Settings:
     # UI languages the server offers: English plus one .po catalogue per other language
     # (eventapp/locale/<code>/LC_MESSAGES/messages.po). Events pick among these.
     languages: tuple[str, ...] = LANGUAGES
+    # Where the catalogues are (the package's own; tests point it at a test catalogue).
+    locale_dir: Path = LOCALE_DIR
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -41,6 +41,7 @@ FIELD_NAMES = (
     N_("search"),
     N_("tag"),
     N_("organisation type"),
+    N_("time zone"),
 )
 
 

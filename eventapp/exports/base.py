@@ -19,10 +19,12 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
+from eventapp.i18n import Formats
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
 
@@ -51,6 +53,8 @@ class ExportContext:
     db: Database
     event: Event
     prior_weight: float = 5.0
+    # The reader's language and the event's time zone: labels, reasons and times in cells.
+    fmt: Formats = field(default_factory=lambda: Formats("en"))
 
     @property
     def event_id(self) -> int:
@@ -59,6 +63,11 @@ class ExportContext:
 
     def state(self) -> EventState:
         return self.db.read(queries.load_state, self.event_id)
+
+    def local_time(self, moment: datetime) -> str:
+        """A stored (UTC) time in the event's zone, ISO 8601 with its offset."""
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return aware.astimezone(self.fmt.tz()).isoformat(timespec="seconds")
 
     def pseudonym(self, attendee_id: int) -> str:
         """A stable voter id that cannot be turned back into the attendee without the

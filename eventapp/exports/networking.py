@@ -19,7 +19,14 @@ from eventapp.core.models import Attendee
 from eventapp.exports.base import ExportContext, Exporter, Table
 from eventapp.i18n import N_
 from eventapp.networking import queries as net
-from eventapp.networking.models import ORG_TYPE_LABELS, ContactLink, LinkState, OrgType
+from eventapp.networking.models import (
+    ORG_TYPE_LABELS,
+    PARTNER_ROLE_LABELS,
+    ContactLink,
+    LinkState,
+    OrgType,
+    PartnerRole,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,13 @@ def _org_label(value: str) -> str:
         return ORG_TYPE_LABELS[OrgType(value)]
     except ValueError:
         return ""
+
+
+def _role_label(value: str, ctx: ExportContext) -> str:
+    try:
+        return ctx.fmt.gettext(PARTNER_ROLE_LABELS[PartnerRole(value)])
+    except ValueError:
+        return value
 
 
 def _accepted(session: Session, event_id: int) -> list[tuple[int, int]]:
@@ -90,7 +104,7 @@ def _named(p: net.Person | None) -> bool:
 
 class Attendees(Exporter):
     slug = "attendees"
-    title = "Attendees"
+    title = N_("Attendees")
     description = N_(
         "Attendees with the fields they agreed to share; others only as a "
         "pseudonym. Deleted accounts are left out."
@@ -106,7 +120,7 @@ class Attendees(Exporter):
                     ctx.pseudonym(pid),
                     p.name if p.opted_in else None,
                     p.organization if p.opted_in else None,
-                    _org_label(p.org_type) if p.opted_in else None,
+                    ctx.fmt.gettext(_org_label(p.org_type)) if p.opted_in else None,
                     p.role if p.opted_in else None,
                     shared.get("email"),
                     shared.get("phone"),
@@ -152,7 +166,7 @@ class ContactExchanges(Exporter):
                         b.organization,
                         link["state"],
                         link["via"],
-                        (link["decided_at"] or link["created_at"]).isoformat(timespec="seconds"),
+                        ctx.local_time(link["decided_at"] or link["created_at"]),
                         1,
                     ]
                 )
@@ -196,7 +210,7 @@ class PartnerInterests(Exporter):
                     item["pitch_title"],
                     item["name"] if named else None,
                     item["organization"] if named else None,
-                    item["role"],
+                    _role_label(item["role"], ctx),
                     item["note"] if named else None,
                 ]
             )
@@ -218,7 +232,7 @@ class SuggestedMatches(Exporter):
 
         rows = [
             [r["name"], r["suggested_name"], r["rank"], r["score"], r["reasons"]]
-            for r in ctx.db.read(list_suggestions, ctx.event_id)
+            for r in ctx.db.read(list_suggestions, ctx.event_id, ctx.fmt.gettext)
         ]
         return Table(
             ("person", "suggested", "rank", "score", "reasons"),

@@ -108,7 +108,7 @@ def _round(value: float | None) -> float | None:
 
 class VotesPerPitch(Exporter):
     slug = "votes"
-    title = "Votes per pitch"
+    title = N_("Votes per pitch")
     description = N_(
         "n, mean, median, standard deviation, distribution, adjusted mean and rank "
         "of every pitch: the projector's numbers."
@@ -178,7 +178,7 @@ class RawVotes(Exporter):
                     position,
                     title,
                     v.score,
-                    v.updated_at.isoformat(timespec="seconds"),
+                    ctx.local_time(v.updated_at),
                 ]
             )
         return Table(
@@ -190,8 +190,8 @@ class RawVotes(Exporter):
 
 class Partners(Exporter):
     slug = "partners"
-    title = "Partner list"
-    description = "The organisations imported as partners, with type and contact."
+    title = N_("Partner list")
+    description = N_("The organisations imported as partners, with type and contact.")
     group = "attendees"
 
     def table(self, ctx: ExportContext) -> Table:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from eventapp.i18n import N_
 from eventapp.networking.matching import (
     ORG_TYPES,
     VOTE_CAP,
@@ -37,6 +38,34 @@ class Reason:
     def text(self, gettext: Callable[[str], str]) -> str:
         params = {k: (gettext(v) if k.startswith("label") else v) for k, v in self.params.items()}
         return gettext(self.template) % params
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        """Pages show a reason with ``{{ _(reason) }}``."""
+        return self.text(gettext)
+
+    def about(self, gettext: Callable[[str], str], me: str) -> str:
+        """The reason told about both people (the organiser's export), not to ``me``."""
+        params = {k: (gettext(v) if k.startswith("label") else v) for k, v in self.params.items()}
+        return gettext(ABOUT.get(self.template, self.template)) % {**params, "me": me}
+
+
+# The same reasons in the third person, for the organiser: "Anna seeks …, Ben offers it".
+ABOUT = {
+    "You seek %(tag)s, %(name)s offers it": N_("%(me)s seeks %(tag)s, %(name)s offers it"),
+    "%(name)s seeks %(tag)s, you offer it": N_("%(name)s seeks %(tag)s, %(me)s offers it"),
+    "%(name)s wants to get involved in your pitch '%(pitch)s'": N_(
+        "%(name)s wants to get involved in %(me)s's pitch '%(pitch)s'"
+    ),
+    "%(name)s presents '%(pitch)s', which you want to join": N_(
+        "%(name)s presents '%(pitch)s', which %(me)s wants to join"
+    ),
+    "You both want to get involved in '%(pitch)s'": N_("Both want to get involved in '%(pitch)s'"),
+    "You both rated '%(pitch)s' %(score)s/%(max)s": N_("Both rated '%(pitch)s' %(score)s/%(max)s"),
+    "You both rated '%(pitch)s' highly (%(score)s/%(max)s and %(theirs)s/%(max)s)": N_(
+        "Both rated '%(pitch)s' highly (%(score)s/%(max)s and %(theirs)s/%(max)s)"
+    ),
+    "You share an interest in %(topics)s": N_("Both are interested in %(topics)s"),
+}
 
 
 def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]:

@@ -39,6 +39,7 @@ def settings_form(event: Event) -> dict[str, str]:
         "org_type_matrix": format_matrix(event.org_type_matrix),
         "networking": "on" if event.networking_enabled else "",
         "retention_days": str(event.retention_days),
+        "timezone": event.timezone,
     }
 
 

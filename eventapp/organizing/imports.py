@@ -45,7 +45,7 @@ class ImportKind:
 KINDS = {
     "pitches": ImportKind(
         "pitches",
-        "Pitches",
+        N_("Pitches"),
         (
             Column("title", "title", 160, True, ("titel", "pitch", "projekt", "project")),
             Column(
@@ -60,7 +60,7 @@ KINDS = {
     ),
     "partners": ImportKind(
         "partners",
-        "Partner list",
+        N_("Partner list"),
         (
             Column(
                 "name",
@@ -103,7 +103,7 @@ class Problem:
 
     field: str
     text: str  # English, with %(placeholders)s filled from params
-    params: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str | int], ...] = ()
 
     def render(self, gettext: Callable[[str], str] = str) -> str:
         body = gettext(self.text) % dict(self.params)
@@ -112,7 +112,7 @@ class Problem:
 
 def _problem(exc: InvalidInput) -> Problem:
     # The rule's English template and parameters, translated where the page shows them.
-    return Problem(exc.field, exc.template, tuple((k, str(v)) for k, v in exc.params.items()))
+    return Problem(exc.field, exc.template, tuple(exc.params.items()))
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,10 @@ class RowError:
 
     def translated(self, gettext: Callable[[str], str]) -> str:
         return "; ".join(p.render(gettext) for p in self.problems)
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        """Pages show a row's problems with ``{{ _(row_error) }}``."""
+        return self.translated(gettext)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reportlab.graphics import renderSVG
@@ -22,7 +22,8 @@ from eventapp.core import queries as shared
 from eventapp.exports.base import ExportContext
 from eventapp.exports.networking import Network
 from eventapp.exports.voting import PitchResult, results_of
-from eventapp.i18n import N_
+from eventapp.i18n import N_, Formats
+from eventapp.networking.models import ORG_TYPE_LABELS, OrgType
 from eventapp.voting import queries
 
 ACCENT = colors.HexColor("#0b5fff")
@@ -133,7 +134,10 @@ def turnout_chart(
     width: float = 480,
     height: float = 150,
     font: str = "Helvetica",
+    fmt: Formats | None = None,
 ) -> Drawing:
+    """Votes per time slot; times in the event's zone (stored times are UTC)."""
+    fmt = fmt or Formats("en")
     d = Drawing(width, height)
     d.add(Line(30, 20, width, 20, strokeColor=LINE))
     if not turnout:
@@ -149,7 +153,7 @@ def turnout_chart(
                 String(
                     30 + i * slot,
                     6,
-                    moment.strftime("%H:%M"),
+                    fmt.time(_aware(moment)),
                     fontName=font,
                     fontSize=8,
                     fillColor=MUTED,
@@ -159,7 +163,22 @@ def turnout_chart(
     return d
 
 
-def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica") -> Drawing:
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def org_type_label(value: str, fmt: Formats) -> str:
+    """An organisation type code as the reader's word ("KMU"); "–" for none."""
+    try:
+        return fmt.gettext(ORG_TYPE_LABELS[OrgType(value)])
+    except ValueError:
+        return value or "–"
+
+
+def network_chart(
+    network: Network, *, size: float = 320, font: str = "Helvetica", fmt: Formats | None = None
+) -> Drawing:
     """Attendees on a circle, grouped and coloured by organisation type; lines are
     contact exchanges. No names: the picture goes into a brochure."""
     if not network.nodes:
@@ -196,7 +215,8 @@ def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica
         )
     for i, t in enumerate(types[:6]):
         d.add(Rect(i * size / 6, 2, 8, 8, fillColor=colour[t], strokeColor=None))
-        d.add(String(i * size / 6 + 11, 3, t[:14], fontName=font, fontSize=7))
+        label = org_type_label(t, fmt or Formats("en"))
+        d.add(String(i * size / 6 + 11, 3, label[:14], fontName=font, fontSize=7))
     return d
 
 
@@ -208,8 +228,9 @@ def svg(drawing: Drawing) -> bytes:
 # ------------------------------------------------------------------ PDF
 
 
-def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
-    """The report as a PDF. ``text`` translates the headings (English keys)."""
+def pdf(report: Report, fmt: Formats | None = None) -> bytes:
+    """The report as a PDF in the reader's language, numbers and time zone."""
+    fmt = fmt or Formats("en")
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import cm
@@ -222,8 +243,7 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
         TableStyle,
     )
 
-    def _(s: str) -> str:
-        return (text or {}).get(s, s)
+    _ = fmt.gettext
 
     font = font_name()
     bold = font + "-Bold" if font == "DejaVuSans" else "Helvetica-Bold"
@@ -243,9 +263,9 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
                     x
                     for x in (
                         _("Results"),
-                        report.date,
-                        f"{_('Attendees')}: {report.attendees}",
-                        f"{_('Votes')}: {report.votes}",
+                        fmt.date(report.date),
+                        f"{_('Attendees')}: {fmt.integer(report.attendees)}",
+                        f"{_('Votes')}: {fmt.integer(report.votes)}",
                     )
                     if x
                 )
@@ -261,8 +281,8 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
             str(r.rank),
             Paragraph(esc(r.title), body),
             str(r.summary.n),
-            f"{r.summary.mean:.2f}" if r.summary.mean is not None else "–",
-            f"{r.adjusted:.2f}" if r.adjusted is not None else "–",
+            fmt.number(r.summary.mean),
+            fmt.number(r.adjusted),
         ]
         for r in report.leaderboard
     ]
@@ -280,8 +300,8 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
     story += [
         table,
         Spacer(1, 0.5 * cm),
-        Paragraph(_("Turnout over time"), h2),
-        turnout_chart(report.turnout, font=font),
+        Paragraph(esc(_("Turnout over time (%(zone)s)", zone=fmt.timezone_name())), h2),
+        turnout_chart(report.turnout, font=font, fmt=fmt),
         Paragraph(_("Votes per pitch"), h2),
     ]
     for r in report.results:
@@ -306,8 +326,8 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
     if net.note:
         story.append(Paragraph(esc(_(net.note)), body))
     for org_type, n in net.by_type.items():
-        story.append(Paragraph(esc(f"{org_type}: {n}"), body))
-    story.append(network_chart(net, font=font))
+        story.append(Paragraph(esc(f"{org_type_label(org_type, fmt)}: {fmt.integer(n)}"), body))
+    story.append(network_chart(net, font=font, fmt=fmt))
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,

@@ -6,8 +6,10 @@ channel, exactly like the moderator's changes, so open phones and screens update
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,7 +17,7 @@ from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput, clean_text
-from eventapp.i18n import LANGUAGES
+from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
 from eventapp.messages import server_message
 from eventapp.organizing import queries as store
 from eventapp.voting.queries import EventState
@@ -94,8 +96,13 @@ def format_matrix(raw: str) -> str:
     return "\n".join(f"{k}: {', '.join(v)}" for k, v in data.items())
 
 
-def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
-    """Validate the settings form into Event column values (raises InvalidInput)."""
+def clean_settings(
+    form: Mapping[str, str], *, languages: tuple[str, ...] = LANGUAGES
+) -> dict[str, object]:
+    """Validate the settings form into Event column values (raises InvalidInput).
+
+    ``languages``: those the server offers (the LANGUAGES setting)."""
+    server_languages = languages
     values: dict[str, object] = {
         "name": clean_text(form.get("name", ""), field="name", max_length=120, required=True)
     }
@@ -103,11 +110,15 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     if date and not _DATE.match(date):
         raise InvalidInput("date", "must look like 2026-05-14")
     values["date"] = date
-    languages = [x for x in (form.get("languages", "") or "").replace(" ", "").split(",") if x]
-    if not languages or any(x not in LANGUAGES for x in languages):
-        raise InvalidInput("languages", "must be de, en or both")
-    values["languages"] = ",".join(dict.fromkeys(languages))
-    if form.get("language", "de") not in languages:
+    chosen = [x for x in (form.get("languages", "") or "").replace(" ", "").split(",") if x]
+    if not chosen or any(x not in server_languages for x in chosen):
+        raise InvalidInput(
+            "languages",
+            "must be one or more of %(codes)s, separated by commas",
+            codes=", ".join(server_languages),
+        )
+    values["languages"] = ",".join(dict.fromkeys(chosen))
+    if form.get("language", "de") not in chosen:
         raise InvalidInput("language", "must be one of the offered languages")
     values["language"] = form.get("language", "de")
     try:
@@ -140,14 +151,28 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     if not 1 <= days <= 3650:
         raise InvalidInput("retention period", "must be between 1 and 3650 days")
     values["retention_days"] = days
+    timezone = form.get("timezone", "").strip() or DEFAULT_TIMEZONE
+    if timezone not in _timezones():
+        raise InvalidInput("time zone", "is not a time zone name such as Europe/Berlin")
+    values["timezone"] = timezone
     return values
 
 
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 async def update_settings(
-    event: Event, form: Mapping[str, str], *, db: Database, publish: Publisher
+    event: Event,
+    form: Mapping[str, str],
+    *,
+    db: Database,
+    publish: Publisher,
+    languages: tuple[str, ...] = LANGUAGES,
 ) -> EventState:
     assert event.id is not None
-    values = clean_settings(form)
+    values = clean_settings(form, languages=languages)
     try:
         state = await db.run(store.update_event, event.id, values)
     except store.ScaleLocked:

@@ -21,13 +21,14 @@ from eventapp.core.validation import InvalidInput
 from eventapp.exports import base as exports
 from eventapp.exports import registry
 from eventapp.exports.voting import results_of
-from eventapp.i18n import N_, translator
+from eventapp.i18n import N_
+from eventapp.networking.models import ORG_TYPE_LABELS
 from eventapp.organizing import forms as views
 from eventapp.organizing import imports, report
 from eventapp.organizing import rules as organizing
 from eventapp.settings import Settings
 from eventapp.voting import queries
-from eventapp.web.render import language, render
+from eventapp.web.render import formats, render
 from eventapp.web.security import csrf_ok
 
 Handler = Callable[[Request, Event], Awaitable[Response]]
@@ -97,7 +98,11 @@ async def console(request: Request, event: Event) -> Response:
 async def save_settings(request: Request, event: Event) -> Response:
     try:
         await organizing.update_settings(
-            event, _form(request), db=request.state.db, publish=_publisher(request)
+            event,
+            _form(request),
+            db=request.state.db,
+            publish=_publisher(request),
+            languages=request.state.settings.languages,
         )
     except InvalidInput as exc:
         return await views.console(
@@ -252,7 +257,9 @@ async def dashboard(request: Request, event: Event) -> Response:
 
 def _context(request: Request, event: Event) -> exports.ExportContext:
     settings: Settings = request.state.settings
-    return exports.ExportContext(request.state.db, event, settings.prior_weight)
+    return exports.ExportContext(
+        request.state.db, event, settings.prior_weight, fmt=formats(request, event)
+    )
 
 
 @organizer_only
@@ -283,7 +290,11 @@ async def report_page(request: Request, event: Event) -> Response:
     return render(
         request,
         "organizer/report.html",
-        {"report": await _report(request, event), "key": event.organizer_key},
+        {
+            "report": await _report(request, event),
+            "key": event.organizer_key,
+            "org_labels": {t.value: label for t, label in ORG_TYPE_LABELS.items()},
+        },
         event=event,
     )
 
@@ -291,23 +302,7 @@ async def report_page(request: Request, event: Event) -> Response:
 @organizer_only
 async def report_pdf(request: Request, event: Event) -> Response:
     data = await _report(request, event)
-    _ = translator(language(request, event.language, event))
-    words = [
-        "Results",
-        "Attendees",
-        "Votes",
-        "Leaderboard",
-        "Rank",
-        "Pitch",
-        "mean",
-        "adjusted",
-        "Turnout over time",
-        "Votes per pitch",
-        "Networking",
-        "Connections made",
-        N_("Networking data is not available."),
-    ]
-    content = await run_in_threadpool(report.pdf, data, {w: _(w) for w in words})
+    content = await run_in_threadpool(report.pdf, data, formats(request, event))
     return Response(
         content,
         media_type="application/pdf",
@@ -326,13 +321,15 @@ async def chart(request: Request, event: Event) -> Response:
 
     ctx = _context(request, event)
     name = request.path_params["name"]
+    fmt = formats(request, event)
 
     def draw() -> Any:
         if name == "turnout":
             votes = ctx.db.read(queries.raw_votes, ctx.event_id)
-            return report.turnout_chart(report.turnout_buckets([v.updated_at for v in votes]))
+            buckets = report.turnout_buckets([v.updated_at for v in votes])
+            return report.turnout_chart(buckets, fmt=fmt)
         if name == "network":
-            return report.network_chart(network_of(ctx))
+            return report.network_chart(network_of(ctx), fmt=fmt)
         state, results = results_of(ctx)
         found = [r for r in results if f"pitch-{r.pitch_id}" == name]
         return report.distribution_chart(found[0], state.scale_labels) if found else None

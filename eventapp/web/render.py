@@ -66,9 +66,11 @@ def screen_language(request: Request, event: Event) -> str:
 
 def formats(request: Request, event: Event | None = None, lang: str | None = None) -> Formats:
     """Text, number and time formats for this request's reader."""
+    settings: Settings = request.state.settings
     if lang is None:
         lang = language(request, event.language if event else "de", event)
-    return Formats(lang, timezone=event.timezone if event else DEFAULT_TIMEZONE)
+    timezone = event.timezone if event else DEFAULT_TIMEZONE
+    return Formats(lang, timezone=timezone, locale_dir=settings.locale_dir)
 
 
 def base_url(request: Request) -> str:
@@ -105,7 +107,7 @@ def render(
     ctx: dict[str, Any] = {
         "lang": fmt.lang,
         "i18n": fmt,
-        "js_strings": json.dumps(js_catalog(fmt.lang), ensure_ascii=False),
+        "js_strings": json.dumps(js_catalog(fmt.lang, fmt.locale_dir), ensure_ascii=False),
         "csrf_token": token,
         "event": event,
         "path": request.url.path,
@@ -161,6 +163,7 @@ def template_environment(directory: str) -> Environment:
         autoescape=select_autoescape(),
         extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=_gettext,
         ngettext=_ngettext,
