@@ -15,13 +15,16 @@ from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.exports import base as exports
 from eventapp.exports import registry
-from eventapp.i18n import Translatable
+from eventapp.i18n import N_, Translatable
 from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
 from eventapp.organizing.rules import format_matrix
 from eventapp.voting import queries
 from eventapp.web.render import base_url, event_links, render
+
+# The console names the event's links by their keys (web.render.event_links).
+LINK_NAMES = (N_("attendee"), N_("moderator"), N_("projector"), N_("organizer"))
 
 
 def settings_form(event: Event) -> dict[str, str]:
