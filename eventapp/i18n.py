@@ -165,24 +165,24 @@ class Formats:
     locale_dir: Path = LOCALE_DIR
 
     @property
-    def _t(self) -> gettext.NullTranslations:
+    def catalogue(self) -> gettext.NullTranslations:
         return translations(self.lang, self.locale_dir)
 
     def gettext(self, text: str | Translatable, /, **params: Any) -> str:
         if not isinstance(text, str):
-            return text.render(self._t.gettext)
-        out = self._t.gettext(text)
+            return text.render(self.catalogue.gettext)
+        out = self.catalogue.gettext(text)
         return out % params if params else out
 
     def ngettext(self, singular: str, plural: str, n: int, /, **params: Any) -> str:
-        return self._t.ngettext(singular, plural, n) % {"num": n, **params}
+        return self.catalogue.ngettext(singular, plural, n) % {"num": n, **params}
 
     def pgettext(self, context: str, text: str, /, **params: Any) -> str:
-        out = self._t.pgettext(context, text)
+        out = self.catalogue.pgettext(context, text)
         return out % params if params else out
 
     def npgettext(self, context: str, singular: str, plural: str, n: int, /, **params: Any) -> str:
-        return self._t.npgettext(context, singular, plural, n) % {"num": n, **params}
+        return self.catalogue.npgettext(context, singular, plural, n) % {"num": n, **params}
 
     def number(self, value: float | int | None, digits: int = 2) -> str:
         """A decimal with a fixed number of digits ("4,00" in German); "–" for none."""

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event
 from eventapp.core.validation import InvalidInput
-from eventapp.i18n import N_, translator
+from eventapp.i18n import N_, Translatable
 from eventapp.live.hub import Hub
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.networking import contacts as ct
@@ -33,7 +33,7 @@ from eventapp.networking.models import (
 from eventapp.networking.suggestions import SuggestionCache
 from eventapp.settings import Settings
 from eventapp.voting import queries
-from eventapp.web.render import language, render
+from eventapp.web.render import render
 from eventapp.web.security import csrf_ok
 
 MAX_FORM_BYTES = 16_384  # a whole profile is far below this; larger is refused unread
@@ -95,7 +95,12 @@ async def identify(request: Request) -> Me | Response:
 
 
 def message(
-    request: Request, event: Event, text: str, *, status: int = 400, back: str | None = None
+    request: Request,
+    event: Event,
+    text: str | Translatable,
+    *,
+    status: int = 400,
+    back: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -112,9 +117,9 @@ def message(
 
 
 def refused(request: Request, me: Me, exc: Exception, back: str | None = None) -> Response:
-    _ = translator(language(request, me.event.language, me.event))
     if isinstance(exc, InvalidInput):
-        return message(request, me.event, f"{_(exc.field)}: {_(exc.message)}", back=back)
+        # Rendered by the page in the reader's language (field and parameters included).
+        return message(request, me.event, exc, back=back)
     if isinstance(exc, nw.Refused):
         status = 409 if exc.code in ("already_connected", "already_requested") else 400
         if exc.code in ("blocked", "forbidden"):
@@ -200,7 +205,6 @@ async def profile_page(request: Request, me: Me) -> Response:
         try:
             await nw.save_profile(me.event, me.id, values, db=me.db)
         except InvalidInput as exc:
-            _ = translator(language(request, me.event.language, me.event))
             return show(
                 request,
                 me,
@@ -208,7 +212,7 @@ async def profile_page(request: Request, me: Me) -> Response:
                 {
                     "form": values,
                     "topics": nw.event_topics(me.event),
-                    "error": f"{_(exc.field)}: {_(exc.message)}",
+                    "error": exc,
                 },
                 status=400,
             )

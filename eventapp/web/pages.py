@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from eventapp.i18n import LANGUAGES, N_
+from eventapp.i18n import N_
 from eventapp.voting import queries
 from eventapp.voting.rules import CODE_ALPHABET
 from eventapp.web.render import LANG_COOKIE, base_url, render
@@ -40,7 +40,7 @@ async def switch_language(request: Request) -> Response:
     if not target.startswith("/") or target.startswith("//"):
         target = "/"
     response = RedirectResponse(target, status_code=303)
-    if lang in LANGUAGES:
+    if lang in request.state.settings.languages:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
     return response
 

@@ -134,7 +134,7 @@ def _gettext(ctx: Context, text: str | Translatable, **params: Any) -> str:
 @pass_context
 def _ngettext(ctx: Context, singular: str, plural: str, n: int, **params: Any) -> str:
     # Jinja formats {% pluralize %} blocks itself; direct calls pass num=... explicitly.
-    out = ctx["i18n"]._t.ngettext(singular, plural, n)
+    out = ctx["i18n"].catalogue.ngettext(singular, plural, n)
     return str(out % params if params else out)
 
 
@@ -148,7 +148,7 @@ def _pgettext(ctx: Context, context: str, text: str, **params: Any) -> str:
 def _npgettext(
     ctx: Context, context: str, singular: str, plural: str, n: int, **params: Any
 ) -> str:
-    out = ctx["i18n"]._t.npgettext(context, singular, plural, n)
+    out = ctx["i18n"].catalogue.npgettext(context, singular, plural, n)
     return str(out % params if params else out)
 
 
