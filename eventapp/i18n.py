@@ -63,22 +63,6 @@ class Translatable(Protocol):
     def render(self, gettext: Callable[[str], str]) -> str: ...
 
 
-@dataclass(frozen=True)
-class Text:
-    """English text with named parameters, translated where it is shown."""
-
-    template: str
-    params: tuple[tuple[str, str | int], ...] = ()
-
-    @classmethod
-    def of(cls, template: str, **params: str | int) -> Text:
-        return cls(template, tuple(params.items()))
-
-    def render(self, gettext: Callable[[str], str]) -> str:
-        text = gettext(self.template)
-        return text % dict(self.params) if self.params else text
-
-
 def placeholders(text: str) -> tuple[list[str], list[str]]:
     """The named %-placeholders and {}-placeholders of a text, sorted."""
     percent = sorted(m.group(1) for m in _PERCENT.finditer(text) if m.group(1))
