@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import gettext
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -232,6 +233,12 @@ def js_catalog(lang: str, locale_dir: Path = LOCALE_DIR) -> dict[str, Any]:
             list(message.string) if isinstance(message.string, tuple) else message.string
         )
     return {"lang": lang, "plural_tags": plural_tags(lang), "messages": messages}
+
+
+@functools.cache
+def js_catalog_json(lang: str, locale_dir: Path = LOCALE_DIR) -> str:
+    """``js_catalog`` as the page's data attribute, made once per language."""
+    return json.dumps(js_catalog(lang, locale_dir), ensure_ascii=False, separators=(",", ":"))
 
 
 def plural_tags(lang: str) -> list[str]:

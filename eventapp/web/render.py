@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from eventapp.i18n import (
     LANGUAGES,
     Formats,
     Translatable,
-    js_catalog,
+    js_catalog_json,
     negotiate,
 )
 from eventapp.settings import Settings
@@ -107,7 +106,7 @@ def render(
     ctx: dict[str, Any] = {
         "lang": fmt.lang,
         "i18n": fmt,
-        "js_strings": json.dumps(js_catalog(fmt.lang, fmt.locale_dir), ensure_ascii=False),
+        "js_strings": js_catalog_json(fmt.lang, fmt.locale_dir),
         "csrf_token": token,
         "event": event,
         "path": request.url.path,
