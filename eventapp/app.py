@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from eventapp.core.bus import Bus, MemoryBus, RedisBus
 from eventapp.core.db import Database
 from eventapp.enums import Role
+from eventapp.i18n import check_languages
 from eventapp.live.hub import Hub
 from eventapp.live.pump import live_endpoint
 from eventapp.metrics import Metrics
@@ -38,6 +39,7 @@ from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
 from eventapp.web import health, pages, privacy
 from eventapp.web.limits import BodyLimits
 from eventapp.web.logs import install_log_redaction
+from eventapp.web.render import template_environment
 from eventapp.web.security import SecurityHeaders, http_error, server_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +71,9 @@ def connection_counts(hub: Hub) -> list[tuple[int, str, int]]:
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
-    templates = Jinja2Templates(directory=str(ROOT / "templates"))
+    # A broken catalogue stops the start, not a page later (README "Languages").
+    check_languages(settings.languages, settings.locale_dir)
+    templates = Jinja2Templates(env=template_environment(str(ROOT / "templates")))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:

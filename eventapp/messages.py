@@ -87,17 +87,20 @@ _client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 
 
 class ProtocolError(Exception):
-    """A message the server refuses; ``code`` is stable, ``message`` is for people."""
+    """A message the server refuses. ``code`` and ``params`` are what screens render in
+    their reader's language (static/js/live.js, ``EA.errorText``); ``message`` is the
+    English text with the parameters filled in, for logs and tools."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str, **params: str | int) -> None:
         self.code = code
-        self.message = message
+        self.params = params
+        self.message = message % params if params else message
+        super().__init__(self.message)
 
 
 def parse_client_message(text: str | bytes, *, max_bytes: int) -> _Client:
     if len(text) > max_bytes:
-        raise ProtocolError("too_large", f"Message larger than {max_bytes} bytes.")
+        raise ProtocolError("too_large", "Message larger than %(limit)d bytes.", limit=max_bytes)
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError):
@@ -106,13 +109,17 @@ def parse_client_message(text: str | bytes, *, max_bytes: int) -> _Client:
         raise ProtocolError("bad_message", "Message must be a JSON object.")
     kind = data.get("type")
     if kind not in CLIENT_TYPES:
-        raise ProtocolError("unknown_type", f"Unknown message type: {str(kind)[:40]!r}.")
+        raise ProtocolError(
+            "unknown_type", "Unknown message type: %(type)s.", type=repr(str(kind)[:40])
+        )
     try:
         message: _Client = _client_adapter.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or kind
-        raise ProtocolError("bad_message", f"Invalid {where}: {first['msg']}.") from None
+        raise ProtocolError(
+            "bad_message", "Invalid %(field)s: %(detail)s.", field=where, detail=first["msg"]
+        ) from None
     return message
 
 
@@ -131,7 +138,7 @@ SERVER_TYPES: dict[str, str] = {
     "screen": "Moderator/projector view: turnout, tally, leaderboard (at most ~10/s).",
     "vote_ack": "A vote is committed to the database (pitch_id, score, seq).",
     "command_ack": "A moderator command took effect.",
-    "error": "A message was refused: code, message, and the refused type.",
+    "error": "A message was refused: code, params, message (English), and the refused type.",
     "pong": "Reply to ping.",
     "contact_request": "Networking: someone asks to exchange contacts (link_id, attendee_id, "
     "name, organization; never contact fields).",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.config import Config
+
+from eventapp.i18n import LANGUAGES, LOCALE_DIR
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Host names links may be built from when PUBLIC_URL is unset; others get a safe default.
     allowed_hosts: tuple[str, ...] = ()
+    # UI languages the server offers: English plus one .po catalogue per other language
+    # (eventapp/locale/<code>/LC_MESSAGES/messages.po). Events pick among these.
+    languages: tuple[str, ...] = LANGUAGES
+    # Where the catalogues are (the package's own; tests point it at a test catalogue).
+    locale_dir: Path = LOCALE_DIR
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,11 +67,17 @@ class Settings:
             metrics_token=config("METRICS_TOKEN", default="") or None,
             trusted_proxies=_split(config("TRUSTED_PROXIES", default="")),
             allowed_hosts=_split(config("ALLOWED_HOSTS", default="")),
+            languages=_languages(config("LANGUAGES", default=",".join(LANGUAGES))),
         )
 
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _languages(raw: str) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(_split(raw)))
+    return codes or LANGUAGES
 
 
 def _normalise_db_url(url: str) -> str:

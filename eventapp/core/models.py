@@ -37,6 +37,8 @@ class Event(SQLModel, table=True):
     date: str = Field(default="", max_length=10)
     # Comma-separated UI languages offered to attendees, e.g. "de,en".
     languages: str = Field(default="de,en", max_length=32)
+    # IANA time zone of the venue: times people read (report, exports, PDF) are local.
+    timezone: str = Field(default="Europe/Berlin", max_length=64)
     # JSON list of topics attendees may pick in their profile.
     topics: str = "[]"
     # JSON {"org type": ["org types it is suggested to meet", ...]} for match suggestions.

@@ -24,16 +24,20 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
+from eventapp.i18n import Formats
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
 
 Cell = str | int | float | None
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
+    # German Excel: semicolons, decimal commas, UTF-8 BOM (opens in columns on a double-click).
+    "excel": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
@@ -57,6 +61,8 @@ class ExportContext:
     db: Database
     event: Event
     prior_weight: float = 5.0
+    # The reader's language and the event's time zone: labels, reasons and times in cells.
+    fmt: Formats = field(default_factory=lambda: Formats("en"))
 
     @property
     def event_id(self) -> int:
@@ -65,6 +71,11 @@ class ExportContext:
 
     def state(self) -> EventState:
         return self.db.read(queries.load_state, self.event_id)
+
+    def local_time(self, moment: datetime) -> str:
+        """A stored (UTC) time in the event's zone, ISO 8601 with its offset."""
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return aware.astimezone(self.fmt.tz()).isoformat(timespec="seconds")
 
     def pseudonym(self, attendee_id: int) -> str:
         """A stable voter id that cannot be turned back into the attendee without the
@@ -116,6 +127,23 @@ def to_csv(table: Table) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def _decimal_comma(value: Cell) -> Cell:
+    # Plain digits, no thousands separator: German Excel reads "1234,5" as a number.
+    if isinstance(value, float):
+        return repr(value).replace(".", ",") if value == value else ""
+    return value
+
+
+def to_excel_csv(table: Table) -> bytes:
+    """The CSV German Excel opens in columns: ``;`` between cells, ``,`` in decimals."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if c is None else neutralise(_decimal_comma(c)) for c in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
 def to_xlsx(table: Table, title: str) -> bytes:
     import openpyxl
 
@@ -152,6 +180,7 @@ class ExportFile:
 
 WRITERS: dict[str, Callable[[Table, str, Event], bytes]] = {
     "csv": lambda t, _s, _e: to_csv(t),
+    "excel": lambda t, _s, _e: to_excel_csv(t),
     "xlsx": lambda t, s, _e: to_xlsx(t, s),
     "json": to_json,
 }

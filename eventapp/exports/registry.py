@@ -35,7 +35,10 @@ def export(slug: str, fmt: str, ctx: ExportContext) -> ExportFile:
     """Run one exporter and write it in one format (raises KeyError for unknown ones)."""
     exporter = BY_SLUG[slug]()
     content = WRITERS[fmt](exporter.table(ctx), slug, ctx.event)
-    return ExportFile(f"{ctx.event.code}-{slug}.{fmt}", FORMATS[fmt], content)
+    name = (
+        f"{ctx.event.code}-{slug}-excel.csv" if fmt == "excel" else f"{ctx.event.code}-{slug}.{fmt}"
+    )
+    return ExportFile(name, FORMATS[fmt], content)
 
 
 def listing() -> Sequence[type[Exporter]]:

@@ -142,8 +142,17 @@ class LiveSession:
         except WebSocketDisconnect:
             return
 
-    def _refuse(self, code: str, text: str, ref: str | None = None, **extra: object) -> None:
-        self.outbox.put(server_message("error", code=code, message=text, ref=ref, **extra))
+    def _refuse(
+        self,
+        code: str,
+        text: str,
+        ref: str | None = None,
+        params: dict[str, str | int] | None = None,
+        **extra: object,
+    ) -> None:
+        self.outbox.put(
+            server_message("error", code=code, params=params or {}, message=text, ref=ref, **extra)
+        )
         now = time.monotonic()
         self.strikes.append(now)
         while self.strikes and now - self.strikes[0] > 60:
@@ -162,7 +171,7 @@ class LiveSession:
             try:  # a question message (eventapp/questions), else this refusal
                 msg = questions.parse(raw, exc, max_bytes=self.settings.max_message_bytes)
             except ProtocolError as refused:
-                self._refuse(refused.code, refused.message)
+                self._refuse(refused.code, refused.message, params=refused.params)
                 return
         kind = getattr(msg, "type", None)
         try:
@@ -183,10 +192,14 @@ class LiveSession:
             extra = {"pitch_id": msg.pitch_id} if isinstance(msg, Vote) else {}
             if isinstance(msg, Vote):
                 self.ws.state.metrics.vote_refused(exc.code)
-            self._refuse(exc.code, exc.message, kind, **extra)
+            self._refuse(exc.code, exc.message, kind, exc.params, **extra)
         except ev.CommandRefused as exc:
             # A moderator's honest mistake (e.g. "last pitch"): no strike.
-            self.outbox.put(server_message("error", code=exc.code, message=exc.message, ref=kind))
+            self.outbox.put(
+                server_message(
+                    "error", code=exc.code, params=exc.params, message=exc.message, ref=kind
+                )
+            )
 
     async def _hello(self, msg: Hello) -> None:
         event = self.event
@@ -243,6 +256,7 @@ class LiveSession:
                 server_message(
                     "error",
                     code="not_saved",
+                    params={},
                     message="Vote not saved; retrying.",
                     ref="vote",
                     pitch_id=msg.pitch_id,

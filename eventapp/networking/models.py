@@ -14,6 +14,7 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from eventapp.core.models import utcnow
+from eventapp.i18n import N_
 
 
 class OrgType(StrEnum):
@@ -26,12 +27,12 @@ class OrgType(StrEnum):
 
 
 ORG_TYPE_LABELS: dict[OrgType, str] = {
-    OrgType.SME: "SME",
-    OrgType.STARTUP: "Start-up",
-    OrgType.RESEARCH: "Research institute",
-    OrgType.LARGE_COMPANY: "Large company",
-    OrgType.PUBLIC_ADMIN: "Public administration",
-    OrgType.NGO: "Association/NGO",
+    OrgType.SME: N_("SME"),
+    OrgType.STARTUP: N_("Start-up"),
+    OrgType.RESEARCH: N_("Research institute"),
+    OrgType.LARGE_COMPANY: N_("Large company"),
+    OrgType.PUBLIC_ADMIN: N_("Public administration"),
+    OrgType.NGO: N_("Association/NGO"),
 }
 
 
@@ -44,11 +45,11 @@ class PartnerRole(StrEnum):
 
 
 PARTNER_ROLE_LABELS: dict[PartnerRole, str] = {
-    PartnerRole.PARTNER: "Partner",
-    PartnerRole.PILOT_SITE: "Pilot site",
-    PartnerRole.FUNDER: "Funder",
-    PartnerRole.TECHNOLOGY: "Technology provider",
-    PartnerRole.TESTER: "Tester/user",
+    PartnerRole.PARTNER: N_("Partner"),
+    PartnerRole.PILOT_SITE: N_("Pilot site"),
+    PartnerRole.FUNDER: N_("Funder"),
+    PartnerRole.TECHNOLOGY: N_("Technology provider"),
+    PartnerRole.TESTER: N_("Tester/user"),
 }
 
 

@@ -79,15 +79,18 @@ def safe_text(value: object, *, field: str, max_length: int, required: bool = Fa
 
 
 def parse_tags(value: object, *, field: str) -> list[str]:
-    """ "sensor hardware, funding" -> ["sensor hardware", "funding"] (lower case, unique)."""
+    """ "Sensor hardware, Förderung" -> ["Sensor hardware", "Förderung"]: the spelling
+    typed, each tag once whatever its case (matching compares case-folded)."""
     raw = value if isinstance(value, list) else str(value or "").split(",")
     tags: list[str] = []
+    seen: set[str] = set()
     for item in raw:
-        tag = safe_text(item, field=field, max_length=MAX_TAG_LENGTH).lower()
-        if tag and tag not in tags:
+        tag = safe_text(item, field=field, max_length=MAX_TAG_LENGTH)
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
             tags.append(tag)
     if len(tags) > MAX_TAGS:
-        raise InvalidInput(field, f"has more than {MAX_TAGS} tags")
+        raise InvalidInput(field, "has more than %(limit)d tags", limit=MAX_TAGS)
     return tags
 
 
@@ -142,7 +145,7 @@ def clean_profile(values: Mapping[str, object], *, topics: Sequence[str]) -> Pro
     if unknown:
         raise InvalidInput("interests", "must be topics of this event")
     if len(interests) > MAX_INTERESTS:
-        raise InvalidInput("interests", f"has more than {MAX_INTERESTS} topics")
+        raise InvalidInput("interests", "has more than %(limit)d topics", limit=MAX_INTERESTS)
     profile: dict[str, object] = {
         "org_type": org_type,
         "role": safe_text(values.get("role"), field="role", max_length=80),

@@ -278,18 +278,7 @@ def directory(
     )
     if org_type:
         query = query.where(NetworkProfile.org_type == org_type)
-    if tag:
-        # Tags are stored as JSON lists; the quoted form matches whole tags only. Topics
-        # keep the organiser's spelling, offers and seeks are stored in lower case.
-        topic = f"%{json.dumps(tag, ensure_ascii=False)}%"
-        lower = f"%{json.dumps(tag.lower(), ensure_ascii=False)}%"
-        query = query.where(
-            or_(
-                col(NetworkProfile.interests).like(topic),
-                col(NetworkProfile.offers).like(lower),
-                col(NetworkProfile.seeks).like(lower),
-            )
-        )
+    wanted = tag.casefold()
     if text:
         like = f"%{text.lower()}%"
         query = query.where(
@@ -308,8 +297,20 @@ def directory(
                 )
             )
         )
-    rows = session.exec(query.order_by(col(Attendee.name), col(Attendee.id)).limit(limit)).all()
-    return [person_of(a, p) for a, p in rows]
+    ordered = query.order_by(col(Attendee.name), col(Attendee.id))
+    if not tag:
+        rows = session.exec(ordered.limit(limit)).all()
+        return [person_of(a, p) for a, p in rows]
+    # Tags keep the spelling typed and match whatever the case: compared case-folded here,
+    # since SQLite's lower() and LIKE fold ASCII letters only ("Förderung" vs "FÖRDERUNG").
+    people = []
+    for a, p in session.exec(ordered).all():
+        person = person_of(a, p)
+        if any(t.casefold() == wanted for t in (*person.interests, *person.offers, *person.seeks)):
+            people.append(person)
+            if len(people) >= limit:
+                break
+    return people
 
 
 # ------------------------------------------------------------------ partnering

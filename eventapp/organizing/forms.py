@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.exports import base as exports
 from eventapp.exports import registry
+from eventapp.i18n import N_, Translatable
 from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
@@ -21,6 +23,9 @@ from eventapp.organizing.rules import format_matrix
 from eventapp.questions.rules import question_settings_form
 from eventapp.voting import queries
 from eventapp.web.render import base_url, event_links, render
+
+# The console names the event's links by their keys (web.render.event_links).
+LINK_NAMES = (N_("attendee"), N_("moderator"), N_("projector"), N_("organizer"))
 
 
 def settings_form(event: Event) -> dict[str, str]:
@@ -39,6 +44,7 @@ def settings_form(event: Event) -> dict[str, str]:
         "networking": "on" if event.networking_enabled else "",
         "retention_days": str(event.retention_days),
         **question_settings_form(event),
+        "timezone": event.timezone,
     }
 
 
@@ -76,7 +82,7 @@ async def console(
     event: Event,
     *,
     status_code: int = 200,
-    errors: list[str] | None = None,
+    errors: Sequence[str | Translatable] | None = None,
     form: dict[str, str] | None = None,
     preview: imports.CheckedImport | None = None,
 ) -> Response:

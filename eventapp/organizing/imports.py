@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import io
 import json
-import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.i18n import N_
 from eventapp.organizing import queries as store
 from eventapp.organizing.rules import Publisher
 from eventapp.voting.queries import EventState
@@ -55,7 +55,7 @@ class ImportKind:
 KINDS = {
     "pitches": ImportKind(
         "pitches",
-        "Pitches",
+        N_("Pitches"),
         (
             Column("title", "title", 160, True, ("titel", "pitch", "projekt", "project")),
             Column(
@@ -70,7 +70,7 @@ KINDS = {
     ),
     "partners": ImportKind(
         "partners",
-        "Partner list",
+        N_("Partner list"),
         (
             Column(
                 "name",
@@ -96,15 +96,15 @@ KINDS = {
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (not a row problem). ``text`` is English with
-    {placeholders}, so the page can translate it before filling them in."""
+    %(placeholders)s, so the page can translate it before filling them in."""
 
     def __init__(self, text: str, **params: object) -> None:
         self.text = text
         self.params = {k: str(v) for k, v in params.items()}
-        super().__init__(text.format(**self.params))
+        super().__init__(text % self.params)
 
     def render(self, gettext: Callable[[str], str] = str) -> str:
-        return gettext(self.text).format(**self.params)
+        return gettext(self.text) % self.params
 
 
 @dataclass(frozen=True)
@@ -112,22 +112,17 @@ class Problem:
     """One thing wrong with a cell, kept in parts so the page can translate it."""
 
     field: str
-    text: str  # English, with {placeholders} filled from params
-    params: tuple[tuple[str, str], ...] = ()
+    text: str  # English, with %(placeholders)s filled from params
+    params: tuple[tuple[str, str | int], ...] = ()
 
     def render(self, gettext: Callable[[str], str] = str) -> str:
-        body = gettext(self.text).format(**dict(self.params))
+        body = gettext(self.text) % dict(self.params)
         return f"{gettext(self.field)} {body}" if self.field else body
 
 
-_LONGER = re.compile(r"^is longer than (\d+) characters$")
-
-
 def _problem(exc: InvalidInput) -> Problem:
-    longer = _LONGER.match(exc.message)
-    if longer:
-        return Problem(exc.field, "is longer than {n} characters", (("n", longer.group(1)),))
-    return Problem(exc.field, exc.message)
+    # The rule's English template and parameters, translated where the page shows them.
+    return Problem(exc.field, exc.template, tuple(exc.params.items()))
 
 
 @dataclass(frozen=True)
@@ -141,6 +136,10 @@ class RowError:
 
     def translated(self, gettext: Callable[[str], str]) -> str:
         return "; ".join(p.render(gettext) for p in self.problems)
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        """Pages show a row's problems with ``{{ _(row_error) }}``."""
+        return self.translated(gettext)
 
 
 @dataclass
@@ -158,7 +157,7 @@ def read_table(data: bytes, filename: str = "") -> list[list[str]]:
     """The file's cells as text, header row first. CSV (comma, semicolon or tab; UTF-8 or
     Windows-1252, as German Excel writes it) or XLSX (first sheet)."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError("The file is larger than {mb} MB.", mb=MAX_BYTES // 1_000_000)
+        raise ImportFileError("The file is larger than %(mb)s MB.", mb=MAX_BYTES // 1_000_000)
     if not data.strip():
         raise ImportFileError("The file is empty.")
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
@@ -172,7 +171,7 @@ def read_table(data: bytes, filename: str = "") -> list[list[str]]:
     if not rows:
         raise ImportFileError("The file has no rows.")
     if len(rows) - 1 > MAX_ROWS:
-        raise ImportFileError("The file has more than {n} rows.", n=MAX_ROWS)
+        raise ImportFileError("The file has more than %(n)s rows.", n=MAX_ROWS)
     return rows
 
 
@@ -194,7 +193,7 @@ def _read_csv(data: bytes) -> list[list[str]]:
                 break
         return rows
     except csv.Error as exc:
-        raise ImportFileError("The CSV file is malformed: {detail}.", detail=exc) from None
+        raise ImportFileError("The CSV file is malformed: %(detail)s.", detail=exc) from None
 
 
 def check_xlsx_listing(data: bytes) -> None:
@@ -207,7 +206,7 @@ def check_xlsx_listing(data: bytes) -> None:
             parts = archive.infolist()
             if len(parts) > MAX_XLSX_PARTS:
                 raise ImportFileError(
-                    "The workbook has more than {n} parts; save it again as a plain XLSX.",
+                    "The workbook has more than %(n)s parts; save it again as a plain XLSX.",
                     n=MAX_XLSX_PARTS,
                 )
             total = sum(p.file_size for p in parts)
@@ -219,7 +218,7 @@ def check_xlsx_listing(data: bytes) -> None:
                 or any(r > MAX_XLSX_RATIO for r in ratios)
             ):
                 raise ImportFileError(
-                    "The workbook unpacks to more than {mb} MB or is compressed "
+                    "The workbook unpacks to more than %(mb)s MB or is compressed "
                     "suspiciously well; it is not read.",
                     mb=MAX_XLSX_UNCOMPRESSED // 1_000_000,
                 )
@@ -233,7 +232,7 @@ def check_xlsx_listing(data: bytes) -> None:
                         )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         raise ImportFileError(
-            "The file is not a readable XLSX workbook ({detail}).", detail=exc
+            "The file is not a readable XLSX workbook (%(detail)s).", detail=exc
         ) from None
 
 
@@ -245,7 +244,7 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # bad zip, bad XML, missing parts: all "not readable"
         raise ImportFileError(
-            "The file is not a readable XLSX workbook ({detail}).", detail=_short(exc)
+            "The file is not a readable XLSX workbook (%(detail)s).", detail=_short(exc)
         ) from None
     try:
         sheet = book.worksheets[0]
@@ -261,7 +260,7 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
         raise
     except Exception as exc:  # XML errors surface while rows are read
         raise ImportFileError(
-            "The file is not a readable XLSX workbook ({detail}).", detail=_short(exc)
+            "The file is not a readable XLSX workbook (%(detail)s).", detail=_short(exc)
         ) from None
     finally:
         book.close()
@@ -284,7 +283,7 @@ def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
     if missing:
         expected = ", ".join(c.label for c in kind.columns)
         raise ImportFileError(
-            "Missing column: {missing}. The first row must name the columns ({expected}).",
+            "Missing column: %(missing)s. The first row must name the columns (%(expected)s).",
             missing=", ".join(missing),
             expected=expected,
         )
@@ -322,9 +321,9 @@ def check_rows(
                 problems.append(
                     Problem(
                         "",
-                        "{value} repeats row {row}"
+                        N_("%(value)s repeats row %(row)s")
                         if seen[key]
-                        else "{value} repeats what is already stored",
+                        else N_("%(value)s repeats what is already stored"),
                         value,
                     )
                 )
@@ -357,7 +356,7 @@ def check_confirmed(
     kind = KINDS[kind_slug]
     damaged = ImportFileError("The preview data was damaged. Upload the file again.")
     if len(payload) > MAX_BYTES * 2:
-        raise ImportFileError("The file is larger than {mb} MB.", mb=MAX_BYTES // 1_000_000)
+        raise ImportFileError("The file is larger than %(mb)s MB.", mb=MAX_BYTES // 1_000_000)
     mac, _, body = payload.partition(".")
     if not hmac.compare_digest(mac.encode(), _preview_mac(kind_slug, body, secret).encode()):
         raise damaged  # checked before parsing: a forged payload is never parsed
@@ -368,7 +367,7 @@ def check_confirmed(
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise damaged
     if len(rows) > MAX_ROWS:
-        raise ImportFileError("The file has more than {n} rows.", n=MAX_ROWS)
+        raise ImportFileError("The file has more than %(n)s rows.", n=MAX_ROWS)
     table = [[c.key for c in kind.columns]]
     table += [[_cell(r.get(c.key, "")) for c in kind.columns] for r in rows]
     return check_rows(kind, table, existing)

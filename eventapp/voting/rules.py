@@ -66,7 +66,7 @@ def create_event(
         labels = DEFAULT_LABELS.get(language, DEFAULT_LABELS["en"]) if (lo, hi) == (1, 5) else []
     labels = [clean_text(x, field="label", max_length=40) for x in labels]
     if labels and len(labels) != hi - lo + 1:
-        raise InvalidInput("labels", f"needs {hi - lo + 1} labels, one per score")
+        raise InvalidInput("labels", "needs %(count)d labels, one per score", count=hi - lo + 1)
     specs = [
         (
             clean_text(p.title, field="pitch title", max_length=160, required=True),
@@ -103,10 +103,14 @@ async def join_event(event_id: int, name: str, organization: str, *, db: Databas
 
 
 class CommandRefused(Exception):
+    """A moderator command that cannot apply now; screens render ``code`` in their
+    language, ``message`` is English for logs."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.params: dict[str, str | int] = {}
 
 
 async def _change(
@@ -163,7 +167,7 @@ async def goto_pitch(
 async def next_pitch(state: EventState, *, db: Database, bus: Bus, namespace: str) -> EventState:
     ids = [p.id for p in state.pitches]
     if not ids:
-        raise CommandRefused("unknown_pitch", "This event has no pitches.")
+        raise CommandRefused("no_pitches", "This event has no pitches.")
     if state.current_pitch_id in ids:
         index = ids.index(state.current_pitch_id) + 1
         if index >= len(ids):

@@ -28,7 +28,10 @@ def check_vote(state: EventState, pitch_id: int, score: int) -> None:
         raise ProtocolError("voting_closed", "Voting on this pitch is not open.")
     if not state.scale_min <= score <= state.scale_max:
         raise ProtocolError(
-            "out_of_scale", f"Score must be between {state.scale_min} and {state.scale_max}."
+            "out_of_scale",
+            "Score must be between %(min)d and %(max)d.",
+            min=state.scale_min,
+            max=state.scale_max,
         )
 
 

@@ -12,13 +12,13 @@ from starlette.routing import Route
 from eventapp.core.models import Attendee, Event
 from eventapp.core.privacy import record_consent
 from eventapp.core.validation import InvalidInput
-from eventapp.i18n import translator
+from eventapp.i18n import N_
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.rules import join_event
 from eventapp.web.limits import form_limits
-from eventapp.web.render import language, render
+from eventapp.web.render import render
 from eventapp.web.security import (
     DEVICE_COOKIE,
     DEVICE_MAX_AGE,
@@ -89,7 +89,7 @@ async def join(request: Request) -> Response:
         return render(
             request,
             "attendee/join.html",
-            {"errors": ["The form expired. Please try again."], "form": values},
+            {"errors": [N_("The form expired. Please try again.")], "form": values},
             status_code=403,
             event=event,
         )
@@ -98,11 +98,10 @@ async def join(request: Request) -> Response:
             event.id, values["name"], values["organization"], db=request.state.db
         )
     except InvalidInput as exc:
-        _ = translator(language(request, event.language, event))
         return render(
             request,
             "attendee/join.html",
-            {"errors": [f"{_(exc.field)}: {_(exc.message)}"], "form": values},
+            {"errors": [exc], "form": values},
             status_code=400,
             event=event,
         )

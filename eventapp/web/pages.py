@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from eventapp.i18n import LANGUAGES
+from eventapp.i18n import N_
 from eventapp.voting import queries
 from eventapp.voting.rules import CODE_ALPHABET
 from eventapp.web.render import LANG_COOKIE, base_url, render
@@ -28,7 +28,7 @@ async def home(request: Request) -> Response:
         return render(
             request,
             "home.html",
-            {"error": "No event with this code.", "code": code},
+            {"error": N_("No event with this code."), "code": code},
             status_code=404,
         )
     return render(request, "home.html", {"error": None, "code": ""})
@@ -41,7 +41,7 @@ async def switch_language(request: Request) -> Response:
     if not target.startswith("/") or target.startswith("//"):
         target = "/"
     response = RedirectResponse(target, status_code=303)
-    if lang in LANGUAGES:
+    if lang in request.state.settings.languages:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
     return response
 

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from eventapp.core.models import Attendee, Event
 from eventapp.core.privacy import PRIVACY_NOTICE_VERSION, delete_my_data, retention_ends
+from eventapp.i18n import N_
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
 from eventapp.voting import queries
@@ -77,7 +78,7 @@ async def delete(request: Request) -> Response:
             event,
             None,
             status_code=400,
-            errors=["This phone holds no data of yours for this event."],
+            errors=[N_("This phone holds no data of yours for this event.")],
         )
     if form.get("confirm") != "yes":
         return _page(
@@ -85,7 +86,7 @@ async def delete(request: Request) -> Response:
             event,
             attendee,
             status_code=400,
-            errors=["Tick the box to confirm that your data should be deleted."],
+            errors=[N_("Tick the box to confirm that your data should be deleted.")],
         )
     await delete_my_data(attendee, db=request.state.db)
     response = _page(request, event, None, deleted=True)

@@ -134,7 +134,7 @@
           savePending();
         }
         if (msg.code === "not_saved") setTimeout(resendPending, 1000 + Math.random() * 2000);
-        lastError = msg.message;
+        lastError = EA.errorText(msg);
         render();
       },
     },
