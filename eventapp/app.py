@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 "suggestions": SuggestionCache(db=db),
                 "metrics": metrics,
                 "redis": tallies.client if isinstance(tallies, RedisTallies) else None,
+                "readiness": health.Readiness(),
             }
         finally:
             lag.cancel()

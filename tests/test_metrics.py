@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -113,6 +114,12 @@ def test_votes_sockets_and_writer_are_counted(
     assert sample(text, "eventapp_writer_commit_seconds_count") >= 1
     # Opening voting built the tallies from SQL once.
     assert sample(text, "eventapp_tally_rebuilds_total") >= 1
+
+    # The loop-lag probe has woken at least once (every 0.5 s) and measured something.
+    deadline = time.monotonic() + 5
+    while sample(scrape(metered), "eventapp_event_loop_lag_seconds_count") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
     # A second app in the same process counts on its own.
     second = create_app(replace(settings, metrics_token=TOKEN), database=db)

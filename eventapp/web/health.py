@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -54,7 +55,34 @@ async def _check(name: str, awaitable: Awaitable[Any]) -> tuple[str, Any]:
         return f"failed ({type(exc).__name__})", None
 
 
+class Readiness:
+    """The last readiness answer, reused for ``FRESH_SECONDS``: /readyz is anonymous, and a
+    flood of probes must not turn into a flood of SQL queries and Redis pings."""
+
+    FRESH_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.checked_at = -1e9
+        self.checks: dict[str, str] = {}
+        self.lock = asyncio.Lock()
+
+
 async def readyz(request: Request) -> Response:
+    cache: Readiness = request.state.readiness
+    async with cache.lock:
+        if time.monotonic() - cache.checked_at > Readiness.FRESH_SECONDS:
+            cache.checks = await _run_checks(request)
+            cache.checked_at = time.monotonic()
+    checks = cache.checks
+    failed = sorted(name for name, result in checks.items() if result != "ok")
+    return JSONResponse(
+        {"ready": not failed, "failed": failed, "checks": checks},
+        status_code=503 if failed else 200,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _run_checks(request: Request) -> dict[str, str]:
     state = request.state
     db: Database = state.db
     checks: dict[str, str] = {}
@@ -68,12 +96,7 @@ async def readyz(request: Request) -> Response:
     if redis is not None:
         checks["redis"], _ = await _check("redis", redis.ping())
     checks["writer"] = "ok" if state.writer.running else "stopped"
-    failed = sorted(name for name, result in checks.items() if result != "ok")
-    return JSONResponse(
-        {"ready": not failed, "failed": failed, "checks": checks},
-        status_code=503 if failed else 200,
-        headers={"Cache-Control": "no-store"},
-    )
+    return checks
 
 
 async def metrics(request: Request) -> Response:
