@@ -396,6 +396,7 @@ GERMAN: dict[str, str] = {
     "Too many requests in a short time; wait a minute.": "Zu viele Anfragen in kurzer Zeit; bitte eine Minute warten.",
     "This person has received many requests just now; try again in a minute.": "Diese Person hat gerade viele Anfragen erhalten; bitte in einer Minute erneut versuchen.",
     "What the organiser can export": "Was der Veranstalter exportieren kann",
+    "If you turn on networking: a hash of a random id this browser keeps in a cookie, so that a block someone set against you still holds if you join again under another name.": "Wenn Sie Networking einschalten: ein Hash einer zufälligen Kennung, die dieser Browser in einem Cookie speichert, damit eine Sperre, die jemand gegen Sie gesetzt hat, auch nach einem erneuten Beitritt unter anderem Namen gilt.",
     "Attendees with the fields they agreed to share; others only as an anonymous row id (never the raw votes' voter id). Deleted accounts are left out.": "Teilnehmende mit den Angaben, deren Weitergabe sie zugestimmt haben; sonst nur mit anonymer Zeilenkennung (nie der Kennung aus den Einzelstimmen). Gelöschte Konten fehlen.",
     "With your name, only if you turned on networking:": "Mit Ihrem Namen, nur wenn Sie Networking eingeschaltet haben:",
     "your name, organisation, organisation type and role;": "Ihr Name, Ihre Organisation, Organisationstyp und Rolle;",
