@@ -351,3 +351,16 @@ def test_live_sockets_and_kept_alive_connections_outlive_the_header_deadline(
     again.sendall(request)  # the second request on the same connection
     assert b"HTTP/1.1 200" in _response_head(again)  # after the first one's body
     again.close()
+
+
+def test_a_form_with_too_many_fields_gets_a_clear_400_page(served: Served) -> None:
+    fields = {f"f{i}": "x" for i in range(limits.MAX_FORM_FIELDS + 1)}
+    response = httpx.post(
+        f"{served.url}/e/{served.code}/privacy/delete",
+        data=fields,
+        headers={"Accept-Language": "de", "Origin": served.url},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert "Dieses Formular konnte nicht gelesen werden" in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"

@@ -145,7 +145,7 @@ class BodyLimits:
             await _refuse(scope, send, 413, limit)
             return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit.seconds
+        deadline: float | None = None  # the clock starts when the app first asks
         received = 0
         # A request without a body needs no clock; one whose body the app never reads
         # gets "Connection: close", so the client cannot keep streaming into the socket.
@@ -153,9 +153,11 @@ class BodyLimits:
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, body_done
+            nonlocal received, body_done, deadline
             if body_done:  # later calls only wait for a disconnect: no clock on those
                 return await receive()
+            if deadline is None:
+                deadline = loop.time() + limit.seconds
             remaining = deadline - loop.time()
             try:
                 async with asyncio.timeout(max(remaining, 0.0)):
