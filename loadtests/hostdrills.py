@@ -132,7 +132,10 @@ class RoamingPhone(Phone):
             await asyncio.sleep(backoff(attempt))
             attempt += 1
             try:
-                await self.connect(timeout=10)
+                # A browser waits for `welcome` as long as the socket is open (until its
+                # heartbeat gives up); a short timeout here would turn a slow, busy host
+                # into a storm of retries.
+                await self.connect(timeout=2 * (self.ping_every or 25.0) + 5)
                 return
             except Exception:
                 self.abort()  # a half-open try: drop it, its reader must not retry too
