@@ -11,8 +11,8 @@ Options: --phones N (500), --burst-seconds S (10; the Redis drill's burst spans 
 outage), --pg-down-seconds (5), --redis-down-seconds (30), --redis-fault cut|stop (cut:
 the Redis host's link goes down, packets vanish; stop: redis-server killed, restarted
 empty), --kill-mode process|power-off (power-off also unplugs the app host, so nobody
-gets a reset), --ping-seconds (25, the phones' heartbeat as in live.js), --ready-path
-(/healthz; /readyz once the app has it).
+gets a reset), --victim app1|app2 (the host kill-app kills), --ping-seconds (25, the
+phones' heartbeat as in live.js), --ready-path (/healthz; /readyz once the app has it).
 
 Each drill builds a fresh test bed, seeds the phones, connects them through nginx
 (least_conn spreads them over both app hosts), opens voting and runs a burst in which
