@@ -11,8 +11,8 @@ Options: --phones N (500), --burst-seconds S (10; the Redis drill's burst spans 
 outage), --pg-down-seconds (5), --redis-down-seconds (30), --redis-fault cut|stop (cut:
 the Redis host's link goes down, packets vanish; stop: redis-server killed, restarted
 empty), --kill-mode process|power-off (power-off also unplugs the app host, so nobody
-gets a reset), --ping-seconds (25, the phones' heartbeat as in live.js), --ready-path
-(/healthz; /readyz once the app has it).
+gets a reset), --victim app1|app2 (the host kill-app kills), --ping-seconds (25, the
+phones' heartbeat as in live.js), --ready-path (/healthz; /readyz once the app has it).
 
 Each drill builds a fresh test bed, seeds the phones, connects them through nginx
 (least_conn spreads them over both app hosts), opens voting and runs a burst in which
@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 import uvloop
+import websockets
 
 from eventapp.core.db import Database
 from loadtests.drills import Hall
@@ -132,7 +133,10 @@ class RoamingPhone(Phone):
             await asyncio.sleep(backoff(attempt))
             attempt += 1
             try:
-                await self.connect(timeout=10)
+                # A browser waits for `welcome` as long as the socket is open (until its
+                # heartbeat gives up); a short timeout here would turn a slow, busy host
+                # into a storm of retries.
+                await self.connect(timeout=2 * (self.ping_every or 25.0) + 5)
                 return
             except Exception:
                 self.abort()  # a half-open try: drop it, its reader must not retry too
@@ -146,19 +150,54 @@ class RoamingPhone(Phone):
 
 
 class RoamingScreen(Screen):
-    """A projector or moderator that reopens its socket through nginx when it is lost."""
+    """A projector or moderator that reopens its socket through nginx when it is lost,
+    with the same heartbeat as the phones (screen.js uses live.js too)."""
 
-    def __init__(self, *args: Any) -> None:
+    def __init__(self, *args: Any, ping_every: float | None = 25.0) -> None:
         super().__init__(*args)
+        self.ping_every = ping_every
         self.closing = False
         self.reconnects = 0
+        self.last_heard = time.perf_counter()
         self._retry: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
+
+    async def connect(self) -> Json:
+        welcome = await super().connect()
+        self.last_heard = time.perf_counter()
+        if self.ping_every and self._heart is None:
+            self._heart = asyncio.create_task(self._heartbeat(self.ping_every))
+        return welcome
 
     async def _read(self) -> None:
         ws = self.ws
-        await super()._read()
+        assert ws is not None
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                self.last_heard = time.perf_counter()
+                msg = json.loads(raw)
+                if msg["type"] == "screen":
+                    self.screens.append((time.perf_counter(), msg))
+                    self._changed.set()
+                elif msg["type"] in ("command_ack", "error"):
+                    self.acks.put_nowait(msg)
         if not self.closing and self.ws is ws:
             self._retry = asyncio.create_task(self._reconnect())
+
+    async def _heartbeat(self, every: float) -> None:
+        await asyncio.sleep(random.random() * every)
+        while not self.closing:
+            ws = self.ws
+            if ws is not None and (self._retry is None or self._retry.done()):
+                if time.perf_counter() - self.last_heard > 2 * every + 5:
+                    if self._reader is not None:
+                        self._reader.cancel()
+                    ws.transport.abort()
+                    self._retry = asyncio.create_task(self._reconnect())
+                else:
+                    with contextlib.suppress(Exception):
+                        await ws.send('{"type": "ping"}')
+            await asyncio.sleep(every)
 
     async def _reconnect(self) -> None:
         attempt = 0
@@ -175,8 +214,9 @@ class RoamingScreen(Screen):
 
     async def close(self) -> None:
         self.closing = True
-        if self._retry is not None:
-            self._retry.cancel()
+        for task in (self._retry, self._heart):
+            if task is not None:
+                task.cancel()
         await super().close()
 
 
@@ -211,8 +251,12 @@ async def open_bed_hall(bed: Testbed, phones: int, ping_every: float | None = 25
         RoamingPhone(ws_url, origin, t, stats, ident=i, ping_every=ping_every)
         for i, t in enumerate(tokens)
     ]
-    projector = RoamingScreen(ws_url, origin, "projector", event.projector_key)
-    moderator = RoamingScreen(ws_url, origin, "moderator", event.moderator_key)
+    projector = RoamingScreen(
+        ws_url, origin, "projector", event.projector_key, ping_every=ping_every
+    )
+    moderator = RoamingScreen(
+        ws_url, origin, "moderator", event.moderator_key, ping_every=ping_every
+    )
     await projector.connect()
     await moderator.connect()
     connected, failures = await connect_all(hall_phones, 100)
@@ -329,8 +373,8 @@ async def kill_app(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
         merge_acked(acked_before, hall)
         killed = time.perf_counter()
         if power_off:
-            bed.cut("app1")  # packets to and from it vanish: nobody gets a reset
-        bed.app("app1").kill()  # SIGKILL: no goodbye, votes in flight unanswered
+            bed.cut(args.victim)  # packets to and from it vanish: nobody gets a reset
+        bed.app(args.victim).kill()  # SIGKILL: no goodbye, votes in flight unanswered
         timings["all_back_s"] = await all_online(
             hall, patience, since=killed, loss_within=patience if power_off else 5.0
         )
@@ -354,7 +398,7 @@ async def kill_app(bed: Testbed, args: argparse.Namespace) -> tuple[Json, bool]:
         exact(figures, args.phones)
         and unconfirmed == 0
         and figures["all_back_s"] is not None
-        and before["app1"] > 0
+        and before[args.victim] > 0
         and figures["phones_lost_socket"] > 0
     )
     return figures, passed
@@ -596,6 +640,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default="process",
         help="kill-app: SIGKILL the app (process) or also unplug its host (power-off)",
     )
+    p.add_argument("--victim", choices=["app1", "app2"], default="app1", help="kill-app: which")
     p.add_argument("--ping-seconds", type=float, default=25.0, help="phone heartbeat (live.js)")
     p.add_argument("--ready-path", default="/healthz")
     p.add_argument("--tag", default="eatb", help="test bed name prefix")

@@ -323,7 +323,7 @@ class Testbed:
             self.nginx = subprocess.Popen(
                 [
                     *in_netns(self.netns("front")),
-                    "nginx",
+                    shutil.which("nginx") or "nginx",
                     "-p",
                     str(prefix),
                     "-c",
