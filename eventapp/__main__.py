@@ -65,7 +65,9 @@ def _print_links(event: Event, base: str, as_json: bool) -> None:
 GRACEFUL_SECONDS = 10
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def _serve(
+    settings: Settings, host: str, port: int, workers: int, *, access_log: bool = False
+) -> None:
     import uvicorn
 
     from eventapp.web import limits
@@ -88,7 +90,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         http=limits.GuardedH11Protocol,
         h11_max_incomplete_event_size=limits.MAX_HEADER_BYTES,
         timeout_keep_alive=limits.KEEP_ALIVE_SECONDS,
-        log_level="warning",
+        # Access lines (keys and tokens masked, see web/logs.py) only when asked for: the
+        # demo and a quiet console do without them.
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
     )
 
 
@@ -169,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the app")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log each request (keys and tokens masked)"
+    )
     demo = sub.add_parser("demo", help="seed a demo event, print its links and serve it")
     for p in (serve, demo):
         p.add_argument("--host", default="127.0.0.1")
@@ -221,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _backup(settings, args.target)
     if args.command == "serve":
         _prepare_schema(settings)
-        _serve(settings, args.host, args.port, args.workers)
+        _serve(settings, args.host, args.port, args.workers, access_log=args.access_log)
         return 0
 
     db = Database(settings.database_url)
