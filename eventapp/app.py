@@ -15,15 +15,19 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from eventapp.admission.limits import open_limiter
 from eventapp.core.bus import Bus, MemoryBus, RedisBus
 from eventapp.core.db import Database
 from eventapp.live.hub import Hub
 from eventapp.live.pump import live_endpoint
+from eventapp.networking import badge_views
 from eventapp.networking import contact_views as network_contacts
 from eventapp.networking import views as networking
 from eventapp.networking.suggestions import SuggestionCache
+from eventapp.organizing import attendee_views as attendee_console
 from eventapp.organizing import views as organizer
 from eventapp.settings import Settings
+from eventapp.voting import hall_views as hall_screen
 from eventapp.voting import screen_views as screens
 from eventapp.voting import views as attendee
 from eventapp.voting.stats import VoteWriter
@@ -65,6 +69,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
             on_tally_failure=hub.tallies_failed,
             batch_max=settings.vote_batch_max,
         )
+        limiter = open_limiter(
+            settings.redis_url,
+            namespace=settings.namespace,
+            rate=settings.join_rate,
+            burst=settings.join_burst,
+        )
         await hub.start()
         writer.start()
         try:
@@ -75,12 +85,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 "writer": writer,
                 "templates": templates,
                 "suggestions": SuggestionCache(db=db),
+                "join_limiter": limiter,
             }
         finally:
             await writer.stop()
             await hub.stop()
             await bus.close()
             await tallies.close()
+            await limiter.close()
             if database is None:
                 db.close()
 
@@ -88,9 +100,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         *pages.routes,
         *attendee.routes,
         *screens.routes,
+        *hall_screen.routes,
         *networking.routes,
         *network_contacts.routes,
+        *badge_views.routes,
         *organizer.routes,
+        *attendee_console.routes,
         *privacy.routes,
         WebSocketRoute("/e/{code}/ws", live_endpoint),
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),

@@ -34,6 +34,11 @@ class Settings:
     # Bayesian average: how many "virtual" votes at the event mean each pitch starts with.
     prior_weight: float = 5.0
     cookie_secure: bool = False
+    # Joins per (event, address group): a token bucket of join_burst, refilled at join_rate
+    # per second. The defaults let 1,000 people behind one NAT address join within two
+    # minutes and one address create at most 610 attendees a minute (README, "Trusting").
+    join_rate: float = 8.5
+    join_burst: int = 100
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +52,8 @@ class Settings:
             allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             debug=config("DEBUG", cast=bool, default=False),
             cookie_secure=config("COOKIE_SECURE", cast=bool, default=False),
+            join_rate=config("JOIN_RATE", cast=float, default=8.5),
+            join_burst=config("JOIN_BURST", cast=int, default=100),
         )
 
 
