@@ -7,8 +7,9 @@ organisation.
 
 pretix column mapping (the "Order data" export, one row per ticket, English and German
 headers): "Attendee name" → name, or "Attendee name: Given name" + "…: Family name" when
-the name is split; "Attendee email" (else the order's "Email") → e-mail; "Company" →
-organisation. Other columns are ignored.
+the name is split; "Attendee email" → e-mail (the order's "Email" is the buyer's and is
+ignored when the ticket has its own column); "Company" → organisation. Other columns are
+ignored.
 """
 
 from __future__ import annotations
@@ -91,9 +92,8 @@ def _prepare(table: Sequence[Sequence[str]]) -> list[list[str]]:
     order_email = find(_ORDER_EMAIL)
     ticket_email = find(["attendee email", "e-mail des teilnehmers", "teilnehmer e-mail"])
     if order_email is not None and ticket_email is not None:
-        for r in rows[1:]:
-            if ticket_email < len(r) and not r[ticket_email].strip() and order_email < len(r):
-                r[ticket_email] = r[order_email]
+        # The buyer's address is not the guest's: only the ticket's own e-mail counts.
+        rows[0][order_email] = "order email"
     return rows
 
 
