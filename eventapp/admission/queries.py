@@ -21,24 +21,26 @@ from eventapp.core.models import Attendee, Event, utcnow
 
 
 def admission_of(session: Session, event_id: int, *, lock: bool = False) -> EventAdmission:
-    """The event's admission row, made on first use; ``lock`` serialises joins of one
-    event across processes (PostgreSQL row lock; SQLite writers are serial anyway)."""
+    """The event's admission row. Writers pass ``lock``: the row is made on first use
+    and locked, which serialises joins of one event across processes (PostgreSQL row
+    lock; SQLite writers are serial anyway). Readers of an event that never had a row get
+    the defaults (open admission), unsaved: a read never writes."""
     stmt = select(EventAdmission).where(EventAdmission.event_id == event_id)
     row = session.exec(stmt.with_for_update() if lock else stmt).first()
     if row is not None:
         return row
+    if not lock:
+        return EventAdmission(event_id=event_id, secret="")
     try:
         with session.begin_nested():
             session.add(EventAdmission(event_id=event_id))
     except IntegrityError:
         pass  # another process made it first
-    return session.exec(stmt.with_for_update() if lock else stmt).one()
+    return session.exec(stmt.with_for_update()).one()
 
 
 def read_admission(session: Session, event_id: int) -> EventAdmission:
-    row = admission_of(session, event_id)
-    session.commit()
-    return row
+    return admission_of(session, event_id)
 
 
 def event_by_code(session: Session, code: str) -> Event | None:
@@ -294,5 +296,4 @@ def provenance(session: Session, event_id: int) -> Provenance:
         merges=sum(1 for e in entries if e.action == "merge"),
         closed=adm.closed_at is not None,
     )
-    session.commit()
     return result

@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eventapp.core import queries as shared
 from eventapp.admission import queries as admission
+from eventapp.core import queries as shared
 from eventapp.exports.base import Cell, ExportContext, Exporter, Table
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState, PitchInfo

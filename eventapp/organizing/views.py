@@ -287,7 +287,11 @@ async def report_page(request: Request, event: Event) -> Response:
     return render(
         request,
         "organizer/report.html",
-        {"report": await _report(request, event), "key": event.organizer_key},
+        {
+            "report": await _report(request, event),
+            "key": event.organizer_key,
+            "provenance_line": report.provenance_line,
+        },
         event=event,
     )
 
@@ -310,6 +314,15 @@ async def report_pdf(request: Request, event: Event) -> Response:
         "Networking",
         "Connections made",
         "Networking data is not available.",
+        # How the result was obtained (issue 12).
+        "Admission",
+        "open admission",
+        "hall code",
+        "invite list",
+        "expected",
+        "attendees",
+        "votes",
+        "Removed by the organiser",
     ]
     content = await run_in_threadpool(report.pdf, data, {w: _(w) for w in words})
     return Response(
