@@ -401,3 +401,42 @@ def test_removing_twice_or_from_another_event_is_refused(
     assert "The event is closed" in text
     assert db.read(queries.attendee_count, event.id) == 0
     assert json.loads(last.attendee_ids) == [ids["Fake"]]
+
+
+def test_command_line_sets_admission_imports_invites_and_prints_badges(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "PUBLIC_URL": "https://vote.example.org",
+    }
+    env.pop("REDIS_URL", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "eventapp", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    code = json.loads(cli("create", "Projektbörse", "--json").stdout)["code"]
+    result = cli("admission", code, "--mode", "invite", "--cap", "150", "--expected", "140")
+    assert result.returncode == 0, result.stderr
+    assert "admission invite, cap 150, expected 140" in result.stdout
+    assert cli("admission", code, "--cap", "lots").returncode == 2
+    listing = tmp_path / "pretix.csv"
+    listing.write_bytes(PRETIX_CSV)
+    assert "imported 3 invites" in cli("import-invites", code, str(listing)).stdout
+    again = cli("import-invites", code, str(listing))
+    assert again.returncode == 2 and "is already invited" in again.stderr
+    out = tmp_path / "badges.pdf"
+    assert cli("badges", code, "--size", "labels", "-o", str(out)).returncode == 0
+    links = _decode_pdf(out.read_bytes())
+    assert len(links) == 3
+    assert all(link.startswith(f"https://vote.example.org/e/{code}/i/") for link in links)
+    assert cli("attendees", code).stdout.startswith("id\tname")
