@@ -440,3 +440,82 @@ def test_command_line_sets_admission_imports_invites_and_prints_badges(tmp_path)
     assert len(links) == 3
     assert all(link.startswith(f"https://vote.example.org/e/{code}/i/") for link in links)
     assert cli("attendees", code).stdout.startswith("id\tname")
+
+
+def test_merge_keeps_the_newest_vote_per_pitch_and_screens_follow(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    from tests.helpers import command, hello_attendee, hello_screen, of_type, receive_until
+
+    phone_a = join(client, event.code, "Ada (phone)")
+    phone_b = join(client, event.code, "Ada (laptop)")
+    a = db.read(queries.attendee_by_token, event.id, phone_a)
+    b = db.read(queries.attendee_by_token, event.id, phone_b)
+    with (
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as moderator,
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws_a,
+        client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws_b,
+    ):
+        hello_screen(moderator, "moderator", event.moderator_key)
+        hello_attendee(ws_a, phone_a)
+        hello_attendee(ws_b, phone_b)
+        state = command(moderator, {"type": "next"})
+        first = state["event"]["current_pitch_id"]
+        command(moderator, {"type": "open_voting"})
+        ws_a.send_json({"type": "vote", "pitch_id": first, "score": 2, "seq": 10})
+        receive_until(ws_a, of_type("vote_ack"))
+        time.sleep(1.1)  # the laptop's rating is the newer one
+        ws_b.send_json({"type": "vote", "pitch_id": first, "score": 4, "seq": 5})
+        receive_until(ws_b, of_type("vote_ack"))
+        state = command(moderator, {"type": "next"})
+        second = state["event"]["current_pitch_id"]
+        command(moderator, {"type": "open_voting"})
+        ws_b.send_json({"type": "vote", "pitch_id": second, "score": 5, "seq": 6})
+        receive_until(ws_b, of_type("vote_ack"))
+        _post(client, event, "/attendees/merge", {"keep": a.id, "other": b.id, "reason": "same"})
+
+        def merged(m: dict) -> bool:
+            votes = (m.get("votes") or {}) if m.get("type") == "screen" else {}
+            return votes.get(str(first)) == 1 and votes.get(str(second)) == 1
+
+        receive_until(moderator, merged, limit=400)
+    votes = db.read(queries.votes_of_attendee, a.id)
+    assert {p: s for p, (s, _q) in votes.items()} == {first: 4, second: 5}
+    assert votes[first][1] == 10  # the kept phone's next rating still wins
+    assert db.read(queries.votes_of_attendee, b.id) == {}
+    assert db.read(queries.attendee_by_token, event.id, phone_b) is None
+    assert db.read(queries.counts_by_pitch, event.id) == {first: {4: 1}, second: {5: 1}}
+    audit = db.read(admission.audit_of_event, event.id)
+    assert [(e.action, json.loads(e.attendee_ids)) for e in audit] == [("merge", [a.id, b.id])]
+
+
+def test_scanning_someone_elses_badge_offers_the_contact_exchange(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    from tests.network_helpers import CSRF, Phone
+
+    ada = Phone(client, db, event, "Ada", "AE")
+    assert ada.save_profile().status_code == 303
+    db.call(admission.add_invites, event.id, [{"name": "Grace", "organization": "Navy"}])
+    badge = f"/e/{event.code}/i/{db.read(admission.invites_of_event, event.id)[0].token}"
+    # Not joined yet: nothing to exchange.
+    assert ada.get(badge).status_code == 404
+    client.cookies.clear()
+    client.cookies.set("ea_csrf", CSRF)
+    joined = client.post(badge, data={"csrf": CSRF}, headers=ORIGIN, follow_redirects=False)
+    grace = Phone.__new__(Phone)
+    grace.client, grace.event, grace.name = client, event, "Grace"
+    grace.token = joined.cookies.get(f"ea_{event.code}")
+    grace.net = f"/e/{event.code}/network"
+    # Grace has networking off: her badge offers nothing (her consent is missing).
+    refused = ada.get(badge)
+    assert refused.status_code == 403
+    assert "does not exchange contacts" in html.unescape(refused.text)
+    assert grace.save_profile().status_code == 303
+    ada._use()
+    offer = client.get(badge, follow_redirects=False)
+    assert offer.status_code == 303 and f"/e/{event.code}/n/" in offer.headers["location"]
+    preview = ada.get(offer.headers["location"])
+    assert "Grace" in preview.text
+    confirmed = ada.post(offer.headers["location"])
+    assert confirmed.status_code == 303 and "/contacts/" in confirmed.headers["location"]
