@@ -468,6 +468,7 @@ GERMAN: dict[str, str] = {
     "{value} is already invited": "{value} ist bereits eingeladen",
     "How the result was obtained": "Wie das Ergebnis zustande kam",
     "Removed by the organiser": "Vom Organisationsteam entfernt",
+    "To keep the vote fair: your network's address group (the first three parts of an IPv4 address, the first half of an IPv6 address, never the full address), your browser type and when you joined.": "Damit die Abstimmung fair bleibt: die Adressgruppe Ihres Netzwerks (die ersten drei Teile einer IPv4-Adresse, die erste Hälfte einer IPv6-Adresse, nie die vollständige Adresse), Ihr Browsertyp und wann Sie beigetreten sind.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}

@@ -519,3 +519,23 @@ def test_scanning_someone_elses_badge_offers_the_contact_exchange(
     assert "Grace" in preview.text
     confirmed = ada.post(offer.headers["location"])
     assert confirmed.status_code == 303 and "/contacts/" in confirmed.headers["location"]
+
+
+def test_removal_by_flag_handles_thousands_and_says_so_in_the_preview(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    from eventapp.core.models import Attendee
+
+    for i in range(1500):
+        db.call(
+            queries.add_attendee, Attendee(event_id=event.id, token=f"bot{i:05d}" * 4, name=f"B{i}")
+        )
+    honest = join(client, event.code, "Honest")
+    client.get(f"/e/{event.code}")  # loads the vote page: not flagged
+    preview = _post(client, event, "/attendees/preview", {"flag": "never_loaded"})
+    assert "Preview: removing 1500 attendees" in preview
+    ids = re.search(r'name="ids" value="([\d,]*)"', preview)
+    assert ids
+    _post(client, event, "/attendees/remove", {"ids": ids.group(1), "reason": "bots"})
+    assert db.read(queries.attendee_count, event.id) == 1
+    assert db.read(queries.attendee_by_token, event.id, honest) is not None

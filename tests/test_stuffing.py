@@ -148,9 +148,10 @@ async def run(bases: list[str], code: str, keys: dict[str, str]) -> Outcome:
     fake_ids = {r["id"] for r in rows if r["name"].startswith("Bot")}
     honest_ids = {r["id"] for r in rows if r["name"].startswith("Honest")}
     preview = await console.post("/attendees/preview", {"flag": "never_loaded", "reason": "bots"})
-    chosen = re.findall(r'<input type="hidden" name="attendee" value="(\d+)">', preview)
+    chosen = re.search(r'<input type="hidden" name="ids" value="([\d,]*)">', preview)
+    assert chosen
     await console.post(
-        "/attendees/remove", {"attendee": chosen, "reason": "script from one address"}
+        "/attendees/remove", {"ids": chosen.group(1), "reason": "script from one address"}
     )
 
     def exact(m: dict[str, Any]) -> bool:

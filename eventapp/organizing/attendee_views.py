@@ -32,13 +32,15 @@ def _gettext(request: Request, event: Event) -> Callable[[str], str]:
 
 
 def _ids(values: list[str]) -> list[int]:
-    ids = [int(v) for v in values[:MAX_IDS] if v.strip().isdigit()]
-    return ids
+    return [int(v) for v in values[:MAX_IDS] if v.strip().isdigit() and len(v.strip()) < 12]
 
 
 def _chosen(request: Request) -> tuple[list[int], list[str]]:
     form = request.state.form
-    ids = _ids([str(v) for v in form.getlist("attendee")])
+    # Ticked boxes, or the confirmed preview's list in one field (a form holds at most
+    # 1,000 fields; a removal by flag can name thousands of attendees).
+    listed = str(form.get("ids", "")).split(",")
+    ids = _ids([*(str(v) for v in form.getlist("attendee")), *listed])
     flags = [str(v) for v in form.getlist("flag") if str(v) in electorate.FLAGS]
     return ids, flags
 
