@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from eventapp.admission.models import RemovedVote
 from eventapp.core.models import Attendee, Event, Pitch, Vote, utcnow
 from eventapp.enums import ACCEPTS_VOTES, PitchState
 
@@ -244,6 +245,8 @@ def set_pitch_states(
         )
     if reset_pitch_id is not None:
         session.execute(delete(Vote).where(col(Vote.pitch_id) == reset_pitch_id))
+        # Votes a removal set aside go too: undoing it must not bring back a reset pitch's.
+        session.execute(delete(RemovedVote).where(col(RemovedVote.pitch_id) == reset_pitch_id))
         session.execute(
             update(Pitch).where(col(Pitch.id) == reset_pitch_id).values(round=Pitch.round + 1)
         )
