@@ -47,6 +47,14 @@ def event_by_code(session: Session, code: str) -> Event | None:
     return session.exec(select(Event).where(Event.code == code.upper())).first()
 
 
+def _check_cap(session: Session, event_id: int, adm: EventAdmission) -> None:
+    """Only a capped event serialises its joins (row lock across processes); joins of an
+    uncapped event run side by side."""
+    if adm.attendee_cap:
+        adm = admission_of(session, event_id, lock=True)
+        check_cap(adm.attendee_cap, admitted_count(session, event_id))
+
+
 def admitted_count(session: Session, event_id: int) -> int:
     """Attendees who count against the cap and for turnout: not removed."""
     return int(
@@ -69,10 +77,10 @@ def admit(
     origin: JoinOrigin,
 ) -> Attendee:
     """Create an attendee through the join form, after the mode and the cap allow it."""
-    adm = admission_of(session, event_id, lock=True)
+    adm = admission_of(session, event_id)
     now = origin.now or time.time()
     check_mode(adm.mode, secret=adm.secret, hall_code=hall_code, now=now)
-    check_cap(adm.attendee_cap, admitted_count(session, event_id))
+    _check_cap(session, event_id, adm)
     attendee = Attendee(
         event_id=event_id,
         token=token,
@@ -97,12 +105,14 @@ USED_INVITE = AdmissionRefused(
 )
 
 
-def invite_by_token(session: Session, event_id: int, token: str) -> Invite | None:
+def invite_by_token(
+    session: Session, event_id: int, token: str, *, lock: bool = False
+) -> Invite | None:
+    """``lock``: two phones scanning one badge at once bind one of them, not both."""
     if not token or len(token) > 64:
         return None
-    return session.exec(
-        select(Invite).where(Invite.token == token, Invite.event_id == event_id)
-    ).first()
+    stmt = select(Invite).where(Invite.token == token, Invite.event_id == event_id)
+    return session.exec(stmt.with_for_update() if lock else stmt).first()
 
 
 def admit_invite(
@@ -110,8 +120,8 @@ def admit_invite(
 ) -> Attendee:
     """First scan binds the device; a later scan binds a new device only after the
     organiser approved it (or re-issued the code). The old device then stops working."""
-    adm = admission_of(session, event_id, lock=True)
-    invite = invite_by_token(session, event_id, invite_token)
+    adm = admission_of(session, event_id)
+    invite = invite_by_token(session, event_id, invite_token, lock=True)
     if invite is None:
         raise BAD_INVITE
     if invite.attendee_id is not None:
@@ -127,7 +137,7 @@ def admit_invite(
         session.add_all([attendee, invite])
         session.commit()
         return attendee
-    check_cap(adm.attendee_cap, admitted_count(session, event_id))
+    _check_cap(session, event_id, adm)
     attendee = Attendee(
         event_id=event_id,
         token=device_token,
