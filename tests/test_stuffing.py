@@ -150,17 +150,27 @@ async def run(bases: list[str], code: str, keys: dict[str, str]) -> Outcome:
     preview = await console.post("/attendees/preview", {"flag": "never_loaded", "reason": "bots"})
     chosen = re.search(r'<input type="hidden" name="ids" value="([\d,]*)">', preview)
     assert chosen
+
+    def counted(n: int) -> Any:
+        def match(m: dict[str, Any]) -> bool:
+            if m["type"] != "screen":
+                return False
+            board = {e["pitch_id"]: e for e in m["leaderboard"]}
+            return all(board.get(p, {}).get("n") == n for p in pitch_ids)
+
+        return match
+
+    # Remove, undo (every screen shows the stuffed counts again), remove for good.
+    page = await console.post("/attendees/remove", {"ids": chosen.group(1), "reason": "first"})
+    await projector.wait_for(counted(HONEST), timeout=20)
+    undo = re.search(r'id="undo-(\d+)"', page)
+    assert undo, page[-3000:]
+    await console.post(f"/audit/{undo.group(1)}/undo", {})
+    await projector.wait_for(counted(HONEST + FAKES), timeout=20)
     await console.post(
         "/attendees/remove", {"ids": chosen.group(1), "reason": "script from one address"}
     )
-
-    def exact(m: dict[str, Any]) -> bool:
-        if m["type"] != "screen":
-            return False
-        board = {e["pitch_id"]: e for e in m["leaderboard"]}
-        return all(board.get(p, {}).get("n") == HONEST for p in pitch_ids)
-
-    screen = await projector.wait_for(exact, timeout=20)
+    screen = await projector.wait_for(counted(HONEST), timeout=20)
     votes_export = await console.get_json("/export/votes.json")
     raw_export = await console.get_json("/export/raw-votes.json")
     await console.close()
@@ -214,8 +224,11 @@ def _check(outcome: Outcome, db: Database, event_id: int) -> None:
     assert db.read(queries.attendee_count, event_id) == HONEST
     audit = db.read(admission.audit_of_event, event_id)
     assert [(a.action, a.attendees, a.votes, a.reason) for a in audit] == [
-        ("remove", 40, 80, "script from one address")
+        ("remove", 40, 80, "first"),
+        ("undo", 40, 80, f"undo of removal #{audit[0].id}"),
+        ("remove", 40, 80, "script from one address"),
     ]
+    assert audit[0].undone_at is not None
 
 
 def _event(db: Database):
