@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from eventapp.admission.limits import open_limiter
 from eventapp.core.bus import Bus, MemoryBus, RedisBus
 from eventapp.core.db import Database
 from eventapp.enums import Role
@@ -26,12 +27,15 @@ from eventapp.i18n import check_languages
 from eventapp.live.hub import Hub
 from eventapp.live.pump import live_endpoint
 from eventapp.metrics import Metrics
+from eventapp.networking import badge_views
 from eventapp.networking import contact_views as network_contacts
 from eventapp.networking import views as networking
 from eventapp.networking.suggestions import SuggestionCache
+from eventapp.organizing import attendee_views as attendee_console
 from eventapp.organizing import views as organizer
 from eventapp.questions import views as questions
 from eventapp.settings import Settings
+from eventapp.voting import hall_views as hall_screen
 from eventapp.voting import screen_views as screens
 from eventapp.voting import views as attendee
 from eventapp.voting.stats import VoteWriter
@@ -91,6 +95,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
             batch_max=settings.vote_batch_max,
             metrics=metrics,
         )
+        limiter = open_limiter(
+            settings.redis_url,
+            namespace=settings.namespace,
+            rate=settings.join_rate,
+            burst=settings.join_burst,
+        )
         await hub.start()
         writer.start()
         lag = asyncio.create_task(metrics.watch_loop_lag(), name="loop-lag")
@@ -105,6 +115,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
                 "metrics": metrics,
                 "redis": tallies.client if isinstance(tallies, RedisTallies) else None,
                 "readiness": health.Readiness(),
+                "join_limiter": limiter,
             }
         finally:
             lag.cancel()
@@ -114,6 +125,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
             await hub.stop()
             await bus.close()
             await tallies.close()
+            await limiter.close()
             if database is None:
                 db.close()
 
@@ -122,9 +134,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         *pages.routes,
         *attendee.routes,
         *screens.routes,
+        *hall_screen.routes,
         *networking.routes,
         *network_contacts.routes,
+        *badge_views.routes,
         *organizer.routes,
+        *attendee_console.routes,
         *privacy.routes,
         *questions.routes,
         WebSocketRoute("/e/{code}/ws", live_endpoint),

@@ -50,6 +50,11 @@ class Settings:
     languages: tuple[str, ...] = LANGUAGES
     # Where the catalogues are (the package's own; tests point it at a test catalogue).
     locale_dir: Path = LOCALE_DIR
+    # Joins per (event, address group): a token bucket of join_burst, refilled at join_rate
+    # per second. The defaults let 1,000 people behind one NAT address join within two
+    # minutes and one address create at most 610 attendees a minute (README, "Trusting").
+    join_rate: float = 8.5
+    join_burst: int = 100
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +73,8 @@ class Settings:
             trusted_proxies=_split(config("TRUSTED_PROXIES", default="")),
             allowed_hosts=_split(config("ALLOWED_HOSTS", default="")),
             languages=_languages(config("LANGUAGES", default=",".join(LANGUAGES))),
+            join_rate=config("JOIN_RATE", cast=float, default=8.5),
+            join_burst=config("JOIN_BURST", cast=int, default=100),
         )
 
 

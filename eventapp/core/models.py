@@ -88,6 +88,18 @@ class Attendee(SQLModel, table=True):
     # Set by "delete my data": the row stays as an anonymous placeholder so votes (and the
     # live tallies keyed by attendee id) keep counting exactly, but it holds no personal data.
     anonymised_at: datetime | None = None
+    # Admission (issue 12). Only the address *group* is kept (IPv4 /24, IPv6 /64), never the
+    # full address: enough to see a join burst from one network, not to identify a phone.
+    address_group: str = Field(default="", max_length=48)
+    # A short browser/OS label ("iPhone Safari"), shown to the organiser beside the name.
+    device: str = Field(default="", max_length=40)
+    # How the attendee was admitted: "open", "hall" or "invite".
+    via: str = Field(default="open", max_length=16)
+    # First time the vote page was loaded: scripts that only post votes never load it.
+    vote_page_at: datetime | None = None
+    # Set when the organiser removed (or merged away) this attendee: the device token stops
+    # working and the votes moved to ``removed_vote`` (undoable until the event is closed).
+    removed_at: datetime | None = Field(default=None, index=True)
 
 
 class Vote(SQLModel, table=True):

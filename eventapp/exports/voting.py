@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eventapp.admission import queries as admission
 from eventapp.core import queries as shared
 from eventapp.exports.base import Cell, ExportContext, Exporter, Table
 from eventapp.i18n import N_
@@ -158,7 +159,8 @@ class VotesPerPitch(Exporter):
             "rank, adjusted_mean: as on the projector (pitches whose "
             "results were shown). rank_all, adjusted_mean_all: every voted pitch. "
             f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
-            "votes at the overall mean. sd: sample standard deviation.",
+            "votes at the overall mean. sd: sample standard deviation. "
+            + ctx.db.read(admission.provenance, ctx.event_id).text(),
         )
 
 
@@ -184,7 +186,8 @@ class RawVotes(Exporter):
         return Table(
             ("voter", "position", "pitch", "score", "time"),
             rows,
-            "voter: keyed pseudonym, the same for one person across pitches.",
+            "voter: keyed pseudonym, the same for one person across pitches. "
+            + ctx.db.read(admission.provenance, ctx.event_id).text(),
         )
 
 

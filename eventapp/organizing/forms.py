@@ -19,6 +19,7 @@ from eventapp.i18n import N_, Translatable
 from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
+from eventapp.organizing.attendees import attendee_panel
 from eventapp.organizing.rules import format_matrix
 from eventapp.questions.rules import question_settings_form
 from eventapp.voting import queries
@@ -85,6 +86,7 @@ async def console(
     errors: Sequence[str | Translatable] | None = None,
     form: dict[str, str] | None = None,
     preview: imports.CheckedImport | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     db = request.state.db
     assert event.id is not None
@@ -120,5 +122,9 @@ async def console(
         "import_kinds": imports.KINDS,
         "retention_ends": privacy.retention_ends(event).date().isoformat(),
         "expired": privacy.is_expired(event),
+        # Attendees, admission and invites (issue 12): templates/organizer/_attendees.html.
+        **await db.run_read(attendee_panel, event.id),
+        "invite_base": f"{base_url(request)}/e/{event.code}/i/",
+        **(extra or {}),
     }
     return render(request, "organizer/index.html", context, status_code=status_code, event=event)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,8 @@ from reportlab.graphics import renderSVG
 from reportlab.graphics.shapes import Circle, Drawing, Line, Rect, String
 from reportlab.lib import colors
 
+from eventapp.admission import queries as admission
+from eventapp.admission.queries import Provenance
 from eventapp.core import queries as shared
 from eventapp.exports.base import ExportContext
 from eventapp.exports.networking import Network
@@ -63,6 +65,8 @@ class Report:
     network: Network
     # Audience questions per pitch (issue 16), in agenda order.
     questions: tuple[PitchQuestions, ...] = ()
+    # How the result was obtained (issue 12): admission mode, turnout, removals.
+    provenance: Provenance | None = None
 
     @property
     def leaderboard(self) -> list[PitchResult]:
@@ -85,7 +89,28 @@ def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
         turnout=turnout_buckets([v.updated_at for v in raw]),
         network=network or Network(note=N_("Networking data is not available.")),
         questions=tuple(questions_by_pitch(ctx)),
+        provenance=ctx.db.read(admission.provenance, ctx.event_id),
     )
+
+
+MODE_NAMES = {"open": "open admission", "hall": "hall code", "invite": "invite list"}
+
+
+def provenance_line(p: Provenance, gettext: Callable[[str], str] = str) -> str:
+    """ "Admission: hall code · Attendees: 120 / 150 expected (80 %) · Removed by the
+    organiser: 40 attendees, 80 votes", in the reader's language."""
+    _ = gettext
+    parts = [f"{_('Admission')}: {_(MODE_NAMES.get(p.mode, p.mode))}"]
+    attendees = f"{_('Attendees')}: {p.attendees}"
+    if p.expected:
+        attendees += f" / {p.expected} {_('expected')} ({p.turnout} %)"
+    parts.append(attendees)
+    if p.removals:
+        parts.append(
+            f"{_('Removed by the organiser')}: {p.removed_attendees} {_('attendees')}, "
+            f"{p.removed_votes} {_('votes')}"
+        )
+    return " · ".join(parts)
 
 
 def turnout_buckets(
@@ -275,6 +300,11 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
                 )
             ),
             body,
+        ),
+        *(
+            [Paragraph(esc(provenance_line(report.provenance, _)), body)]
+            if report.provenance is not None
+            else []
         ),
         Spacer(1, 0.4 * cm),
         Paragraph(_("Leaderboard"), h2),

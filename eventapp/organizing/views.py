@@ -294,6 +294,7 @@ async def report_page(request: Request, event: Event) -> Response:
             "report": await _report(request, event),
             "key": event.organizer_key,
             "org_labels": {t.value: label for t, label in ORG_TYPE_LABELS.items()},
+            "provenance_line": report.provenance_line,
         },
         event=event,
     )

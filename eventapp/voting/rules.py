@@ -11,6 +11,8 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eventapp.admission import queries as admission
+from eventapp.admission.rules import JoinOrigin
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event
@@ -93,13 +95,33 @@ def create_event(
     return db.call(queries.add_event, event, specs)
 
 
-async def join_event(event_id: int, name: str, organization: str, *, db: Database) -> Attendee:
+async def join_event(
+    event_id: int,
+    name: str,
+    organization: str,
+    *,
+    db: Database,
+    hall_code: str = "",
+    origin: JoinOrigin | None = None,
+) -> Attendee:
+    """Join through the form. The event's admission mode and cap are checked in the
+    transaction that creates the attendee (raises AdmissionRefused; nothing is created)."""
     name = clean_text(name, field="name", max_length=60, required=True)
     organization = clean_text(organization, field="organization", max_length=80)
-    attendee = Attendee(
-        event_id=event_id, token=secrets.token_urlsafe(32), name=name, organization=organization
+    attendee: Attendee = await db.run(
+        admission.admit,
+        event_id,
+        name,
+        organization,
+        new_device_token(),
+        hall_code=hall_code,
+        origin=origin or JoinOrigin(),
     )
-    return await db.run(queries.add_attendee, attendee)
+    return attendee
+
+
+def new_device_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 class CommandRefused(Exception):
