@@ -53,6 +53,8 @@ KEYWORDS: dict[str, object] = {
     "Problem": (2,),
     "Reason": (2,),
     "Refused": (2,),
+    "AdmissionRefused": (2,),
+    "ChangeRefused": (1,),
 }
 COMMENT_TAGS = ("Translators:",)
 

@@ -18,7 +18,7 @@ from eventapp.admission import queries as admission
 from eventapp.admission.rules import AdmissionRefused
 from eventapp.core.models import Event
 from eventapp.core.privacy import record_consent
-from eventapp.i18n import translator
+from eventapp.i18n import N_, translator
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.networking import contacts as ct
 from eventapp.networking.profiles import Refused
@@ -53,7 +53,7 @@ async def invite_page(request: Request) -> Response:
     if me is not None:
         # Someone else's badge: offer the contact exchange (their consent: networking on).
         if invite.attendee_id is None:
-            return _refused(request, event, "This person has not joined the event yet.", 404)
+            return _refused(request, event, N_("This person has not joined the event yet."), 404)
         try:
             exchange = await ct.my_token(event.id, invite.attendee_id, db=db)
         except Refused:

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from eventapp.admission import queries as admission
 from eventapp.admission.rules import AdmissionRefused, clean_count, clean_mode
 from eventapp.core.models import Event
-from eventapp.i18n import translator
+from eventapp.i18n import N_, translator
 from eventapp.organizing import attendees as electorate
 from eventapp.organizing import badges, imports, invites
 from eventapp.organizing import forms as views
@@ -59,8 +59,8 @@ async def save_admission(request: Request, event: Event) -> Response:
     form = _form(request)
     try:
         mode = clean_mode(form.get("mode", "open"))
-        cap = clean_count(form.get("cap", ""), label="Attendee cap")
-        expected = clean_count(form.get("expected", ""), label="Expected attendees")
+        cap = clean_count(form.get("cap", ""), label=N_("Attendee cap"))
+        expected = clean_count(form.get("expected", ""), label=N_("Expected attendees"))
     except AdmissionRefused as exc:
         return await views.console(
             request, event, status_code=400, errors=[exc.render(_gettext(request, event))]
@@ -165,7 +165,10 @@ async def close(request: Request, event: Event) -> Response:
     assert event.id is not None
     if _form(request).get("confirm") != "yes":
         return await views.console(
-            request, event, status_code=400, errors=["Tick the box to confirm closing the event."]
+            request,
+            event,
+            status_code=400,
+            errors=[N_("Tick the box to confirm closing the event.")],
         )
     await request.state.db.run(admission.close_event, event.id)
     return _home(event, "closed", "attendees")
@@ -221,7 +224,7 @@ async def change_invite(request: Request, event: Event) -> Response:
         await request.state.db.run(admission.invite_change, event.id, int(raw), action)
     except LookupError:
         return await views.console(
-            request, event, status_code=404, errors=["There is no such invite in this event."]
+            request, event, status_code=404, errors=[N_("There is no such invite in this event.")]
         )
     return _home(event, action, "invites")
 

@@ -24,6 +24,7 @@ from eventapp.admission.models import AuditEntry, RemovedVote
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Pitch, Vote, utcnow
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.i18n import N_
 from eventapp.organizing.rules import Publisher
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
@@ -35,9 +36,9 @@ JOIN_BURST = "join_burst"
 SAME_SECOND = "same_second"
 NEVER_LOADED = "never_loaded"
 FLAGS = {
-    JOIN_BURST: "joined in a burst from one network",
-    SAME_SECOND: "voted in the same second with the same scores as many others",
-    NEVER_LOADED: "never loaded the vote page",
+    JOIN_BURST: N_("joined in a burst from one network"),
+    SAME_SECOND: N_("voted in the same second with the same scores as many others"),
+    NEVER_LOADED: N_("never loaded the vote page"),
 }
 # ≥ BURST_JOINS joins from one address group within BURST_WINDOW seconds. A hall behind
 # one address can trip this too: combine it with the other flags before removing.

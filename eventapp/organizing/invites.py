@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from eventapp.admission import queries as admission
 from eventapp.core.db import Database
+from eventapp.i18n import N_
 from eventapp.organizing import imports
 from eventapp.organizing.imports import CheckedImport, Column, ImportKind, Problem, RowError
 
@@ -117,7 +118,11 @@ def check_table(
         key = _key(row["name"], row.get("organization", ""), email)
         if key in seen:
             params = (("value", repr(email or row["name"])), ("row", str(seen[key])))
-            text = "{value} repeats row {row}" if seen[key] else "{value} is already invited"
+            text = (
+                N_("%(value)s repeats row %(row)s")
+                if seen[key]
+                else N_("%(value)s is already invited")
+            )
             problems.append(Problem("", text, params))
         seen.setdefault(key, number)
         if problems:

@@ -93,7 +93,11 @@ def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
     )
 
 
-MODE_NAMES = {"open": "open admission", "hall": "hall code", "invite": "invite list"}
+MODE_NAMES = {
+    "open": N_("open admission"),
+    "hall": N_("hall code"),
+    "invite": N_("invite list"),
+}
 
 
 def provenance_line(p: Provenance, gettext: Callable[[str], str] = str) -> str:

@@ -3,6 +3,7 @@ route checks ``can_organize``, reads the form and calls one domain function."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -294,7 +295,10 @@ async def report_page(request: Request, event: Event) -> Response:
             "report": await _report(request, event),
             "key": event.organizer_key,
             "org_labels": {t.value: label for t, label in ORG_TYPE_LABELS.items()},
-            "provenance_line": report.provenance_line,
+            # Bound to the reader's gettext here: Jinja's `_` needs a template context.
+            "provenance_line": functools.partial(
+                report.provenance_line, gettext=formats(request, event).gettext
+            ),
         },
         event=event,
     )

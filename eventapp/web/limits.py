@@ -52,7 +52,7 @@ KEEP_ALIVE_SECONDS = 5
 MAX_FORM_FIELDS = 60
 
 _ORGANIZER = re.compile(r"^/e/[^/]+/organizer/[^/]+(/.*)?$")
-_IMPORT = re.compile(r"^/e/[^/]+/organizer/[^/]+/import/[^/]+$")
+_IMPORT = re.compile(r"^/e/[^/]+/organizer/[^/]+/(import/[^/]+|invites/import)$")
 
 
 MAX_ID = 2**63 - 1  # the largest BIGINT / SQLite integer

@@ -8,7 +8,7 @@
     encodeURIComponent(body.dataset.key);
   var $ = function (id) { return document.getElementById(id); };
   var t = function (s) { return EA && EA.t ? EA.t(s) : s; };
-  var modes = { open: "open admission", hall: "hall code", invite: "invite list" };
+  var modes = { open: t("open admission"), hall: t("hall code"), invite: t("invite list") };
 
   function refresh() {
     fetch(root + "/admission.json", { cache: "no-store", credentials: "same-origin" })
@@ -23,7 +23,7 @@
         } else {
           box.hidden = true;
         }
-        var line = t("Admission") + ": " + t(modes[a.mode] || a.mode) + " · " + a.attendees + " " + t("attendees");
+        var line = t("Admission") + ": " + (modes[a.mode] || a.mode) + " · " + a.attendees + " " + t("attendees");
         if (a.expected) {
           line += " / " + a.expected + " " + t("expected") + " (" + Math.round(100 * a.attendees / a.expected) + " %)";
         }
