@@ -34,6 +34,11 @@ class Settings:
     # Bayesian average: how many "virtual" votes at the event mean each pitch starts with.
     prior_weight: float = 5.0
     cookie_secure: bool = False
+    # The accessibility statement (/accessibility) the operator completes: feedback contact,
+    # the date of the statement and known limits beyond those the app lists itself.
+    accessibility_contact: str = ""
+    accessibility_date: str = ""
+    accessibility_limits: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +52,9 @@ class Settings:
             allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             debug=config("DEBUG", cast=bool, default=False),
             cookie_secure=config("COOKIE_SECURE", cast=bool, default=False),
+            accessibility_contact=config("ACCESSIBILITY_CONTACT", default=""),
+            accessibility_date=config("ACCESSIBILITY_DATE", default=""),
+            accessibility_limits=config("ACCESSIBILITY_LIMITS", default=""),
         )
 
 

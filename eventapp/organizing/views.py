@@ -284,10 +284,16 @@ async def _report(request: Request, event: Event) -> report.Report:
 
 @organizer_only
 async def report_page(request: Request, event: Event) -> Response:
+    point = "," if language(request, event.language, event) == "de" else "."
     return render(
         request,
         "organizer/report.html",
-        {"report": await _report(request, event), "key": event.organizer_key},
+        {
+            "report": await _report(request, event),
+            "key": event.organizer_key,
+            # Numbers as the reader writes them: 4,00 in German.
+            "decimal": lambda x: "–" if x is None else f"{x:.2f}".replace(".", point),
+        },
         event=event,
     )
 
@@ -295,8 +301,15 @@ async def report_page(request: Request, event: Event) -> Response:
 @organizer_only
 async def report_pdf(request: Request, event: Event) -> Response:
     data = await _report(request, event)
-    _ = translator(language(request, event.language, event))
+    lang = language(request, event.language, event)
+    _ = translator(lang)
     words = [
+        "Fair rank",
+        "adjusted mean",
+        "No votes",
+        "Not revealed",
+        report.RANKING_NOTE,
+        report.PDF_NOTE,
         "Results",
         "Attendees",
         "Votes",
@@ -311,7 +324,7 @@ async def report_pdf(request: Request, event: Event) -> Response:
         "Connections made",
         "Networking data is not available.",
     ]
-    content = await run_in_threadpool(report.pdf, data, {w: _(w) for w in words})
+    content = await run_in_threadpool(lambda: report.pdf(data, {w: _(w) for w in words}, lang=lang))
     return Response(
         content,
         media_type="application/pdf",
