@@ -159,7 +159,8 @@ class VotesPerPitch(Exporter):
             columns,
             rows,
             "rank, adjusted_mean: the fair rank and adjusted mean, as on the projector and "
-            "in the report (pitches whose results were shown). rank_all, adjusted_mean_all: every voted pitch. "
+            "in the report (pitches whose results were shown). "
+            "rank_all, adjusted_mean_all: every voted pitch. "
             f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
             "votes at the overall mean. sd: sample standard deviation.",
         )

@@ -25,7 +25,8 @@ RUN = """async (tags) => {
     resultTypes: ["violations"],
   });
   return result.violations.map(v => v.id + " (" + v.impact + "): " +
-    v.nodes.map(n => n.target.join(" ") + " – " + n.failureSummary.replace(/\\s+/g, " ")).join(" | "));
+    v.nodes.map(n => n.target.join(" ") + " – " + n.failureSummary.replace(/\\s+/g, " "))
+      .join(" | "));
 }"""
 
 
