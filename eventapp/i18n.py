@@ -417,6 +417,7 @@ GERMAN: dict[str, str] = {
     "If you get no satisfactory answer, you can turn to the conciliation body of your federal state or the federal conciliation body under § 16 BGG (www.schlichtungsstelle-bgg.de).": "Wenn Sie keine zufriedenstellende Antwort erhalten, können Sie sich an die Schlichtungsstelle Ihres Bundeslandes oder an die Schlichtungsstelle nach § 16 BGG wenden (www.schlichtungsstelle-bgg.de).",
     "Statement date": "Datum der Erklärung",
     "not filled in yet": "noch nicht eingetragen",
+    "Contact request declined: no new request possible.": "Kontaktanfrage abgelehnt: keine neue Anfrage möglich.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}

@@ -213,18 +213,25 @@
     region.textContent = text;
   }
 
-  // A long title uses the room it has: 7vh while it fits in about half the stage column,
-  // then smaller steps down to 4.4vh (still about 3 cm capitals on a hall screen).
+  // A long title uses the room it has: 7vh while everything below it (turnout, bars,
+  // mean) still fits on the stage, then smaller steps down to 4.4vh (about 3 cm capitals
+  // on a hall screen). Refitted when the title, the screen or the results change.
   var fitted = null;
   function fitTitle() {
     var h1 = $("pitch-title");
-    var key = h1.textContent + "|" + window.innerWidth + "x" + window.innerHeight;
+    var main = h1.parentNode;
+    var key = h1.textContent + "|" + window.innerWidth + "x" + window.innerHeight + "|" +
+      $("results").hidden + "|" + $("bars").children.length + "|" + $("blind-note").hidden;
     if (key === fitted) return;
     fitted = key;
-    var room = h1.parentNode.clientHeight * 0.5;
     var size = 7;
     h1.style.fontSize = size + "vh";
-    while (h1.scrollHeight > room && size > 4.4) {
+    function overflows() {
+      var bottom = main.getBoundingClientRect().bottom + 0.5;
+      var last = $("results").hidden ? $("turnout") : $("mean");
+      return main.scrollHeight > main.clientHeight + 0.5 || last.getBoundingClientRect().bottom > bottom;
+    }
+    while (size > 4.4 && overflows()) {
       size = Math.max(4.4, size - 0.4);
       h1.style.fontSize = size + "vh";
     }

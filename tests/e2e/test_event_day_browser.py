@@ -155,6 +155,7 @@ def test_3_report_pdf_and_projector_share_one_labelled_fair_rank(
     projector = open_projector(contexts, served)
     expect(projector.locator("#leaderboard .standing")).to_have_count(1, timeout=WAIT)
     expect(projector.locator(".board-key")).to_have_text(re.compile("Fairer Rang.*gewichteter"))
+    expect(projector.locator(".board-key h2")).to_have_text("Fairer Rang")
     shown = projector.locator("#leaderboard .standing .adjusted").inner_text()
 
     report = contexts.page(**LAPTOP)
