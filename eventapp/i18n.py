@@ -418,6 +418,7 @@ GERMAN: dict[str, str] = {
     "Statement date": "Datum der Erklärung",
     "not filled in yet": "noch nicht eingetragen",
     "Contact request declined: no new request possible.": "Kontaktanfrage abgelehnt: keine neue Anfrage möglich.",
+    "has more cells than the first row has columns ({columns}); put values that contain the separator in quotes": "hat mehr Zellen, als die erste Zeile Spalten hat ({columns}); setzen Sie Werte, die das Trennzeichen enthalten, in Anführungszeichen",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}

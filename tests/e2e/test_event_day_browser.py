@@ -427,3 +427,38 @@ def test_9_phone_header_shows_the_event_name(serve_event: ServeEvent, contexts: 
             "e => [e.scrollWidth, e.clientWidth, e.getBoundingClientRect().right, innerWidth]"
         )
         assert box[0] <= box[1] and box[2] <= box[3], (width, box)
+
+
+# ------------------------------------------------------------------ 10. organiser
+
+
+def test_10_organiser_hears_the_real_reason_and_an_extra_column_is_refused(
+    serve_event: ServeEvent, contexts: Contexts, tmp_path: Any
+) -> None:
+    served = serve_event(PITCHES)
+    seed_votes(served, {PITCHES[0][0]: [4, 5]}, reveal=True)
+    organizer = contexts.page(**LAPTOP)
+    organizer.goto(served.links["organizer"])
+
+    # Scale 1-5 -> 0-10 after votes: the reason is the votes, not the number of labels.
+    organizer.locator("#s-min").fill("0")
+    organizer.locator("#s-max").fill("10")
+    organizer.locator(".settings-form button[type=submit]").click()
+    errors = organizer.locator("#errors .error")
+    expect(errors).to_have_count(1)
+    expect(errors).to_contain_text("Stimmen")
+    expect(errors).not_to_contain_text("Bezeichnung")
+    assert served.sql("SELECT scale_min, scale_max FROM event WHERE code = :c", c=served.code) == [
+        (1, 5)
+    ]
+
+    # A row with one cell too many (an unquoted comma in a title) is refused, not cut.
+    csv = tmp_path / "pitches.csv"
+    csv.write_text("title,presenter\nDigitaler Zwilling, Altstadt,Hochschule\n", encoding="utf-8")
+    organizer.locator("#import-pitches input[type=file]").set_input_files(str(csv))
+    organizer.locator("#import-pitches button[type=submit]").click()
+    expect(organizer.locator("#row-errors li")).to_have_count(1)
+    expect(organizer.locator("#row-errors li")).to_contain_text("Zeile 2")
+    expect(organizer.locator("#row-errors li")).to_contain_text("mehr Zellen")
+    expect(organizer.locator("#confirm-import")).to_have_count(0)
+    assert len(served.sql("SELECT id FROM pitch")) == len(PITCHES)
