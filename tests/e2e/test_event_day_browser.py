@@ -462,3 +462,54 @@ def test_10_organiser_hears_the_real_reason_and_an_extra_column_is_refused(
     expect(organizer.locator("#row-errors li")).to_contain_text("mehr Zellen")
     expect(organizer.locator("#confirm-import")).to_have_count(0)
     assert len(served.sql("SELECT id FROM pitch")) == len(PITCHES)
+
+
+def test_9_profile_names_web_addresses_declined_requests_and_phone_export(
+    serve_event: ServeEvent, contexts: Contexts
+) -> None:
+    served = serve_event(PITCHES)
+    base = f"{served.url}/e/{served.code}"
+    anna = contexts.page(**PHONE)
+    join(anna, served, "Anna <Stadt>")
+    anna.goto(base + "/network/profile")
+    # The name accepted at the door is accepted by the profile too.
+    expect(anna.locator("#name")).to_have_value("Anna <Stadt>")
+    anna.locator("#organization").fill("Stadtwerke")
+    anna.locator("#website").fill("javascript:alert(1)")
+    anna.check("#opt_in")
+    anna.locator("#profile-form button[type=submit]").click()
+    expect(anna.locator("#profile-form .error, .error[role=alert]").first).to_contain_text(
+        "Website"
+    )
+    assert served.sql("SELECT count(*) FROM network_profile")[0][0] == 0
+    anna.locator("#website").fill("stadtwerke.example")
+    anna.locator("#linkedin").fill("linkedin.com/in/anna-stadt")
+    anna.locator("#phone").fill("+49 30 123456")
+    for field in ("website", "linkedin", "phone"):
+        anna.check(f"#share_{field}")
+    anna.locator("#profile-form button[type=submit]").click()
+    expect(anna.locator("#done")).to_be_visible(timeout=WAIT)
+    assert served.sql("SELECT website, linkedin FROM network_profile") == [
+        ("https://stadtwerke.example", "https://linkedin.com/in/anna-stadt")
+    ]
+    assert served.attendees()[0][1] == "Anna <Stadt>"
+
+    # Ben asks, Anna declines: Ben's card says so instead of showing only "Block".
+    ben = contexts.page(**PHONE)
+    join(ben, served, "Ben Weber")
+    ben.goto(base + "/network/profile")
+    ben.check("#opt_in")
+    ben.locator("#profile-form button[type=submit]").click()
+    ben.goto(base + "/network/people")
+    ben.locator("#directory form[action*='/request/'] button").click()
+    anna.goto(base + "/network")
+    anna.locator("#requests form[action$='/decline'] button").click()
+    ben.goto(base + "/network/people")
+    card = ben.locator("#directory .person")
+    expect(card).to_contain_text("Kontaktanfrage abgelehnt: keine neue Anfrage möglich.")
+
+    # The organiser's export shows the phone number as typed: no leading apostrophe.
+    export = anna.request.get(served.links["organizer"] + "/export/attendees.csv")
+    lines = export.text().splitlines()
+    anna_row = next(line for line in lines if "Anna <Stadt>" in line)
+    assert "+49 30 123456" in anna_row and "'+49" not in anna_row
