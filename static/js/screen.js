@@ -202,6 +202,9 @@
     if (!region || !pitch) return;
     var key = pitch.id + ":" + pitch.state;
     if (key === announced) return;
+    // Wait for the numbers of this very state: a screen message older than the state
+    // would announce the tally from before the last votes.
+    if (!screen || screen.version < event.version) return;
     var first = announced === null;
     announced = key;
     if (first && role === "projector") return;

@@ -154,6 +154,12 @@ def test_keyboard_alone_runs_the_moderator_and_voting(
     )
     press_command("close_voting", "closed")
     press_command("reveal", "revealed")
+    # Screen readers hear the result once it is revealed (a polite live region).
+    expect(moderator.locator("#announce")).to_have_text(
+        f"{PITCHES[0][0]}: gezeigt. Mittel 5,00 · 1 Stimme", timeout=WAIT
+    )
+    expect(moderator.locator("#announce")).to_have_attribute("aria-live", "polite")
+    expect(phone.locator("#vote-status")).to_have_attribute("role", "status")
     # "Next" with the keyboard: reveal closed voting, so it moves on at once.
     press_command("next", "pending")
     expect(moderator.locator("#pitch-title")).to_have_text(PITCHES[1][0])
