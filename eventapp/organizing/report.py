@@ -234,7 +234,7 @@ def svg(drawing: Drawing) -> bytes:
 # ------------------------------------------------------------------ PDF
 
 
-def pdf(report: Report, text: dict[str, str] | None = None, *, lang: str = "de") -> bytes:
+def pdf(report: Report, text: dict[str, str] | None = None, *, lang: str = "en") -> bytes:
     """The report as a PDF. ``text`` translates the headings (English keys).
 
     The PDF is a print copy: reportlab (the open-source toolkit, 5.x) writes the
@@ -303,7 +303,8 @@ def pdf(report: Report, text: dict[str, str] | None = None, *, lang: str = "de")
         for r in report.leaderboard
     ]
     rows += [
-        [_(reason), Paragraph(esc(r.title), body), "", "", ""] for r, reason in report.unranked
+        [_(reason), Paragraph(esc(r.title), body), "0" if r.summary.n == 0 else "", "–", "–"]
+        for r, reason in report.unranked
     ]
     table = Table(rows, colWidths=[2.6 * cm, 8.8 * cm, 1.2 * cm, 1.6 * cm, 2.4 * cm], repeatRows=1)
     table.setStyle(
