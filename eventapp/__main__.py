@@ -18,6 +18,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sqlmodel import Session
+
 from eventapp.core import schema as migrations
 from eventapp.core.db import Database
 from eventapp.core.models import Event
@@ -60,6 +62,27 @@ def _print_links(event: Event, base: str, as_json: bool) -> None:
     for role, url in links.items():
         print(f"  {role:<10} {url}")
     print()
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _existing_demo(db: Database) -> Event | None:
+    from sqlmodel import select
+
+    def first(session: Session, /) -> Event | None:
+        return session.exec(select(Event).where(Event.name == DEMO_NAME).order_by(Event.id)).first()  # type: ignore[arg-type]
+
+    return db.read(first)
 
 
 GRACEFUL_SECONDS = 10
@@ -257,6 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 language=args.language,
             )
             _print_links(event, base, args.json)
+            if not (getattr(args, "base_url", None) or settings.public_url):
+                print(
+                    f"note: these links use {base}; pass --base-url (or set PUBLIC_URL) "
+                    "with the address phones will reach the app at",
+                    file=sys.stderr,
+                )
         elif args.command == "links":
             found = db.read(queries.event_by_code, args.code)
             if found is None:
@@ -264,8 +293,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             _print_links(found, base, args.json)
         elif args.command == "demo":
-            event = create_event(DEMO_NAME, [PitchSpec(t, p) for t, p in DEMO_PITCHES], db=db)
+            # A second run must not add an event and then die on the busy port: check the
+            # port first, and reuse the demo event of an earlier run.
+            if not _port_free(args.host, args.port):
+                print(
+                    f"error: port {args.port} on {args.host} is busy (is the demo already "
+                    "running?); stop it or pass --port",
+                    file=sys.stderr,
+                )
+                return 1
+            event = _existing_demo(db) or create_event(
+                DEMO_NAME, [PitchSpec(t, p) for t, p in DEMO_PITCHES], db=db
+            )
             _print_links(event, base, as_json=False)
+            sys.stdout.flush()  # the links show even when stdout is a pipe or a log file
             db.close()
             _serve(settings, args.host, args.port, args.workers)
     except InvalidInput as exc:

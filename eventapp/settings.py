@@ -55,6 +55,11 @@ class Settings:
     # minutes and one address create at most 610 attendees a minute (README, "Trusting").
     join_rate: float = 8.5
     join_burst: int = 100
+    # The accessibility statement (/accessibility) the operator completes: feedback contact,
+    # the date of the statement and known limits beyond those the app lists itself.
+    accessibility_contact: str = ""
+    accessibility_date: str = ""
+    accessibility_limits: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +80,9 @@ class Settings:
             languages=_languages(config("LANGUAGES", default=",".join(LANGUAGES))),
             join_rate=config("JOIN_RATE", cast=float, default=8.5),
             join_burst=config("JOIN_BURST", cast=int, default=100),
+            accessibility_contact=config("ACCESSIBILITY_CONTACT", default=""),
+            accessibility_date=config("ACCESSIBILITY_DATE", default=""),
+            accessibility_limits=config("ACCESSIBILITY_LIMITS", default=""),
         )
 
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
-from eventapp.core.models import ConsentRecord, Event
+from eventapp.core.models import Attendee, ConsentRecord, Event
 from eventapp.networking.contacts import make_token
 from eventapp.networking.models import ContactLink, NetworkProfile, NetworkState
 from tests.helpers import ORIGIN, hello_attendee, of_type, receive_until
@@ -244,7 +244,7 @@ def test_bad_profile_input_is_refused_with_a_clear_error_and_nothing_stored(
         "linkedin": ("https://evil.example/x", "LinkedIn: is not a LinkedIn profile address"),
         "org_type": ("pirates", "organisation type: is not one of the listed types"),
         "interests": ("Knitting", "interests: must be topics of this event"),
-        "name": ("<b>Anna</b>", "name: must not contain &lt; or &gt;"),
+        "website": ("javascript:alert(1)", "website: is not a web address"),
     }
     for field, (value, error) in cases.items():
         answer = anna.save_profile(**{**ANNA, field: value})
@@ -255,6 +255,10 @@ def test_bad_profile_input_is_refused_with_a_clear_error_and_nothing_stored(
     assert huge.status_code == 413 and "too large" in huge.text
     assert rows(db, NetworkProfile) == []
     assert networking_consents(db) == []
+    # Names follow the join form's rule (plain text, shown escaped): accepted at the door,
+    # accepted by the profile too (issue 13).
+    assert anna.save_profile(**{**ANNA, "name": "Anna <Stadt>"}).status_code == 303
+    assert [a.name for a in rows(db, Attendee)] == ["Anna <Stadt>"]
 
 
 def test_forms_without_the_csrf_token_are_refused(

@@ -61,7 +61,7 @@ def test_report_page_shows_the_projector_leaderboard_and_its_charts(
     table = re.search(r'<table class="leader" id="leaderboard">(.*?)</table>', page, re.S)
     assert table
     cells = (
-        r"<tr><td>(\d+)</td><td>(.*?)</td><td class=\"num\">(\d+)</td>"
+        r"<tr><td>(\d+)</td><th scope=\"row\">(.*?)</th><td class=\"num\">(\d+)</td>"
         r"<td class=\"num\">([\d.]+)</td><td class=\"num\">([\d.]+)</td>"
     )
     rows = re.findall(cells, table.group(1))

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
@@ -110,8 +110,22 @@ class Exporter:
 # ------------------------------------------------------------------ writers
 
 
+class PhoneNumber(str):
+    """A phone number checked at export to be only "+", digits, spaces and ()/.- : it
+    cannot carry a formula, so it is written as typed ("+49 30 …", no apostrophe) and as
+    a text cell in XLSX."""
+
+    SAFE = re.compile(r"^\+?[0-9][0-9 ()/.-]{0,38}$")
+
+    @classmethod
+    def of(cls, value: str | None) -> Cell:
+        return cls(value) if value and cls.SAFE.match(value) else value
+
+
 def neutralise(value: Cell) -> Cell:
     """A text cell no spreadsheet reads as a formula, whichever separator it splits on."""
+    if isinstance(value, PhoneNumber):
+        return str(value)  # checked at input: only +, digits, spaces and ()/.- (no formula)
     if not isinstance(value, str):
         return value
     return _RISKY_SEGMENT.sub(lambda m: m.group(1) + "'", _XML_ILLEGAL.sub("\ufffd", value))
@@ -151,13 +165,23 @@ def to_xlsx(table: Table, title: str) -> bytes:
     sheet = book.create_sheet(title[:31])
     sheet.append(list(table.columns))
     for row in table.rows:
-        sheet.append([neutralise(c) for c in row])
+        sheet.append(
+            [_text_cell(sheet, c) if isinstance(c, PhoneNumber) else neutralise(c) for c in row]
+        )
     if table.note:
         sheet.append([])
         sheet.append([neutralise(table.note)])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _text_cell(sheet: Any, value: PhoneNumber) -> Any:
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=str(value))
+    cell.number_format = "@"  # text: Excel shows "+49 30 …" as typed
+    return cell
 
 
 def to_json(table: Table, slug: str, event: Event) -> bytes:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee
-from eventapp.exports.base import ExportContext, Exporter, Table
+from eventapp.exports.base import ExportContext, Exporter, PhoneNumber, Table
 from eventapp.i18n import N_
 from eventapp.networking import queries as net
 from eventapp.networking.models import (
@@ -123,7 +123,7 @@ class Attendees(Exporter):
                     ctx.fmt.gettext(_org_label(p.org_type)) if p.opted_in else None,
                     p.role if p.opted_in else None,
                     shared.get("email"),
-                    shared.get("phone"),
+                    PhoneNumber.of(shared.get("phone")),
                     shared.get("website"),
                 ]
             )

@@ -151,13 +151,18 @@ class VotesPerPitch(Exporter):
                 r.rank,
                 _round(r.adjusted),
             ]
-            for r in sorted(results, key=lambda r: (r.rank is None, r.rank or 0, r.position))
+            # The fair rank first (the projector's and the report's order), then the rest.
+            for r in sorted(
+                results,
+                key=lambda r: (r.shown_rank is None, r.shown_rank or 0, r.rank or 0, r.position),
+            )
         ]
         return Table(
             columns,
             rows,
-            "rank, adjusted_mean: as on the projector (pitches whose "
-            "results were shown). rank_all, adjusted_mean_all: every voted pitch. "
+            "rank, adjusted_mean: the fair rank and adjusted mean, as on the projector and "
+            "in the report (pitches whose results were shown). "
+            "rank_all, adjusted_mean_all: every voted pitch. "
             f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
             "votes at the overall mean. sd: sample standard deviation. "
             + ctx.db.read(admission.provenance, ctx.event_id).text(),

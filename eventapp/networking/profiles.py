@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -66,6 +67,7 @@ _MARKUP = re.compile(r"[<>]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()/.-]{2,38}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:(?!\d)", re.IGNORECASE)  # "host:8080" is no scheme
 _LINKEDIN_HANDLE = re.compile(r"^[A-Za-z0-9-]{3,100}$")
 
 
@@ -75,6 +77,23 @@ def safe_text(value: object, *, field: str, max_length: int, required: bool = Fa
     text = clean_text(value, field=field, max_length=max_length, required=required)
     if _MARKUP.search(text):
         raise InvalidInput(field, "must not contain < or >")
+    return text
+
+
+def web_address(value: object, *, field: str) -> str:
+    """One rule for every web address: "example.org/x" gets https:// added, any other
+    scheme than http(s) is refused (never "https://javascript:alert(1)"), and the host
+    must look like one (a dot, no spaces)."""
+    text = safe_text(value, field=field, max_length=200)
+    if not text:
+        return ""
+    if _SCHEME.match(text) and not text.lower().startswith(("http://", "https://")):
+        raise InvalidInput(field, "is not a web address")
+    if "://" not in text:
+        text = "https://" + text
+    host = urlsplit(text).hostname or ""
+    if not _URL.match(text) or "." not in host.strip("."):
+        raise InvalidInput(field, "is not a web address")
     return text
 
 
@@ -109,15 +128,13 @@ def _contact_values(values: Mapping[str, object]) -> dict[str, str]:
     phone = safe_text(values.get("phone"), field="phone", max_length=40)
     if phone and not _PHONE.match(phone):
         raise InvalidInput("phone", "is not a phone number")
-    website = safe_text(values.get("website"), field="website", max_length=200)
-    if website and "://" not in website:
-        website = "https://" + website
-    if website and not _URL.match(website):
-        raise InvalidInput("website", "is not a web address")
+    website = web_address(values.get("website"), field="website")
     linkedin = safe_text(values.get("linkedin"), field="LinkedIn", max_length=200)
     if linkedin and _LINKEDIN_HANDLE.match(linkedin):
         linkedin = f"https://www.linkedin.com/in/{linkedin}"
-    if linkedin and not (_URL.match(linkedin) and "linkedin.com/" in linkedin.lower()):
+    linkedin = web_address(linkedin, field="LinkedIn")
+    host = (urlsplit(linkedin).hostname or "").lower()
+    if linkedin and not (host == "linkedin.com" or host.endswith(".linkedin.com")):
         raise InvalidInput("LinkedIn", "is not a LinkedIn profile address")
     return {"email": email, "phone": phone, "website": website, "linkedin": linkedin}
 
@@ -132,8 +149,10 @@ class ProfileInput:
 
 def clean_profile(values: Mapping[str, object], *, topics: Sequence[str]) -> ProfileInput:
     """Validate the whole profile form before anything is stored (raises InvalidInput)."""
-    name = safe_text(values.get("name"), field="name", max_length=60, required=True)
-    organization = safe_text(values.get("organization"), field="organization", max_length=80)
+    # Name and organisation follow the join form's rule (plain text, shown escaped), so a
+    # name accepted at the door is never refused by the profile.
+    name = clean_text(values.get("name"), field="name", max_length=60, required=True)
+    organization = clean_text(values.get("organization"), field="organization", max_length=80)
     org_type = str(values.get("org_type") or "")
     if org_type and org_type not in set(OrgType):
         raise InvalidInput("organisation type", "is not one of the listed types")

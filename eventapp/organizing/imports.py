@@ -302,6 +302,17 @@ def check_rows(
             continue
         row: dict[str, str] = {}
         problems: list[Problem] = []
+        # More cells than the header names: usually a value with an unquoted separator,
+        # which would shift every later column. Refused, never dropped silently.
+        if any(c.strip() for c in cells[len(table[0]) :]):
+            problems.append(
+                Problem(
+                    "",
+                    "has more cells than the first row has columns ({columns}); "
+                    "put values that contain the separator in quotes",
+                    (("columns", str(len(table[0]))),),
+                )
+            )
         for column in kind.columns:
             index = columns.get(column.key)
             raw = cells[index] if index is not None and index < len(cells) else ""

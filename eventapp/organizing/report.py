@@ -33,6 +33,14 @@ ACCENT = colors.HexColor("#0b5fff")
 MUTED = colors.HexColor("#5b6270")
 LINE = colors.HexColor("#d9dde3")
 PALETTE = ["#0b5fff", "#11804a", "#a35a00", "#b3261e", "#6a3fb5", "#00838f", "#5b6270"]
+RANKING_NOTE = (
+    "Fair rank orders the pitches by adjusted mean: each pitch starts with a few virtual"
+    " votes at the overall mean, so a handful of votes cannot top the table."
+)
+PDF_NOTE = (
+    "This PDF is a print copy. The accessible, official version of this report is its"
+    " web page (HTML)."
+)
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
@@ -70,7 +78,26 @@ class Report:
 
     @property
     def leaderboard(self) -> list[PitchResult]:
-        return sorted((r for r in self.results if r.rank is not None), key=lambda r: r.rank or 0)
+        """The fair rank, the projector's table: revealed pitches by adjusted mean. One
+        ranking everywhere (stage, report, PDF, exports), so published results match what
+        the hall saw."""
+        return sorted(
+            (r for r in self.results if r.shown_rank is not None), key=lambda r: r.shown_rank or 0
+        )
+
+    @property
+    def unranked(self) -> list[tuple[PitchResult, str]]:
+        """Pitches outside the fair rank, each with why: listed, never drawn as an empty
+        chart and never placed in the table by votes the hall has not seen."""
+        return [
+            (r, "No votes" if r.summary.n == 0 else "Not revealed")
+            for r in self.results
+            if r.shown_rank is None
+        ]
+
+    @property
+    def charted(self) -> list[PitchResult]:
+        return [r for r in self.results if r.shown_rank is not None]
 
 
 def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
@@ -262,7 +289,11 @@ def svg(drawing: Drawing) -> bytes:
 
 
 def pdf(report: Report, fmt: Formats | None = None) -> bytes:
-    """The report as a PDF in the reader's language, numbers and time zone."""
+    """The report as a PDF in the reader's language, numbers and time zone.
+
+    The PDF is a print copy: reportlab (the open-source toolkit, 5.x) writes the
+    document language and title but no structure tree, so the PDF is not tagged. The
+    HTML report is the accessible, official version; the PDF says so on its first page."""
     fmt = fmt or Formats("en")
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -310,21 +341,26 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
             if report.provenance is not None
             else []
         ),
+        Paragraph(esc(_(PDF_NOTE)), body),
         Spacer(1, 0.4 * cm),
         Paragraph(_("Leaderboard"), h2),
     ]
-    rows = [[_("Rank"), _("Pitch"), "n", _("mean"), _("adjusted")]]
+    rows: list[list[object]] = [[_("Fair rank"), _("Pitch"), "n", _("mean"), _("adjusted mean")]]
     rows += [
         [
-            str(r.rank),
+            str(r.shown_rank),
             Paragraph(esc(r.title), body),
             str(r.summary.n),
             fmt.number(r.summary.mean),
-            fmt.number(r.adjusted),
+            fmt.number(r.shown_adjusted),
         ]
         for r in report.leaderboard
     ]
-    table = Table(rows, colWidths=[1.4 * cm, 10 * cm, 1.4 * cm, 1.8 * cm, 2 * cm], repeatRows=1)
+    rows += [
+        [_(reason), Paragraph(esc(r.title), body), "0" if r.summary.n == 0 else "", "–", "–"]
+        for r, reason in report.unranked
+    ]
+    table = Table(rows, colWidths=[2.6 * cm, 8.8 * cm, 1.2 * cm, 1.6 * cm, 2.4 * cm], repeatRows=1)
     table.setStyle(
         TableStyle(
             [
@@ -337,12 +373,13 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
     )
     story += [
         table,
+        Paragraph(esc(_(RANKING_NOTE)), body),
         Spacer(1, 0.5 * cm),
         Paragraph(esc(_("Turnout over time (%(zone)s)", zone=fmt.timezone_name())), h2),
         turnout_chart(report.turnout, font=font, fmt=fmt),
         Paragraph(_("Votes per pitch"), h2),
     ]
-    for r in report.results:
+    for r in report.charted:
         story.append(
             KeepTogether(
                 [
@@ -383,6 +420,7 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
         pagesize=A4,
         title=report.name,
         author="eventapp",
+        lang=fmt.lang,
         leftMargin=2 * cm,
         rightMargin=2 * cm,
     )

@@ -13,6 +13,8 @@ import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlmodel import Session
+
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Event
@@ -21,7 +23,7 @@ from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
 from eventapp.messages import server_message
 from eventapp.organizing import queries as store
 from eventapp.questions.rules import clean_question_settings
-from eventapp.voting.queries import EventState
+from eventapp.voting.queries import EventState, vote_total
 from eventapp.voting.rules import event_channel, new_key
 
 ROTATABLE = {"moderator": "moderator_key", "projector": "projector_key"}
@@ -174,6 +176,18 @@ async def update_settings(
     languages: tuple[str, ...] = LANGUAGES,
 ) -> EventState:
     assert event.id is not None
+    # The real reason first: once votes exist the scale is fixed, whatever the labels say
+    # (checking the labels first sent organisers off counting labels for nothing).
+    wanted = (form.get("scale_min", "").strip(), form.get("scale_max", "").strip())
+    event_id = event.id
+
+    def votes(session: Session, /) -> int:
+        return vote_total(session, event_id)
+
+    if wanted != (str(event.scale_min), str(event.scale_max)):
+        total: int = await db.run_read(votes)
+        if total:
+            raise InvalidInput("scale", "cannot change after votes were cast")
     values = clean_settings(form, languages=languages)
     try:
         state = await db.run(store.update_event, event.id, values)

@@ -202,7 +202,13 @@ async def next_pitch(state: EventState, *, db: Database, bus: Bus, namespace: st
 async def open_voting(
     state: EventState, pitch_id: int | None, *, db: Database, bus: Bus, namespace: str
 ) -> EventState:
-    pitch_id = _require_pitch(state, pitch_id if pitch_id is not None else state.current_pitch_id)
+    if pitch_id is None:
+        pitch_id = state.current_pitch_id
+        # A fresh event has nothing on stage yet: "Open voting" means the first pitch, the
+        # moderator's obvious intent, rather than a refusal naming a pitch they never chose.
+        if pitch_id is None and state.pitches:
+            pitch_id = state.pitches[0].id
+    pitch_id = _require_pitch(state, pitch_id)
     states = _closing_others(state, pitch_id)
     states[pitch_id] = PitchState.OPEN
     return await _change(

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from eventapp.i18n import N_
+from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.rules import CODE_ALPHABET
 from eventapp.web.render import LANG_COOKIE, base_url, render
@@ -68,8 +69,24 @@ async def join_qr(request: Request) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=300"})
 
 
+async def accessibility(request: Request) -> Response:
+    """The accessibility statement (BITV 2.0 / EN 301 549): what the app meets, its known
+    limits, and the operator's feedback contact and date (settings ACCESSIBILITY_*)."""
+    settings: Settings = request.state.settings
+    return render(
+        request,
+        "accessibility.html",
+        {
+            "contact": settings.accessibility_contact,
+            "date": settings.accessibility_date,
+            "limits": [x.strip() for x in settings.accessibility_limits.split("|") if x.strip()],
+        },
+    )
+
+
 routes = [
     Route("/", home),
     Route("/lang/{lang}", switch_language),
     Route("/e/{code}/qr.svg", join_qr),
+    Route("/accessibility", accessibility),
 ]

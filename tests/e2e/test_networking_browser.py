@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
@@ -21,16 +21,6 @@ from tests.conftest import AppProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "is_mobile": True,
@@ -41,13 +31,10 @@ PHONE = {
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: run .ci/test, which installs it")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
+def chromium(browser: Browser) -> Browser:
+    # The session's Chromium (tests/e2e/conftest.py): a second sync_playwright() in the
+    # same thread fails once another browser module has started the shared one.
+    return browser
 
 
 def served_event(tmp_path: Path, start: Callable[..., AppProcess]) -> tuple[AppProcess, str]:

@@ -228,12 +228,14 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
     # The report: leaderboard, charts drawn by the app, and the PDF.
     org.click("#report-link")
     expect(org.locator("#leaderboard tbody tr").first).to_contain_text("Smart Parking")
-    expect(org.locator(".pitch-chart figcaption")).to_contain_text(
-        ["1. Smart Parking", "2. Wärmewende", "3. Digitaler Zwilling"]
+    # A chart for the ranked pitch only; the ones without votes are listed (issue 13).
+    expect(org.locator(".pitch-chart figcaption")).to_contain_text(["1. Smart Parking"])
+    expect(org.locator(".unranked-list li")).to_have_text(
+        ["2. Wärmewende: No votes", "3. Digitaler Zwilling: No votes"]
     )
     org.wait_for_load_state("networkidle")
     widths = org.eval_on_selector_all("img.chart", "els => els.map(e => e.naturalWidth)")
-    assert len(widths) == 5 and all(w > 0 for w in widths)
+    assert len(widths) == 3 and all(w > 0 for w in widths)
     org.screenshot(path="/tmp/eventapp-organizer-report.png", full_page=True)
     pdf = context.request.get(app.url + str(org.locator("#pdf-link").get_attribute("href")))
     text = pdfium.PdfDocument(io.BytesIO(pdf.body()))[0].get_textpage().get_text_range()
@@ -278,7 +280,7 @@ def test_attendee_deletes_their_data_and_the_organiser_sees_it(
     )
     phone.check("#confirm-delete")
     phone.click("#delete-data")
-    expect(phone.locator("#deleted h1")).to_have_text("Ihre Daten wurden gelöscht")
+    expect(phone.locator("#deleted h2")).to_have_text("Ihre Daten wurden gelöscht")
     expect(phone.locator("#delete-my-data")).to_have_count(0)  # this phone holds nothing now
 
     expect(org.locator("#dash-attendees")).to_have_text("0", timeout=10_000)  # polled
