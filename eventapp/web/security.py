@@ -13,6 +13,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventapp.i18n import N_
+
 CSRF_COOKIE = "ea_csrf"
 # A random id for this browser, set at join and kept a year: what a block follows when the
 # blocked person clears the event cookie and joins again under another name.
@@ -63,8 +65,8 @@ def add_security_headers(headers: MutableHeaders) -> None:
 
 
 _HTTP_ERRORS = {
-    400: "This form could not be read: it has too many fields or a field is too large.",
-    404: "Page not found.",
+    400: N_("This form could not be read: it has too many fields or a field is too large."),
+    404: N_("Page not found."),
 }
 
 
