@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,8 @@ from eventapp.core.bus import Bus, MemoryBus, RedisBus
 from eventapp.core.db import Database
 from eventapp.live.hub import Hub
 from eventapp.live.pump import live_endpoint
+from eventapp.live.supervisor import Supervisor, closed_within
+from eventapp.live.writer import VoteWriter
 from eventapp.networking import contact_views as network_contacts
 from eventapp.networking import views as networking
 from eventapp.networking.suggestions import SuggestionCache
@@ -26,13 +29,13 @@ from eventapp.organizing import views as organizer
 from eventapp.settings import Settings
 from eventapp.voting import screen_views as screens
 from eventapp.voting import views as attendee
-from eventapp.voting.stats import VoteWriter
 from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
 from eventapp.web import pages, privacy
 from eventapp.web.security import SecurityHeaders
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
+CLOSE_TIMEOUT = 5.0  # seconds any one resource may take to close at shutdown
 
 
 def open_live_backends(settings: Settings) -> tuple[Tallies, Bus]:
@@ -65,24 +68,30 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
             on_tally_failure=hub.tallies_failed,
             batch_max=settings.vote_batch_max,
         )
-        await hub.start()
-        writer.start()
         try:
-            yield {
-                "settings": settings,
-                "db": db,
-                "hub": hub,
-                "writer": writer,
-                "templates": templates,
-                "suggestions": SuggestionCache(db=db),
-            }
+            # Every background loop lives in this one group; a crashed loop is logged and
+            # restarted (the writer first fails its batch: those phones resend).
+            async with Supervisor() as loops:
+                await hub.start(loops)
+                loops.run("vote-writer", writer.run, on_crash=writer.fail_batch)
+                try:
+                    yield {
+                        "settings": settings,
+                        "db": db,
+                        "hub": hub,
+                        "writer": writer,
+                        "loops": loops,
+                        "templates": templates,
+                        "suggestions": SuggestionCache(db=db),
+                    }
+                finally:
+                    writer.stop()  # votes not yet committed answer not_saved
+                    await loops.stop(timeout=CLOSE_TIMEOUT)
         finally:
-            await writer.stop()
-            await hub.stop()
-            await bus.close()
-            await tallies.close()
+            await closed_within("the live bus", bus.close(), CLOSE_TIMEOUT)
+            await closed_within("the tallies", tallies.close(), CLOSE_TIMEOUT)
             if database is None:
-                db.close()
+                await closed_within("the database", asyncio.to_thread(db.close), CLOSE_TIMEOUT)
 
     routes = [
         *pages.routes,

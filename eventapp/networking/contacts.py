@@ -75,7 +75,7 @@ async def my_token(
 def _rotate_tx(session: Session, event_id: int, attendee_id: int) -> None:
     prof = store.profile(session, attendee_id)
     if prof is None:
-        raise Refused("not_opted_in", "Turn on networking in your profile first.")
+        raise Refused("not_opted_in", text="Turn on networking in your profile first.")
     prof.qr_nonce = secrets.token_urlsafe(9)
     session.add(prof)
     session.commit()
@@ -89,28 +89,28 @@ async def rotate_token(event_id: int, attendee_id: int, *, db: Database) -> None
 def _verify(session: Session, event_id: int, token: str, now: float) -> int:
     parts = token.split(".")
     if len(token) > 200 or len(parts) != 4:
-        raise Refused("bad_token", "This code is not valid.")
+        raise Refused("bad_token", text="This code is not valid.")
     body = ".".join(parts[:3])
     secret = store.network_state(session, event_id).secret
     if not hmac.compare_digest(_sign(secret, event_id, body).encode(), parts[3].encode()):
-        raise Refused("bad_token", "This code is not valid.")
+        raise Refused("bad_token", text="This code is not valid.")
     owner_id, expires = int(parts[0], 16), int(parts[1], 16)
     if expires < now:
-        raise Refused("expired_token", "This code has expired; ask for a fresh one.")
+        raise Refused("expired_token", text="This code has expired; ask for a fresh one.")
     prof = store.profile(session, owner_id)
     if prof is None or prof.event_id != event_id or prof.qr_nonce != parts[2]:
-        raise Refused("rotated_token", "This code was replaced by a newer one.")
+        raise Refused("rotated_token", text="This code was replaced by a newer one.")
     if not prof.opted_in:
-        raise Refused("not_available", "This person does not exchange contacts at the moment.")
+        raise Refused("not_available", text="This person does not exchange contacts at the moment.")
     return owner_id
 
 
 def _check_pair(session: Session, me: int, other: int) -> None:
     if me == other:
-        raise Refused("self", "That is your own code.")
+        raise Refused("self", text="That is your own code.")
     require_opted_in(store.person(session, me))
     if store.blocked_either_way(session, me, other):
-        raise Refused("blocked", "You cannot exchange contacts with this person.")
+        raise Refused("blocked", text="You cannot exchange contacts with this person.")
 
 
 def _preview_tx(session: Session, event_id: int, scanner_id: int, token: str, now: float) -> Person:
@@ -180,20 +180,20 @@ async def exchange(
 
 def _request_tx(session: Session, event_id: int, from_id: int, to_id: int) -> ContactLink:
     if from_id == to_id:
-        raise Refused("self", "You cannot send yourself a request.")
+        raise Refused("self", text="You cannot send yourself a request.")
     target = store.person(session, to_id)
     profile = store.profile(session, to_id)
     if target is None or profile is None or profile.event_id != event_id or not target.opted_in:
-        raise Refused("unknown_person", "This person is not in the directory.")
+        raise Refused("unknown_person", text="This person is not in the directory.")
     _check_pair(session, from_id, to_id)
     link = store.link_between(session, from_id, to_id)
     if link is not None:
         if link.state == LinkState.ACCEPTED:
-            raise Refused("already_connected", "You are already connected.")
+            raise Refused("already_connected", text="You are already connected.")
         if link.state == LinkState.DECLINED:
-            raise Refused("declined", "This contact request was declined.")
+            raise Refused("declined", text="This contact request was declined.")
         if link.requester_id == from_id:
-            raise Refused("already_requested", "You already sent a request.")
+            raise Refused("already_requested", text="You already sent a request.")
         # They asked me first: asking back is accepting.
         link.state, link.decided_at = LinkState.ACCEPTED, utcnow()
     else:
@@ -205,7 +205,7 @@ def _request_tx(session: Session, event_id: int, from_id: int, to_id: int) -> Co
         if waiting >= MAX_OPEN_REQUESTS:
             raise Refused(
                 "too_many_requests",
-                "You have many unanswered requests; wait for some answers first.",
+                text="You have many unanswered requests; wait for some answers first.",
             )
         link = ContactLink(
             event_id=event_id,
@@ -246,9 +246,9 @@ def _answer_tx(session: Session, link_id: int, answerer_id: int, accept: bool) -
         or answerer_id not in (link.low_id, link.high_id)
         or link.requester_id == answerer_id
     ):
-        raise Refused("unknown_request", "No such request.")
+        raise Refused("unknown_request", text="No such request.")
     if link.state != LinkState.PENDING:
-        raise Refused("already_answered", "This request was already answered.")
+        raise Refused("already_answered", text="This request was already answered.")
     if accept:
         require_opted_in(store.person(session, answerer_id))
     link.state = LinkState.ACCEPTED if accept else LinkState.DECLINED
@@ -278,10 +278,10 @@ async def answer_request(
 
 def _block_tx(session: Session, event_id: int, blocker_id: int, blocked_id: int) -> None:
     if blocker_id == blocked_id:
-        raise Refused("self", "You cannot block yourself.")
+        raise Refused("self", text="You cannot block yourself.")
     other = store.profile(session, blocked_id)
     if other is None or other.event_id != event_id:
-        raise Refused("unknown_person", "This person is not in the directory.")
+        raise Refused("unknown_person", text="This person is not in the directory.")
     if blocked_id not in store.blocks_by(session, blocker_id):
         session.add(ContactBlock(event_id=event_id, blocker_id=blocker_id, blocked_id=blocked_id))
     link = store.link_between(session, blocker_id, blocked_id)
@@ -342,7 +342,7 @@ async def my_contacts(attendee_id: int, *, db: Database, only: int | None = None
 
 def _note_tx(session: Session, owner_id: int, about_id: int, text: str) -> None:
     if not _contacts_tx(session, owner_id, about_id):
-        raise Refused("not_connected", "Notes are for your contacts.")
+        raise Refused("not_connected", text="Notes are for your contacts.")
     store.save_note(session, owner_id, about_id, text)
     session.commit()
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, ConsentRecord, Event, Pitch, utcnow
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.errors import Refused as Refused  # re-exported: networking raises it
 from eventapp.messages import server_message
 from eventapp.networking import queries as store
 from eventapp.networking.models import (
@@ -51,15 +52,6 @@ async def run_write(db: Database, fn: Callable[..., T], *args: Any) -> T:
         return await db.run(fn, *args)
     except IntegrityError:
         return await db.run(fn, *args)
-
-
-class Refused(Exception):
-    """A networking action that is not allowed; ``code`` is stable, ``message`` for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 _MARKUP = re.compile(r"[<>]")
@@ -201,7 +193,7 @@ async def save_profile(
 
 def require_opted_in(person: Person | None) -> Person:
     if person is None or not person.opted_in:
-        raise Refused("not_opted_in", "Turn on networking in your profile first.")
+        raise Refused("not_opted_in", text="Turn on networking in your profile first.")
     return person
 
 
@@ -233,7 +225,7 @@ def _interest_tx(
     require_opted_in(store.person(session, attendee_id))
     pitch = session.get(Pitch, pitch_id)
     if pitch is None or pitch.event_id != event_id:
-        raise Refused("unknown_pitch", "No such pitch in this event.")
+        raise Refused("unknown_pitch", text="No such pitch in this event.")
     row = store.interests_of_attendee(session, attendee_id).get(pitch_id) or PartnerInterest(
         event_id=event_id, pitch_id=pitch_id, attendee_id=attendee_id, role=role
     )
@@ -302,7 +294,7 @@ class Interested:
 def _interested_tx(session: Session, pitch_id: int, viewer_id: int) -> list[Interested]:
     pitch = session.get(Pitch, pitch_id)
     if pitch is None or pitch.presenter_attendee_id != viewer_id:
-        raise Refused("forbidden", "Only the pitch's presenter sees who is interested.")
+        raise Refused("forbidden", text="Only the pitch's presenter sees who is interested.")
     rows = store.interests_in_pitch(session, pitch_id)
     hidden = store.hidden_from(session, viewer_id)
     persons = store.people(session, [r.attendee_id for r in rows])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
@@ -25,7 +25,7 @@ def offered_languages(event: Event | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in offered) or (event.language,)
 
 
-def language(request: Request, default: str = "de", event: Event | None = None) -> str:
+def language(request: HTTPConnection, default: str = "de", event: Event | None = None) -> str:
     offered = offered_languages(event)
     lang = negotiate(
         request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), default
