@@ -383,12 +383,41 @@ GERMAN: dict[str, str] = {
     "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})": "Sie haben „{pitch}“ beide hoch bewertet ({score}/{max} und {theirs}/{max})",
     "you share an interest in {topics}": "gemeinsames Interesse: {topics}",
     "{label_me} ↔ {label_other}": "{label_me} ↔ {label_other}",
+    # --- added by live
+    "Message is not valid JSON.": "Die Nachricht ist kein gültiges JSON.",
+    "Message larger than %(limit)d bytes.": "Die Nachricht ist größer als %(limit)d Bytes.",
+    "Unknown message type.": "Unbekannter Nachrichtentyp.",
+    "Invalid message.": "Ungültige Nachricht.",
+    "Message is nested too deeply.": "Die Nachricht ist zu tief verschachtelt.",
+    "Message must be a JSON object.": "Die Nachricht muss ein JSON-Objekt sein.",
+    "The message type must be text.": "Der Nachrichtentyp muss Text sein.",
+    "Invalid %(field)s.": "Ungültiger Wert für %(field)s.",
+    "Send hello first.": "Bitte zuerst „hello“ senden.",
+    "This socket has already said hello.": "Diese Verbindung hat sich bereits angemeldet.",
+    "Unknown attendee; please join the event.": "Unbekannte Person; bitte treten Sie der Veranstaltung bei.",
+    "Unknown role.": "Unbekannte Rolle.",
+    "This link was replaced. Ask the organiser for the new link.": "Dieser Link wurde ersetzt. Bitte fragen Sie die Organisation nach dem neuen Link.",
+    "This device is connected too many times; close a tab.": "Dieses Gerät ist zu oft verbunden; bitte schließen Sie einen Tab.",
+    "Voting on this pitch is not open.": "Die Abstimmung zu diesem Pitch ist nicht geöffnet.",
+    "Score must be between %(min)d and %(max)d.": "Die Bewertung muss zwischen %(min)d und %(max)d liegen.",
+    "Too many messages; slow down.": "Zu viele Nachrichten; bitte langsamer.",
+    "Vote not saved; retrying.": "Bewertung nicht gespeichert; neuer Versuch folgt.",
+    "Only attendees vote.": "Nur Teilnehmende stimmen ab.",
+    "Only the moderator can do that.": "Das kann nur die Moderation.",
+    "This event has no pitches.": "Diese Veranstaltung hat keine Pitches.",
+    "This is the last pitch.": "Dies ist der letzte Pitch.",
+    "Voting is not open.": "Die Abstimmung ist nicht geöffnet.",
+    "Open voting on this pitch first.": "Öffnen Sie zuerst die Abstimmung zu diesem Pitch.",
+    "Resetting votes needs confirmation.": "Das Zurücksetzen der Stimmen muss bestätigt werden.",
+    "Your rating was reset — please rate again.": "Ihre Bewertung wurde zurückgesetzt – bitte bewerten Sie erneut.",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}
 
 # Strings the browser code needs; handed to it as a data attribute of <body>.
 JS_STRINGS = (
+    "Your rating was reset — please rate again.",
+    "This link was replaced. Ask the organiser for the new link.",
     "Saved ✓",
     "Saving…",
     "Offline – reconnecting…",

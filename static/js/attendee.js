@@ -16,6 +16,10 @@
   var pending = {};  // pitch id -> {score, seq} sent, not yet confirmed
   try { pending = JSON.parse(localStorage.getItem(pendingKey) || "{}"); } catch (e) { pending = {}; }
   var lastError = null;
+  var resetNotice = {};  // pitch id -> true: the moderator reset it; ask to rate again
+  var sendTimer = {};    // pitch id -> timer of a coalesced send
+  var lastSent = {};     // pitch id -> when a vote for it was last sent
+  var COALESCE_MS = 400; // a quick series of taps sends only the newest rating
 
   var $ = function (id) { return document.getElementById(id); };
 
@@ -69,6 +73,10 @@
     var status = $("vote-status");
     if (pending[pitch.id]) { status.textContent = EA.t("Saving…"); status.className = "vote-status saving"; }
     else if (mine[pitch.id]) { status.textContent = EA.t("Saved ✓"); status.className = "vote-status saved"; }
+    else if (resetNotice[pitch.id] && open) {
+      status.textContent = EA.t("Your rating was reset — please rate again.");
+      status.className = "vote-status reset";
+    }
     else { status.textContent = lastError || ""; status.className = "vote-status"; }
   }
 
@@ -80,8 +88,23 @@
     pending[pitch.id] = vote;
     savePending();
     lastError = null;
-    live.send({ type: "vote", pitch_id: pitch.id, score: vote.score, seq: vote.seq });
+    delete resetNotice[pitch.id];
+    sendSoon(pitch.id);
     render();
+  }
+
+  // Send the newest pending rating of a pitch; taps in quick succession are coalesced,
+  // so the server sees the last one, not a burst it has to rate-limit.
+  function sendSoon(pid) {
+    if (sendTimer[pid]) return;
+    var wait = Math.max(0, (lastSent[pid] || 0) + COALESCE_MS - Date.now());
+    sendTimer[pid] = setTimeout(function () {
+      delete sendTimer[pid];
+      var v = pending[pid];
+      if (!v) return;
+      lastSent[pid] = Date.now();
+      live.send({ type: "vote", pitch_id: parseInt(pid, 10), score: v.score, seq: v.seq });
+    }, wait);
   }
 
   function resendPending() {
@@ -122,18 +145,27 @@
         if (!known || known.seq <= msg.seq) mine[msg.pitch_id] = { score: msg.score, seq: msg.seq };
         render();
       },
+      vote_reset: function (msg) {
+        // The moderator deleted this pitch's votes: mine is gone; say so while it is open.
+        delete mine[msg.pitch_id];
+        delete pending[msg.pitch_id];
+        savePending();
+        resetNotice[msg.pitch_id] = true;
+        render();
+      },
       error: function (msg) {
         if (msg.code === "bad_token") {
           localStorage.removeItem(tokenKey);
           location.reload();
           return;
         }
-        if (msg.ref === "vote" && msg.code !== "not_saved" && msg.pitch_id !== undefined) {
+        var retry = msg.code === "not_saved" || msg.code === "rate_limited";
+        if (msg.ref === "vote" && !retry && msg.pitch_id != null) {
           // Refused for good (e.g. voting closed meanwhile): do not resend it.
           delete pending[msg.pitch_id];
           savePending();
         }
-        if (msg.code === "not_saved") setTimeout(resendPending, 1000 + Math.random() * 2000);
+        if (retry && msg.ref === "vote") setTimeout(resendPending, 1000 + Math.random() * 2000);
         lastError = msg.message;
         render();
       },

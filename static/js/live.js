@@ -17,6 +17,9 @@ window.EventApp = window.EventApp || {};
   };
 
   var PING_MS = 25000;
+  // Close code of a screen whose link the organiser renewed: reconnecting cannot help.
+  var LINK_REPLACED = 4403;
+  var REPLACED_TEXT = "This link was replaced. Ask the organiser for the new link.";
 
   EA.connect = function (options) {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
@@ -50,8 +53,9 @@ window.EventApp = window.EventApp || {};
         var handler = options.handlers[msg.type];
         if (handler) handler(msg);
       };
-      ws.onclose = function () {
+      ws.onclose = function (event) {
         if (ws !== socket) return;
+        if (event.code === LINK_REPLACED) { ended(EA.t(REPLACED_TEXT)); return; }
         dropAndRetry();
       };
     }
@@ -88,6 +92,20 @@ window.EventApp = window.EventApp || {};
       attempt = 0;
       clearTimeout(retryTimer);
       retryTimer = setTimeout(open, Math.random() * 1000);
+    }
+
+    // For good: say why on the page (options.onEnded may show it its own way).
+    function ended(text) {
+      closedByUs = true;
+      socket = null;
+      clearInterval(pingTimer);
+      clearTimeout(retryTimer);
+      status("closed");
+      if (options.onEnded) { options.onEnded(text); return; }
+      var note = EA.el("p", "ended", text);
+      note.setAttribute("role", "alert");
+      note.id = "ended";
+      document.body.insertBefore(note, document.body.firstChild);
     }
 
     function send(message) {
