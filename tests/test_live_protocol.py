@@ -253,22 +253,33 @@ def test_renewing_a_screen_link_closes_the_screens_that_used_the_old_one(
         assert hello_screen(new_mod, "moderator", new_key)["role"] == "moderator"
 
 
+# A database that refuses every new vote until the trigger is dropped.
+FAULT = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_votes BEFORE INSERT ON vote "
+        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_votes() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk says no'; END $$",
+        "CREATE TRIGGER refuse_votes BEFORE INSERT ON vote "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_votes()",
+    ],
+}
+HEAL = {"sqlite": "DROP TRIGGER refuse_votes", "postgresql": "DROP TRIGGER refuse_votes ON vote"}
+
+
 def test_a_vote_writer_that_fails_once_loses_no_vote(
     client: TestClient, db: Database, event: Event, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A real fault: the database refuses the batch (a trigger), the writer crashes and is
     restarted; the phone hears not_saved, resends as the phone does, and is saved once."""
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("the fault is an SQLite trigger")
     pitch_id = _open_first_pitch(client, event)
     tokens = [join(client, event.code, f"P{i}") for i in range(3)]
-    with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TRIGGER refuse_votes BEFORE INSERT ON vote "
-                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-            )
-        )
+    with db.session() as session:
+        for statement in FAULT[db.engine.dialect.name]:
+            session.execute(text(statement))
+        session.commit()
     with _ws(client, event) as mod, _ws(client, event) as a, _ws(client, event) as b:
         hello_screen(mod, "moderator", event.moderator_key)
         hello_attendee(a, tokens[0])
@@ -276,8 +287,9 @@ def test_a_vote_writer_that_fails_once_loses_no_vote(
         a.send_json({"type": "vote", "pitch_id": pitch_id, "score": 5, "seq": 7})
         refused = receive_until(a, of_type("error"))
         assert (refused["code"], refused["pitch_id"]) == ("not_saved", pitch_id)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse_votes"))
+        with db.session() as session:
+            session.execute(text(HEAL[db.engine.dialect.name]))
+            session.commit()
         # The phone resends its pending vote (same seq), another phone votes meanwhile.
         a.send_json({"type": "vote", "pitch_id": pitch_id, "score": 5, "seq": 7})
         b.send_json({"type": "vote", "pitch_id": pitch_id, "score": 3, "seq": 1})
@@ -291,3 +303,34 @@ def test_a_vote_writer_that_fails_once_loses_no_vote(
     assert db.read(queries.score_counts, pitch_id) == {5: 1, 3: 1}
     assert screen["current"]["summary"]["distribution"] == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1}
     assert any("vote-writer crashed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.redis
+def test_reset_and_link_renewal_reach_sockets_on_another_process(
+    redis_server: Any, db: Database, event: Event
+) -> None:
+    """Two apps (two hubs) share Redis: what one does, the other's sockets hear."""
+    settings = Settings(
+        database_url="unused", redis_url=redis_server.url, namespace=f"x-{event.code}"
+    )
+    with (
+        TestClient(create_app(settings, database=db), base_url="http://testserver") as one,
+        TestClient(create_app(settings, database=db), base_url="http://testserver") as two,
+    ):
+        pitch_id = _open_first_pitch(one, event)
+        token = join(one, event.code, "Ann")
+        with _ws(one, event) as phone, _ws(one, event) as old_mod, _ws(two, event) as mod:
+            hello_attendee(phone, token)
+            hello_screen(old_mod, "moderator", event.moderator_key)
+            hello_screen(mod, "moderator", event.moderator_key)
+            phone.send_json({"type": "vote", "pitch_id": pitch_id, "score": 5, "seq": 3})
+            receive_until(phone, of_type("vote_ack"))
+            command(mod, {"type": "reset_votes", "pitch_id": pitch_id, "confirm": True})
+            assert receive_until(phone, of_type("vote_reset"))["pitch_id"] == pitch_id
+            root = f"/e/{event.code}/organizer/{event.organizer_key}"
+            page = two.get(root)
+            two.post(f"{root}/rotate/moderator", data={"csrf": csrf_of(page.text)}, headers=ORIGIN)
+            assert receive_until(old_mod, of_type("error"))["code"] == "link_replaced"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                receive_until(old_mod, lambda m: False)
+            assert closed.value.code == 4403
