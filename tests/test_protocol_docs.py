@@ -9,8 +9,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from eventapp import messages
+from eventapp.core.bus import MemoryBus
+from eventapp.core.db import Database
 from eventapp.errors import MESSAGES
+from eventapp.live.hub import Hub
 from eventapp.live.pump import HANDLERS
+from eventapp.settings import Settings
+from eventapp.voting.tallies import MemoryTallies
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -55,3 +60,11 @@ def test_every_setting_is_documented() -> None:
     source = (Path(messages.__file__).parent / "settings.py").read_text()
     for variable in re.findall(r'config\(\s*"([A-Z_]+)"', source):
         assert f"`{variable}`" in README, variable
+
+
+def test_the_hub_handles_every_bus_envelope() -> None:
+    db = Database("sqlite://")
+    hub = Hub(settings=Settings(), db=db, tallies=MemoryTallies(), bus=MemoryBus())
+    kinds = {model.model_fields["type"].default for model in messages.BUS_MODELS}
+    assert set(hub._bus_handlers) == kinds
+    db.close()

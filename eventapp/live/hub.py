@@ -18,7 +18,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -70,6 +71,14 @@ class Hub:
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.keeper = TallyKeeper(db=db, tallies=tallies, apply_state=self.apply_state)
         self._lock = asyncio.Lock()
+        # One handler per bus envelope type (eventapp.messages.BUS_MODELS).
+        self._bus_handlers: dict[str, Callable[[LiveEvent, Any, str], Awaitable[None]]] = {
+            "state": self._bus_state,
+            "votes": self._bus_votes,
+            "direct": self._bus_direct,
+            "votes_reset": self._bus_votes_reset,
+            "key_rotated": self._bus_key_rotated,
+        }
 
     # -------------------------------------------------------------- lifecycle
 
@@ -183,23 +192,31 @@ class Hub:
         await self._on_envelope(live, envelope, message)
 
     async def _on_envelope(self, live: LiveEvent, envelope: BaseModel, raw: str) -> None:
-        if isinstance(envelope, State):
-            # The envelope is the server message itself: forward the text as it came.
-            self.apply_state(EventState.from_json(envelope.event), raw)
-        elif isinstance(envelope, BusVotes):
-            live.dirty = True
-        elif isinstance(envelope, BusDirect):
-            sockets = live.phones.get(envelope.attendee_id)
-            if sockets:
-                text = encode(envelope.message)
-                for conn in sockets:
-                    conn.outbox.put(text)
-        elif isinstance(envelope, BusVotesReset):
-            text = encode(VoteReset(pitch_id=envelope.pitch_id))
-            for conn in live.all_phones():
-                conn.outbox.put(text, key=f"ack:{envelope.pitch_id}")
-        elif isinstance(envelope, BusKeyRotated):
-            await self._close_replaced_screens(live, Role(envelope.role))
+        handler = self._bus_handlers[envelope.type]  # type: ignore[attr-defined]
+        await handler(live, envelope, raw)
+
+    async def _bus_state(self, live: LiveEvent, envelope: State, raw: str) -> None:
+        # The envelope is the server message itself: forward the text as it came.
+        self.apply_state(EventState.from_json(envelope.event), raw)
+
+    async def _bus_votes(self, live: LiveEvent, envelope: BusVotes, raw: str) -> None:
+        live.dirty = True
+
+    async def _bus_direct(self, live: LiveEvent, envelope: BusDirect, raw: str) -> None:
+        sockets = live.phones.get(envelope.attendee_id)
+        if sockets:
+            text = encode(envelope.message)
+            for conn in sockets:
+                conn.outbox.put(text)
+
+    async def _bus_votes_reset(self, live: LiveEvent, envelope: BusVotesReset, raw: str) -> None:
+        text = encode(VoteReset(pitch_id=envelope.pitch_id))
+        for conn in live.all_phones():
+            # Replaces an undelivered ack of the deleted vote.
+            conn.outbox.put(text, key=f"ack:{envelope.pitch_id}")
+
+    async def _bus_key_rotated(self, live: LiveEvent, envelope: BusKeyRotated, raw: str) -> None:
+        await self._close_replaced_screens(live, Role(envelope.role))
 
     async def _close_replaced_screens(self, live: LiveEvent, role: Role) -> None:
         event = await self.db.run_read(queries.event_by_code, live.state.code)
