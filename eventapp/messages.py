@@ -343,9 +343,14 @@ class _Bus(BaseModel):
 
 
 class BusVotes(_Bus):
-    """Votes were applied to the tallies: screens need a fresh update."""
+    """Votes were applied to the tallies: screens need a fresh update. Sent at most once
+    per screen tick and event; ``acks`` carries the votes stored since the last one, as
+    (attendee_id, pitch_id, score, seq), so an attendee's tabs on other processes show
+    the same rating."""
 
     type: Literal["votes"] = "votes"
+    origin: str = ""  # the sending process (it has told its own sockets already)
+    acks: list[tuple[int, int, int, int]] = []
 
 
 class BusDirect(_Bus):

@@ -27,6 +27,9 @@ class LiveEvent:
     screens: set[Connection] = field(default_factory=set)
     dirty: bool = True  # screens need a fresh update
     votes_changed: bool = False  # local votes to announce to other processes
+    # Votes stored here since the last announcement (attendee, pitch, score, seq): other
+    # processes pass them to the attendee's tabs they hold.
+    acks: list[tuple[int, int, int, int]] = field(default_factory=list)
     needs_rebuild: bool = False
     connected: int = 0  # distinct attendees across all processes
     last_screen: dict[Role, str] = field(default_factory=dict)

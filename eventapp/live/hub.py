@@ -40,6 +40,7 @@ from eventapp.messages import (
     BusVotesReset,
     Error,
     State,
+    VoteAck,
     VoteReset,
     decode_bus,
     encode,
@@ -58,7 +59,6 @@ PRESENCE_INTERVAL = 1.0  # seconds between connection-count refreshes and tally 
 RECONCILE_EVERY = 5  # presence ticks between comparisons of the tallies with SQL
 LINK_REPLACED = 4403  # close code of a screen whose link was rotated (the page says so)
 TOO_MANY_SOCKETS = 4429  # close code of a socket over the per-attendee cap
-_VOTES = encode(BusVotes())
 
 
 class Hub:
@@ -133,9 +133,18 @@ class Hub:
         live.discard(conn)
         live.dirty = True
 
-    def sockets_of(self, event_id: int, attendee_id: int) -> Iterable[Connection]:
+    def vote_stored(
+        self, event_id: int, attendee_id: int, pitch_id: int, score: int, seq: int
+    ) -> None:
+        """Tell every socket of the attendee which vote is stored: here at once, on other
+        processes with the next ``votes`` announcement (at most a screen tick later)."""
         live = self.events.get(event_id)
-        return () if live is None else tuple(live.phones.get(attendee_id, ()))
+        if live is None:
+            return
+        text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
+        for conn in live.phones.get(attendee_id, ()):
+            conn.outbox.put(text, key=f"ack:{pitch_id}")
+        live.acks.append((attendee_id, pitch_id, score, seq))
 
     # -------------------------------------------------------------- changes
 
@@ -201,6 +210,14 @@ class Hub:
 
     async def _bus_votes(self, live: LiveEvent, envelope: BusVotes, raw: str) -> None:
         live.dirty = True
+        if envelope.origin == self.process_id:
+            return
+        for attendee_id, pitch_id, score, seq in envelope.acks:
+            sockets = live.phones.get(attendee_id)
+            if sockets:
+                text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
+                for conn in sockets:
+                    conn.outbox.put(text, key=f"ack:{pitch_id}")
 
     async def _bus_direct(self, live: LiveEvent, envelope: BusDirect, raw: str) -> None:
         sockets = live.phones.get(envelope.attendee_id)
@@ -260,9 +277,13 @@ class Hub:
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def _tick(self, event_id: int, live: LiveEvent) -> None:
-        if live.votes_changed:
+        if live.votes_changed or live.acks:
             live.votes_changed = False
-            await self.bus.publish(event_channel(self.settings.namespace, event_id), _VOTES)
+            acks, live.acks = live.acks, []
+            envelope = BusVotes(origin=self.process_id, acks=acks)
+            await self.bus.publish(
+                event_channel(self.settings.namespace, event_id), encode(envelope)
+            )
         if not live.dirty or not live.screens:
             return
         live.dirty = False

@@ -49,7 +49,6 @@ from eventapp.messages import (
     Reveal,
     StoredVote,
     Vote,
-    VoteAck,
     Welcome,
     encode,
     parse_client_message,
@@ -309,11 +308,9 @@ async def on_vote(session: LiveSession, msg: Vote) -> None:
         return
     if stored is None:
         raise Refused("voting_closed")
-    # The stored vote (the newest seq), to every tab of this attendee in this process:
+    # The stored vote (the newest seq), to every tab of this attendee, on every process:
     # all of them show the same current rating.
-    text = encode(VoteAck(pitch_id=msg.pitch_id, score=stored.score, seq=stored.seq))
-    for conn in session.hub.sockets_of(session.event_id, attendee_id):
-        conn.outbox.put(text, key=f"ack:{msg.pitch_id}")
+    session.hub.vote_stored(session.event_id, attendee_id, msg.pitch_id, stored.score, stored.seq)
 
 
 Rule = Callable[[EventState, Any, _Deps], Awaitable[EventState]]
