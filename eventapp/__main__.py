@@ -1,7 +1,9 @@
-"""Command line: ``python -m eventapp {demo,serve,create,links}``.
+"""Command line: ``python -m eventapp {demo,serve,migrate,create,links}``.
 
     demo     seed a demo event (the smart-city model event), print its links, serve it
     serve    serve the app (settings from the environment, see README)
+    migrate  upgrade the database schema to the newest revision (--sql: print the SQL)
+    backup   copy the SQLite database to a file while the app runs (online backup)
     create   create an event with its pitches and print its links (--json for scripts)
     links    print the links of an existing event
 
@@ -16,6 +18,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from eventapp.core import schema as migrations
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput
@@ -60,8 +63,15 @@ def _print_links(event: Event, base: str, as_json: bool) -> None:
     print()
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+GRACEFUL_SECONDS = 10
+
+
+def _serve(
+    settings: Settings, host: str, port: int, workers: int, *, access_log: bool = False
+) -> None:
     import uvicorn
+
+    from eventapp.web import limits
 
     uvicorn.run(
         "eventapp.app:app_from_environ" if workers > 1 else _app(settings),  # type: ignore[arg-type]
@@ -69,19 +79,90 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # Forwarded headers are handled by the app, from TRUSTED_PROXIES only (see README).
+        proxy_headers=False,
+        # On SIGTERM: stop accepting, close sockets with 1012 (phones move on at once),
+        # then at most this long for requests in flight before the writer's last commit.
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
         ws="websockets-sansio",
         ws_max_size=64 * 1024,
-        log_level="warning",
+        # Connection hygiene (README, "Security"): a deadline for request headers, a cap on
+        # their size, and a short keep-alive; body limits are the app's BodyLimits.
+        http=limits.GuardedH11Protocol,
+        h11_max_incomplete_event_size=limits.MAX_HEADER_BYTES,
+        timeout_keep_alive=limits.KEEP_ALIVE_SECONDS,
+        # Access lines (keys and tokens masked, see web/logs.py) only when asked for: the
+        # demo and a quiet console do without them.
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
     )
+
+
+def _migrate(settings: Settings, *, sql: bool) -> int:
+    if sql:
+        from alembic.util.exc import CommandError
+
+        try:
+            migrations.upgrade_sql(settings.database_url, out=sys.stdout)
+        except CommandError:  # SQLite's batch table copies need the live tables
+            print(
+                "error: --sql prints SQL for PostgreSQL; for SQLite run "
+                "`python -m eventapp migrate` itself (back up the file first)",
+                file=sys.stderr,
+            )
+            return 2
+        return 0
+    result = migrations.migrate(settings.database_url)
+    if result.stamped:
+        print(f"database without migration history recognised as revision {result.stamped}")
+    before = result.stamped or result.before or "empty"
+    if before == result.after:
+        print(f"database schema is at the newest revision ({result.after})")
+    else:
+        print(f"database schema upgraded from {before} to {result.after}")
+    return 0
+
+
+def _backup(settings: Settings, target: str) -> int:
+    """SQLite's online backup API: a consistent copy while votes are being written."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        print("error: backup copies a SQLite database; for PostgreSQL use pg_dump", file=sys.stderr)
+        return 2
+    source = sqlite3.connect(url.database, timeout=30)
+    dest = sqlite3.connect(target)
+    try:
+        with dest:
+            source.backup(dest, pages=1024, sleep=0.005)
+        check = dest.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        dest.close()
+        source.close()
+    if check != "ok":
+        print(f"error: the copy failed its integrity check: {check}", file=sys.stderr)
+        return 1
+    print(f"backed up {url.database} to {target}")
+    return 0
+
+
+def _prepare_schema(settings: Settings) -> None:
+    """Migrate once before the workers start (they migrate too, but find nothing to do)."""
+    if settings.auto_migrate:
+        migrations.migrate(settings.database_url)
 
 
 def _app(settings: Settings) -> object:
     import logging
 
     from eventapp.app import create_app
+    from eventapp.web.logs import install_log_redaction
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     return create_app(settings)
 
 
@@ -94,11 +175,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the app")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log each request (keys and tokens masked)"
+    )
     demo = sub.add_parser("demo", help="seed a demo event, print its links and serve it")
     for p in (serve, demo):
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--workers", type=int, default=1)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    migrate.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the SQL instead of running it (PostgreSQL; for a DBA to review and run)",
+    )
+
+    backup = sub.add_parser(
+        "backup", help="online backup of the SQLite database (PostgreSQL: use pg_dump)"
+    )
+    backup.add_argument("target", help="file to write, e.g. backups/eventapp-2026-05-04.db")
 
     create = sub.add_parser("create", help="create an event and print its links")
     create.add_argument("name")
@@ -128,12 +224,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_environ()
 
+    if args.command == "migrate":
+        return _migrate(settings, sql=args.sql)
+    if args.command == "backup":
+        return _backup(settings, args.target)
     if args.command == "serve":
-        _serve(settings, args.host, args.port, args.workers)
+        _prepare_schema(settings)
+        _serve(settings, args.host, args.port, args.workers, access_log=args.access_log)
         return 0
 
     db = Database(settings.database_url)
-    db.create_all()
+    db.migrate()
     base = (
         getattr(args, "base_url", None)
         or settings.public_url

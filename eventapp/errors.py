@@ -1,39 +1,45 @@
 """One refusal type for every way in: sockets, pages and the command line.
 
-A rule that will not do something raises ``Refused(code, params)``. ``code`` is stable and
-machine-readable (clients and tests branch on it); the English text for people comes from
-``MESSAGES`` (or an explicit ``text`` where one code has several wordings) and is
-translated with the person's translator only when it is shown, so placeholders such as
-``%(min)d`` are filled after translation.
+A rule that will not do something raises ``Refused(code)``, ``Refused(code, text)`` or
+``Refused(code, text, params)``. ``code`` is stable and machine-readable (clients and
+tests branch on it; the browser renders it with ``params`` in its reader's language,
+``EA.errorText``); ``text`` is the English source string (an ``_()`` key, extracted like
+``_()``: the second argument), by default the code's entry in ``MESSAGES``. Pages
+translate it with the person's translator when they show it (``render``), so named
+placeholders such as ``%(min)d`` are filled after translation; ``message`` is the English
+text, filled in, for sockets' ``message`` field, logs and the command line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from eventapp.i18n import N_
+
 # The default English text of each code (an ``_()`` key; placeholders are named).
 MESSAGES: dict[str, str] = {
     # The socket protocol (README "Live protocol").
-    "bad_json": "Message is not valid JSON.",
-    "too_large": "Message larger than %(limit)d bytes.",
-    "unknown_type": "Unknown message type.",
-    "bad_message": "Invalid message.",
-    "not_joined": "Send hello first.",
-    "already_joined": "This socket has already said hello.",
-    "bad_token": "Unknown attendee; please join the event.",
-    "forbidden": "This link is not valid.",
-    "link_replaced": "This link was replaced. Ask the organiser for the new link.",
-    "too_many_sockets": "This device is connected too many times; close a tab.",
-    "unknown_pitch": "No such pitch in this event.",
-    "voting_closed": "Voting on this pitch is not open.",
-    "out_of_scale": "Score must be between %(min)d and %(max)d.",
-    "rate_limited": "Too many messages; slow down.",
-    "not_saved": "Vote not saved; retrying.",
+    "bad_json": N_("Message is not valid JSON."),
+    "too_large": N_("Message larger than %(limit)d bytes."),
+    "unknown_type": N_("Unknown message type: %(type)s."),
+    "bad_message": N_("Invalid %(field)s: %(detail)s."),
+    "not_joined": N_("Send hello first."),
+    "already_joined": N_("This socket has already said hello."),
+    "bad_token": N_("Unknown attendee; please join the event."),
+    "forbidden": N_("This link is not valid."),
+    "link_replaced": N_("This link was replaced. Ask the organiser for the new link."),
+    "too_many_sockets": N_("This device is connected too many times; close a tab."),
+    "unknown_pitch": N_("No such pitch in this event."),
+    "no_pitches": N_("This event has no pitches."),
+    "voting_closed": N_("Voting on this pitch is not open."),
+    "out_of_scale": N_("Score must be between %(min)d and %(max)d."),
+    "rate_limited": N_("Too many messages; slow down."),
+    "not_saved": N_("Vote not saved; retrying."),
     # The moderator's commands.
-    "last_pitch": "This is the last pitch.",
-    "not_open": "Voting is not open.",
-    "not_voted": "Open voting on this pitch first.",
-    "not_confirmed": "Resetting votes needs confirmation.",
+    "last_pitch": N_("This is the last pitch."),
+    "not_open": N_("Voting is not open."),
+    "not_voted": N_("Open voting on this pitch first."),
+    "not_confirmed": N_("Resetting votes needs confirmation."),
 }
 
 
@@ -45,20 +51,21 @@ class Refused(Exception):
     """
 
     def __init__(
-        self, code: str, params: Mapping[str, object] | None = None, *, text: str | None = None
+        self, code: str, text: str | None = None, params: Mapping[str, str | int] | None = None
     ) -> None:
         self.code = code
-        self.params: dict[str, object] = dict(params or {})
+        self.params: dict[str, str | int] = dict(params or {})
         self.text = text if text is not None else MESSAGES.get(code, code)
         super().__init__(self.message)
 
     @property
     def message(self) -> str:
         """The English text, placeholders filled."""
-        return self.translated(str)
+        return self.render(str)
 
-    def translated(self, gettext: Callable[[str], str]) -> str:
-        """The text in the person's language (``gettext`` from ``eventapp.i18n``)."""
+    def render(self, gettext: Callable[[str], str]) -> str:
+        """The text in the person's language (``eventapp.i18n.Translatable``: pages pass
+        the refusal itself to ``_()``)."""
         text = gettext(self.text)
         return text % self.params if self.params else text
 

@@ -1,488 +1,270 @@
-"""German and English. English text is the key; the German catalogue translates it.
+"""Languages: English source strings, one gettext catalogue (.po) per other language.
 
-The language comes from the ``lang`` cookie (set by the switch), else the browser's
-Accept-Language, else the event's language.
+Code marks text with ``_()`` (or ``N_()`` where it is only stored and translated later),
+templates with ``_()``, ``ngettext``, ``pgettext`` and ``{% trans %}``, the browser code
+with ``EA.t`` / ``EA.nt`` / ``EA.pt``. ``eventapp/locale/<lang>/LC_MESSAGES/messages.po``
+holds the translations; README "Languages" says how to extract, update and add one.
+
+The .po files are compiled in memory the first time a language is used (cached for the
+life of the process, like the files themselves), so a fresh clone needs no build step and
+no compiled file is committed. A catalogue with a broken placeholder or plural is refused
+when it is loaded -- ``create_app`` loads every configured language, so the app does not
+start and the test run fails, instead of a page breaking later.
+
+Numbers, dates and times go through Babel's locale formats (``Formats``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import gettext
+import json
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+# The language of the source strings: it needs no catalogue.
+SOURCE_LANGUAGE = "en"
+# Default of the LANGUAGES setting: the languages the server offers at all.
 LANGUAGES = ("de", "en")
+DEFAULT_TIMEZONE = "Europe/Berlin"
+# gettext plural forms are numbered in CLDR's tag order (Babel's convention); the browser
+# maps Intl.PluralRules' tag to the form with this list.
+_PLURAL_TAGS = ("zero", "one", "two", "few", "many", "other")
+_PERCENT = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]|%%")
+_BRACE = re.compile(r"\{(\w*)[^{}]*\}")
 
-GERMAN: dict[str, str] = {
-    "Live voting and networking for conferences.": "Live-Abstimmung und Networking für Konferenzen.",
-    "Event code": "Veranstaltungscode",
-    "Join": "Teilnehmen",
-    "Join the event": "Zur Veranstaltung",
-    "Your name": "Ihr Name",
-    "Organisation (optional)": "Organisation (optional)",
-    "No event with this code.": "Keine Veranstaltung mit diesem Code.",
-    "Please enter the code shown on the screen.": "Bitte geben Sie den Code von der Leinwand ein.",
-    "Please check your input.": "Bitte prüfen Sie Ihre Eingabe.",
-    "name": "Name",
-    "organization": "Organisation",
-    "is required": "ist erforderlich",
-    "must be text": "muss Text sein",
-    "contains invisible control characters": "enthält unsichtbare Steuerzeichen",
-    "is longer than 60 characters": "ist länger als 60 Zeichen",
-    "is longer than 80 characters": "ist länger als 80 Zeichen",
-    "On stage": "Auf der Bühne",
-    "Waiting for the first pitch…": "Warten auf den ersten Pitch …",
-    "How relevant is this project?": "Wie relevant ist dieses Projekt?",
-    "Voting is closed.": "Die Abstimmung ist geschlossen.",
-    "Voting opens soon.": "Die Abstimmung beginnt gleich.",
-    "Saved ✓": "Gespeichert ✓",
-    "Saving…": "Wird gespeichert …",
-    "Offline – reconnecting…": "Offline – verbinde neu …",
-    "Connected": "Verbunden",
-    "You can change your rating while voting is open.": "Sie können Ihre Bewertung ändern, solange die Abstimmung offen ist.",
-    "Your rating": "Ihre Bewertung",
-    "Moderator": "Moderation",
-    "Projector": "Leinwand",
-    "Organiser": "Organisation",
-    "Agenda": "Ablauf",
-    "Open voting": "Abstimmung öffnen",
-    "Close voting": "Abstimmung schließen",
-    "Reveal results": "Ergebnis zeigen",
-    "Next pitch": "Nächster Pitch",
-    "Reset votes": "Stimmen zurücksetzen",
-    "Really delete all votes for this pitch?": "Wirklich alle Stimmen zu diesem Pitch löschen?",
-    "Yes, reset": "Ja, zurücksetzen",
-    "Cancel": "Abbrechen",
-    "connected": "verbunden",
-    "votes in": "Stimmen",
-    "Votes in": "Abgegebene Stimmen",
-    "Leaderboard": "Rangliste",
-    "votes": "Stimmen",
-    "vote": "Stimme",
-    "mean": "Mittel",
-    "adjusted": "gewichtet",
-    "Results are revealed after voting closes.": "Das Ergebnis wird nach der Abstimmung gezeigt.",
-    "Scan to join": "Scannen und mitmachen",
-    "or go to": "oder öffnen Sie",
-    "and enter": "und geben Sie ein",
-    "pending": "ausstehend",
-    "open": "offen",
-    "closed": "geschlossen",
-    "revealed": "gezeigt",
-    "Put on stage": "Auf die Bühne",
-    "Links": "Links",
-    "Attendees": "Teilnehmende",
-    "Keep these links secret: they grant moderator and organiser rights.": "Halten Sie diese Links geheim: Sie gewähren Moderations- und Organisationsrechte.",
-    "Page not found.": "Seite nicht gefunden.",
-    "This link is not valid.": "Dieser Link ist nicht gültig.",
-    "The form expired. Please try again.": "Das Formular ist abgelaufen. Bitte erneut versuchen.",
-    "Language": "Sprache",
-    "Adjusted mean: each pitch starts with a few virtual votes at the overall mean, so a handful of votes cannot top the table.": "Gewichteter Mittelwert: Jeder Pitch startet mit einigen virtuellen Stimmen zum Gesamtmittel, damit wenige Stimmen nicht die Tabelle anführen.",
-    "No results yet.": "Noch keine Ergebnisse.",
-    "Presenter": "Präsentiert von",
-    "Results": "Ergebnis",
-    # Organiser console, exports, report and data protection (issue 5).
-    "Results report": "Ergebnisbericht",
-    "Votes": "Stimmen",
-    "Back to the console": "Zurück zur Konsole",
-    "Rank": "Platz",
-    "Pitch": "Pitch",
-    "Turnout over time": "Beteiligung im Zeitverlauf",
-    "Votes per time slot": "Stimmen je Zeitabschnitt",
-    "Votes per pitch": "Stimmen je Pitch",
-    "Distribution of votes": "Verteilung der Stimmen",
-    "Networking": "Networking",
-    "Connections made": "Geknüpfte Kontakte",
-    "Network of contacts by organisation type": "Kontaktnetz nach Organisationstyp",
-    "Saved.": "Gespeichert.",
-    "Live dashboard": "Live-Übersicht",
-    "Turnout": "Beteiligung",
-    "New link": "Neuer Link",
-    "A new link stops the old one from opening the screen.": "Mit einem neuen Link öffnet der alte die Ansicht nicht mehr.",
-    "Pitches": "Pitches",
-    "Title": "Titel",
-    "Presenting attendee": "Präsentierende Person",
-    "– no attendee linked –": "– keine Person verknüpft –",
-    "Save": "Speichern",
-    "Move up": "Nach oben",
-    "Move down": "Nach unten",
-    "delete with its votes": "mit allen Stimmen löschen",
-    "Delete": "Löschen",
-    "No pitches yet.": "Noch keine Pitches.",
-    "Add pitch": "Pitch hinzufügen",
-    "Import": "Importieren",
-    "CSV (comma or semicolon) or XLSX, up to 1 MB. The first row names the columns. Nothing is stored until you confirm the preview, and a file with any bad row is not stored at all.": "CSV (Komma oder Semikolon) oder XLSX, bis 1 MB. Die erste Zeile benennt die Spalten. Gespeichert wird erst nach Bestätigung der Vorschau, und eine Datei mit fehlerhaften Zeilen wird gar nicht gespeichert.",
-    "Check file": "Datei prüfen",
-    "Preview": "Vorschau",
-    "Nothing was imported. Fix these rows and upload the file again:": "Nichts wurde importiert. Bitte diese Zeilen korrigieren und die Datei erneut hochladen:",
-    "Row": "Zeile",
-    "rows": "Zeilen",
-    "Partner list": "Partnerliste",
-    "organisations": "Organisationen",
-    "Exports": "Exporte",
-    "Event settings": "Einstellungen der Veranstaltung",
-    "Name": "Name",
-    "Date": "Datum",
-    "Languages offered": "Angebotene Sprachen",
-    "Default language": "Standardsprache",
-    "Rating scale": "Bewertungsskala",
-    "from": "von",
-    "to": "bis",
-    "Labels, one per line from the lowest score": "Beschriftungen, eine je Zeile ab der niedrigsten Stufe",
-    "Results on the projector": "Ergebnisse auf der Leinwand",
-    "blind: shown after voting closes": "verdeckt: erst nach Ende der Abstimmung",
-    "live: shown while voting runs": "live: schon während der Abstimmung",
-    "Topics, one per line": "Themen, eines je Zeile",
-    "Organisation types to suggest, one per line: type: types to meet": "Vorschläge nach Organisationstyp, je Zeile: Typ: passende Typen",
-    "Networking on": "Networking eingeschaltet",
-    "Keep data for (days after the event)": "Daten aufbewahren (Tage nach der Veranstaltung)",
-    "Save settings": "Einstellungen speichern",
-    "Data protection": "Datenschutz",
-    "Privacy notice for attendees": "Datenschutzhinweis für Teilnehmende",
-    "Data may be kept until": "Daten dürfen aufbewahrt werden bis",
-    "the retention period is over": "die Aufbewahrungsfrist ist abgelaufen",
-    "Delete this event and all its data for good. Type the event code to confirm:": "Diese Veranstaltung mit allen Daten endgültig löschen. Zur Bestätigung den Veranstaltungscode eingeben:",
-    "Delete event": "Veranstaltung löschen",
-    "Event deleted": "Veranstaltung gelöscht",
-    "The event and all its data (attendees, votes, contacts) were deleted for good.": "Die Veranstaltung und alle Daten (Teilnehmende, Stimmen, Kontakte) wurden endgültig gelöscht.",
-    "Privacy notice": "Datenschutzhinweis",
-    "By joining you accept the": "Mit der Teilnahme akzeptieren Sie den",
-    "Your data was deleted": "Ihre Daten wurden gelöscht",
-    "Your name, organisation, profile and contacts are gone. Your ratings still count, without any link to you.": "Name, Organisation, Profil und Kontakte sind gelöscht. Ihre Bewertungen zählen weiter, ohne Bezug zu Ihnen.",
-    "Version": "Version",
-    "What we store": "Was gespeichert wird",
-    "The name and organisation you enter when joining.": "Name und Organisation, die Sie beim Beitritt angeben.",
-    "Your ratings of the pitches. Results and exports show them only as totals or under a pseudonym, never with your name.": "Ihre Bewertungen der Pitches. Ergebnisse und Exporte zeigen sie nur als Summen oder unter einem Pseudonym, nie mit Ihrem Namen.",
-    "If you turn on networking: your profile and the contacts you exchange, shared only with people you agree to.": "Wenn Sie Networking einschalten: Ihr Profil und die Kontakte, die Sie austauschen – nur mit Personen, denen Sie zustimmen.",
-    "Where and how long": "Wo und wie lange",
-    "On the organiser's own server; nothing is loaded from or sent to other hosts. The organiser deletes the event's data after the retention period, at the latest on": "Auf dem eigenen Server der Veranstalter; nichts wird von anderen Servern geladen oder an sie gesendet. Die Veranstalter löschen die Daten nach der Aufbewahrungsfrist, spätestens am",
-    "Your rights": "Ihre Rechte",
-    "You can delete your data yourself at any time on this page. For anything else, ask the organiser of the event.": "Sie können Ihre Daten jederzeit selbst auf dieser Seite löschen. Für alles andere wenden Sie sich an die Veranstalter.",
-    "Delete my data": "Meine Daten löschen",
-    "Your ratings stay in the results, anonymously. This cannot be undone.": "Ihre Bewertungen bleiben anonym im Ergebnis. Das kann nicht rückgängig gemacht werden.",
-    "Yes, delete my name, organisation, profile and contacts": "Ja, Name, Organisation, Profil und Kontakte löschen",
-    "Back to the event": "Zurück zur Veranstaltung",
-    "attendee": "Teilnahme",
-    "moderator": "Moderation",
-    "projector": "Leinwand",
-    "organizer": "Organisation",
-    "title": "Titel",
-    "presenter": "Präsentiert von",
-    "organisation": "Organisation",
-    "type": "Typ",
-    "contact": "Ansprechperson",
-    "email": "E-Mail",
-    "n, mean, median, standard deviation, distribution, adjusted mean and rank of every pitch: the projector's numbers.": "n, Mittelwert, Median, Standardabweichung, Verteilung, gewichteter Mittelwert und Platz jedes Pitches – die Zahlen der Leinwand.",
-    "Raw votes": "Einzelstimmen",
-    "Every vote with a pseudonymous voter id (no names) and its time.": "Jede Stimme mit pseudonymer Kennung (ohne Namen) und Zeitpunkt.",
-    "Attendees with the fields they agreed to share; others only as a pseudonym. Deleted accounts are left out.": "Teilnehmende mit den Angaben, deren Weitergabe sie zugestimmt haben; sonst nur pseudonym. Gelöschte Konten fehlen.",
-    "Contact exchanges": "Kontaktaustausch",
-    "Who exchanged contacts: names only where both consented, otherwise counts.": "Wer Kontakte getauscht hat: Namen nur mit Zustimmung beider, sonst Anzahl.",
-    "Pitch-partner interests": "Partnerinteresse an Pitches",
-    "Per pitch, who wants to partner on it, with the role they offered.": "Je Pitch, wer mitmachen möchte, mit der angebotenen Rolle.",
-    "Suggested matches": "Vorgeschlagene Kontakte",
-    "The matches the app suggested, with the reason given.": "Die vorgeschlagenen Kontakte mit Begründung.",
-    "date": "Datum",
-    "languages": "Sprachen",
-    "language": "Sprache",
-    "scale": "Skala",
-    "labels": "Beschriftungen",
-    "label": "Beschriftung",
-    "topics": "Themen",
-    "organisation-type matrix": "Organisationstyp-Vorschläge",
-    "retention period": "Aufbewahrungsfrist",
-    "pitch title": "Pitch-Titel",
-    "presenting attendee": "präsentierende Person",
-    "delete": "Löschen",
-    "link": "Link",
-    "must look like 2026-05-14": "muss so aussehen: 2026-05-14",
-    "must be de, en or both": "muss de, en oder beides sein",
-    "must be one of the offered languages": "muss eine der angebotenen Sprachen sein",
-    "must be two whole numbers 0 ≤ min < max ≤ 10": "muss aus zwei ganzen Zahlen 0 ≤ min < max ≤ 10 bestehen",
-    "cannot change after votes were cast": "kann nach abgegebenen Stimmen nicht mehr geändert werden",
-    "must be a whole number of days": "muss eine ganze Zahl von Tagen sein",
-    "must be between 1 and 3650 days": "muss zwischen 1 und 3650 Tagen liegen",
-    "lists an entry twice": "enthält einen Eintrag doppelt",
-    "is not an attendee of this event": "nimmt an dieser Veranstaltung nicht teil",
-    "tick the box to confirm: the pitch and its votes go": "zur Bestätigung ankreuzen: der Pitch und seine Stimmen werden gelöscht",
-    "only the moderator and projector links can be renewed": "nur Moderations- und Leinwand-Link können erneuert werden",
-    "This pitch no longer exists.": "Diesen Pitch gibt es nicht mehr.",
-    "Choose a CSV or XLSX file first.": "Bitte zuerst eine CSV- oder XLSX-Datei wählen.",
-    "The preview data was damaged. Upload the file again.": "Die Vorschaudaten sind beschädigt. Bitte die Datei erneut hochladen.",
-    "The file is empty.": "Die Datei ist leer.",
-    "The file has no rows.": "Die Datei enthält keine Zeilen.",
-    "The file is not a CSV text file or an XLSX workbook.": "Die Datei ist weder eine CSV-Textdatei noch eine XLSX-Arbeitsmappe.",
-    "Type the event code to confirm deleting the event.": "Zum Löschen bitte den Veranstaltungscode eingeben.",
-    "This phone holds no data of yours for this event.": "Auf diesem Telefon sind keine Daten von Ihnen zu dieser Veranstaltung.",
-    "Tick the box to confirm that your data should be deleted.": "Bitte ankreuzen, um das Löschen Ihrer Daten zu bestätigen.",
-    "Networking data is not available in this version.": "Networking-Daten sind in dieser Version nicht verfügbar.",
-    "Networking data is not available.": "Networking-Daten sind nicht verfügbar.",
-    "holds a formula; enter the value instead": "enthält eine Formel; bitte den Wert eintragen",
-    "is longer than {n} characters": "ist länger als {n} Zeichen",
-    "{value} repeats row {row}": "{value} wiederholt Zeile {row}",
-    "{value} repeats what is already stored": "{value} ist bereits gespeichert",
-    "The file is larger than {mb} MB.": "Die Datei ist größer als {mb} MB.",
-    "The file has more than {n} rows.": "Die Datei hat mehr als {n} Zeilen.",
-    "The CSV file is malformed: {detail}.": "Die CSV-Datei ist fehlerhaft: {detail}.",
-    "The file is not a readable XLSX workbook ({detail}).": "Die Datei ist keine lesbare XLSX-Arbeitsmappe ({detail}).",
-    "Missing column: {missing}. The first row must name the columns ({expected}).": "Spalte fehlt: {missing}. Die erste Zeile muss die Spalten benennen ({expected}).",
-    # Networking (issue 4)
-    "Overview": "Übersicht",
-    "My code": "Mein Code",
-    "Scan": "Scannen",
-    "People": "Personen",
-    "Contacts": "Kontakte",
-    "Profile": "Profil",
-    "Accept": "Annehmen",
-    "All": "Alle",
-    "Back": "Zurück",
-    "Block": "Blockieren",
-    "Consent": "Einwilligung",
-    "Contact details": "Kontaktdaten",
-    "Contact requests": "Kontaktanfragen",
-    "Contact": "Kontakt",
-    "Decline": "Ablehnen",
-    "Download all (vCard)": "Alle herunterladen (vCard)",
-    "Download vCard": "vCard herunterladen",
-    "E-mail": "E-Mail",
-    "phone": "Telefon",
-    "website": "Website",
-    "role": "Rolle",
-    "offers": "Angebot",
-    "seeks": "Gesuch",
-    "interests": "Interessen",
-    "note": "Notiz",
-    "search": "Suche",
-    "tag": "Schlagwort",
-    "organisation type": "Organisationstyp",
-    "Each field is shown only to people you exchange contacts with, and only if you switch it on.": "Jedes Feld sehen nur Personen, mit denen Sie Kontakte tauschen – und nur, wenn Sie es einschalten.",
-    "Exchange contacts": "Kontakte tauschen",
-    "Exchange contacts?": "Kontakte tauschen?",
-    "Filter": "Filtern",
-    "Get involved in a pitch": "Bei einem Pitch mitmachen",
-    "I offer (tags, comma-separated)": "Ich biete (Schlagworte, durch Komma getrennt)",
-    "I seek (tags, comma-separated)": "Ich suche (Schlagworte, durch Komma getrennt)",
-    "I want to get involved as": "Ich möchte mitmachen als",
-    "I want to get involved": "Ich möchte mitmachen",
-    "I want to network: list me in the directory of this event, suggest me to others, and let me exchange contacts. I can turn this off at any time.": "Ich möchte netzwerken: Nehmen Sie mich in das Verzeichnis dieser Veranstaltung auf, schlagen Sie mich anderen vor und lassen Sie mich Kontakte tauschen. Ich kann das jederzeit ausschalten.",
-    "If you confirm, you both see the contact details the other chose to share.": "Wenn Sie bestätigen, sehen Sie beide die Kontaktdaten, die die andere Person teilt.",
-    "Interested in your pitch": "Interesse an Ihrem Pitch",
-    "Interests": "Interessen",
-    "Let someone scan this code to exchange contacts. Showing it is your consent.": "Lassen Sie diesen Code scannen, um Kontakte zu tauschen. Wer ihn zeigt, willigt ein.",
-    "My contacts": "Meine Kontakte",
-    "My networking profile": "Mein Networking-Profil",
-    "My personal QR code": "Mein persönlicher QR-Code",
-    "Networking is off for you: nobody sees you in the directory or gets you suggested.": "Networking ist für Sie aus: Niemand sieht Sie im Verzeichnis oder bekommt Sie vorgeschlagen.",
-    "New code (the old one stops working)": "Neuer Code (der alte gilt nicht mehr)",
-    "No contact details shared.": "Keine Kontaktdaten geteilt.",
-    "No contacts yet. Show your code or scan someone else's.": "Noch keine Kontakte. Zeigen Sie Ihren Code oder scannen Sie einen anderen.",
-    "No suggestions yet. Add interests, offers and seeks to your profile, and rate pitches.": "Noch keine Vorschläge. Ergänzen Sie Interessen, Angebote und Gesuche im Profil und bewerten Sie Pitches.",
-    "Nobody found.": "Niemand gefunden.",
-    "Nobody yet.": "Noch niemand.",
-    "Note (optional)": "Notiz (optional)",
-    "Offers": "Bietet",
-    "Open": "Öffnen",
-    "Or paste the code's link": "Oder den Link des Codes einfügen",
-    "Or take a photo of the code": "Oder ein Foto des Codes aufnehmen",
-    "Organisation type": "Organisationstyp",
-    "Organisation": "Organisation",
-    "People to meet": "Personen zum Kennenlernen",
-    "Phone": "Telefon",
-    "Point your phone's camera app at the other person's code, or use the scanner here.": "Richten Sie die Kamera-App Ihres Telefons auf den Code der anderen Person oder nutzen Sie den Scanner hier.",
-    "Private note": "Private Notiz",
-    "Request pending": "Anfrage offen",
-    "Role": "Rolle",
-    "Save note": "Notiz speichern",
-    "Scan a code": "Code scannen",
-    "Search": "Suche",
-    "Seeks": "Sucht",
-    "Send contact request": "Kontaktanfrage senden",
-    "Set up my profile": "Profil einrichten",
-    "Share on exchange": "Beim Tausch teilen",
-    "Start camera": "Kamera starten",
-    "Tag": "Schlagwort",
-    "The code holds a link, never your contact details.": "Der Code enthält einen Link, nie Ihre Kontaktdaten.",
-    "Turn on networking in your profile first.": "Schalten Sie zuerst Networking in Ihrem Profil ein.",
-    "Waiting for an answer": "Warten auf Antwort",
-    "Website": "Website",
-    "Withdraw": "Zurückziehen",
-    "What I offer, in a sentence": "Was ich biete, in einem Satz",
-    "What I seek, in a sentence": "Was ich suche, in einem Satz",
-    "Answer": "Antworten",
-    "View contact": "Kontakt ansehen",
-    "No code found in this photo.": "Auf diesem Foto ist kein Code.",
-    "The camera is not available; take a photo or paste the link.": "Die Kamera ist nicht verfügbar; nehmen Sie ein Foto auf oder fügen Sie den Link ein.",
-    "This is not a contact code of this event.": "Das ist kein Kontaktcode dieser Veranstaltung.",
-    "{name} wants to exchange contacts.": "{name} möchte Kontakte tauschen.",
-    "{name} accepted your request.": "{name} hat Ihre Anfrage angenommen.",
-    "{name} declined your request.": "{name} hat Ihre Anfrage abgelehnt.",
-    "You exchanged contacts with {name}.": "Sie haben Kontakte mit {name} getauscht.",
-    "{name} wants to get involved in your pitch.": "{name} möchte bei Ihrem Pitch mitmachen.",
-    "Please join the event first.": "Bitte nehmen Sie zuerst an der Veranstaltung teil.",
-    "This form is too large.": "Dieses Formular ist zu groß.",
-    "Networking is switched off for this event.": "Networking ist für diese Veranstaltung ausgeschaltet.",
-    "No such pitch in this event.": "Diesen Pitch gibt es in dieser Veranstaltung nicht.",
-    "No such request.": "Diese Anfrage gibt es nicht.",
-    "Notes are for your contacts.": "Notizen gibt es nur zu Ihren Kontakten.",
-    "Only the pitch's presenter sees who is interested.": "Nur wer den Pitch präsentiert, sieht die Interessierten.",
-    "That is your own code.": "Das ist Ihr eigener Code.",
-    "This code has expired; ask for a fresh one.": "Dieser Code ist abgelaufen; bitten Sie um einen neuen.",
-    "This code is not valid.": "Dieser Code ist nicht gültig.",
-    "This code was replaced by a newer one.": "Dieser Code wurde durch einen neueren ersetzt.",
-    "This contact request was declined.": "Diese Kontaktanfrage wurde abgelehnt.",
-    "This person does not exchange contacts at the moment.": "Diese Person tauscht gerade keine Kontakte.",
-    "This person is not among your contacts.": "Diese Person ist nicht unter Ihren Kontakten.",
-    "This person is not in the directory.": "Diese Person ist nicht im Verzeichnis.",
-    "This request was already answered.": "Diese Anfrage wurde schon beantwortet.",
-    "You already sent a request.": "Sie haben schon eine Anfrage gesendet.",
-    "You are already connected.": "Sie sind bereits verbunden.",
-    "You cannot block yourself.": "Sie können sich nicht selbst blockieren.",
-    "You cannot exchange contacts with this person.": "Mit dieser Person können Sie keine Kontakte tauschen.",
-    "You have many unanswered requests; wait for some answers first.": "Sie haben viele unbeantwortete Anfragen; warten Sie zuerst einige Antworten ab.",
-    "You cannot send yourself a request.": "Sie können sich nicht selbst eine Anfrage senden.",
-    "has more than 8 tags": "hat mehr als 8 Schlagworte",
-    "has more than 15 topics": "hat mehr als 15 Themen",
-    "is not a LinkedIn profile address": "ist keine LinkedIn-Profiladresse",
-    "is not a phone number": "ist keine Telefonnummer",
-    "is not a web address": "ist keine Webadresse",
-    "is not an e-mail address": "ist keine E-Mail-Adresse",
-    "is not one of the listed roles": "ist keine der angebotenen Rollen",
-    "is not one of the listed types": "ist keiner der angebotenen Typen",
-    "must be topics of this event": "müssen Themen dieser Veranstaltung sein",
-    "must not contain < or >": "darf weder < noch > enthalten",
-    "is longer than 40 characters": "ist länger als 40 Zeichen",
-    "is longer than 160 characters": "ist länger als 160 Zeichen",
-    "is longer than 200 characters": "ist länger als 200 Zeichen",
-    "is longer than 280 characters": "ist länger als 280 Zeichen",
-    "is longer than 1000 characters": "ist länger als 1000 Zeichen",
-    "Profile saved.": "Profil gespeichert.",
-    "Request sent.": "Anfrage gesendet.",
-    "You are now connected.": "Sie sind jetzt verbunden.",
-    "Request declined.": "Anfrage abgelehnt.",
-    "Contacts exchanged.": "Kontakte getauscht.",
-    "Note saved.": "Notiz gespeichert.",
-    "New code: the old one no longer works.": "Neuer Code: Der alte gilt nicht mehr.",
-    "Blocked: you no longer see each other.": "Blockiert: Sie sehen einander nicht mehr.",
-    "Unblocked.": "Blockierung aufgehoben.",
-    "Saved: the presenter can see your interest.": "Gespeichert: Die präsentierende Person sieht Ihr Interesse.",
-    "Interest withdrawn.": "Interesse zurückgezogen.",
-    "SME": "KMU",
-    "Start-up": "Start-up",
-    "Research institute": "Forschungseinrichtung",
-    "Large company": "Großunternehmen",
-    "Public administration": "Öffentliche Verwaltung",
-    "Association/NGO": "Verband/NGO",
-    "Partner": "Partner",
-    "Pilot site": "Pilotstandort",
-    "Funder": "Förderer",
-    "Technology provider": "Technologieanbieter",
-    "Tester/user": "Testnutzer/Anwender",
-    "you seek {tag}, {name} offers it": "Sie suchen {tag}, {name} bietet es",
-    "{name} seeks {tag}, you offer it": "{name} sucht {tag}, Sie bieten es",
-    "{name} wants to get involved in your pitch '{pitch}'": "{name} möchte bei Ihrem Pitch „{pitch}“ mitmachen",
-    "{name} presents '{pitch}', which you want to join": "{name} präsentiert „{pitch}“, bei dem Sie mitmachen möchten",
-    "you both want to get involved in '{pitch}'": "Sie möchten beide bei „{pitch}“ mitmachen",
-    "you both rated '{pitch}' {score}/{max}": "Sie haben „{pitch}“ beide mit {score}/{max} bewertet",
-    "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})": "Sie haben „{pitch}“ beide hoch bewertet ({score}/{max} und {theirs}/{max})",
-    "you share an interest in {topics}": "gemeinsames Interesse: {topics}",
-    "{label_me} ↔ {label_other}": "{label_me} ↔ {label_other}",
-    # --- added by live
-    "Message is not valid JSON.": "Die Nachricht ist kein gültiges JSON.",
-    "Message larger than %(limit)d bytes.": "Die Nachricht ist größer als %(limit)d Bytes.",
-    "Unknown message type.": "Unbekannter Nachrichtentyp.",
-    "Invalid message.": "Ungültige Nachricht.",
-    "Message is nested too deeply.": "Die Nachricht ist zu tief verschachtelt.",
-    "Message must be a JSON object.": "Die Nachricht muss ein JSON-Objekt sein.",
-    "The message type must be text.": "Der Nachrichtentyp muss Text sein.",
-    "Invalid %(field)s.": "Ungültiger Wert für %(field)s.",
-    "Send hello first.": "Bitte zuerst „hello“ senden.",
-    "This socket has already said hello.": "Diese Verbindung hat sich bereits angemeldet.",
-    "Unknown attendee; please join the event.": "Unbekannte Person; bitte treten Sie der Veranstaltung bei.",
-    "Unknown role.": "Unbekannte Rolle.",
-    "This link was replaced. Ask the organiser for the new link.": "Dieser Link wurde ersetzt. Bitte fragen Sie die Organisation nach dem neuen Link.",
-    "This device is connected too many times; close a tab.": "Dieses Gerät ist zu oft verbunden; bitte schließen Sie einen Tab.",
-    "Voting on this pitch is not open.": "Die Abstimmung zu diesem Pitch ist nicht geöffnet.",
-    "Score must be between %(min)d and %(max)d.": "Die Bewertung muss zwischen %(min)d und %(max)d liegen.",
-    "Too many messages; slow down.": "Zu viele Nachrichten; bitte langsamer.",
-    "Vote not saved; retrying.": "Bewertung nicht gespeichert; neuer Versuch folgt.",
-    "Only attendees vote.": "Nur Teilnehmende stimmen ab.",
-    "Only the moderator can do that.": "Das kann nur die Moderation.",
-    "This event has no pitches.": "Diese Veranstaltung hat keine Pitches.",
-    "This is the last pitch.": "Dies ist der letzte Pitch.",
-    "Voting is not open.": "Die Abstimmung ist nicht geöffnet.",
-    "Open voting on this pitch first.": "Öffnen Sie zuerst die Abstimmung zu diesem Pitch.",
-    "Resetting votes needs confirmation.": "Das Zurücksetzen der Stimmen muss bestätigt werden.",
-    "Your rating was reset — please rate again.": "Ihre Bewertung wurde zurückgesetzt – bitte bewerten Sie erneut.",
-}
 
-CATALOGS: dict[str, dict[str, str]] = {"de": GERMAN, "en": {}}
+class CatalogueError(ValueError):
+    """A .po file that must not be used: the message lists every problem."""
 
-# Strings the browser code needs; handed to it as a data attribute of <body>.
-JS_STRINGS = (
-    "Your rating was reset — please rate again.",
-    "This link was replaced. Ask the organiser for the new link.",
-    "Saved ✓",
-    "Saving…",
-    "Offline – reconnecting…",
-    "Connected",
-    "Voting is closed.",
-    "Voting opens soon.",
-    "Waiting for the first pitch…",
-    "How relevant is this project?",
-    "Really delete all votes for this pitch?",
-    "Yes, reset",
-    "Cancel",
-    "votes in",
-    "connected",
-    "No results yet.",
-    "Results are revealed after voting closes.",
-    "pending",
-    "open",
-    "closed",
-    "revealed",
-    "votes",
-    "vote",
-    "mean",
-    "adjusted",
-    "Presenter",
-    "Answer",
-    "View contact",
-    "Open",
-    "No code found in this photo.",
-    "The camera is not available; take a photo or paste the link.",
-    "This is not a contact code of this event.",
-    "{name} wants to exchange contacts.",
-    "{name} accepted your request.",
-    "{name} declined your request.",
-    "You exchanged contacts with {name}.",
-    "{name} wants to get involved in your pitch.",
-)
+
+def N_(text: str) -> str:
+    """Mark text for extraction only; it is translated where it is shown."""
+    return text
+
+
+class Translatable(Protocol):
+    """Something a page shows in its reader's language (errors with parameters)."""
+
+    def render(self, gettext: Callable[[str], str]) -> str: ...
+
+
+def placeholders(text: str) -> tuple[list[str], list[str]]:
+    """The named %-placeholders and {}-placeholders of a text, sorted."""
+    percent = sorted(m.group(1) for m in _PERCENT.finditer(text) if m.group(1))
+    braces = sorted(m.group(1) for m in _BRACE.finditer(text))
+    return percent, braces
+
+
+def check_catalogue(catalog: Catalog) -> list[str]:
+    """Babel's checkers (python-format, plural count) plus: every translation uses
+    exactly the placeholders of its English text, in both styles."""
+    problems = []
+    for message, errors in catalog.check():
+        for error in errors:
+            problems.append(f"line {message.lineno}: {message.id!r}: {error}")
+    for message in catalog:
+        if not message.id or not message.string or message.fuzzy:
+            continue
+        ids = [
+            str(x) for x in (message.id if isinstance(message.id, tuple | list) else [message.id])
+        ]
+        raw = message.string
+        strings = [str(x) for x in (raw if isinstance(raw, tuple | list) else [raw])]
+        wanted = placeholders(ids[-1])
+        for string in strings:
+            if (
+                string
+                and placeholders(string) != wanted
+                and placeholders(string) != (placeholders(ids[0]))
+            ):
+                problems.append(
+                    f"line {message.lineno}: {ids[0]!r}: placeholders {placeholders(string)} "
+                    f"in the translation, {wanted} in the English text"
+                )
+    return problems
+
+
+@functools.cache
+def load_catalogue(lang: str, locale_dir: Path = LOCALE_DIR) -> Catalog | None:
+    """The checked catalogue of a language; None for the source language."""
+    path = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.exists():
+        if lang == SOURCE_LANGUAGE:
+            return None
+        raise CatalogueError(f"{path}: no catalogue for language {lang!r}")
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=lang, domain=DOMAIN)
+    problems = check_catalogue(catalog)
+    if problems:
+        raise CatalogueError(f"{path}:\n" + "\n".join(problems))
+    return catalog
+
+
+@functools.cache
+def translations(lang: str, locale_dir: Path = LOCALE_DIR) -> gettext.NullTranslations:
+    """gettext translations compiled in memory from the .po (fuzzy entries left out)."""
+    catalog = load_catalogue(lang, locale_dir)
+    if catalog is None:
+        return gettext.NullTranslations()
+    buffer = BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def check_languages(languages: tuple[str, ...], locale_dir: Path = LOCALE_DIR) -> None:
+    """Load every configured language now (startup), so a bad .po stops the app."""
+    for lang in languages:
+        translations(lang, locale_dir)
 
 
 def translator(lang: str) -> Callable[[str], str]:
-    catalog = CATALOGS.get(lang, {})
-
-    def gettext(text: str) -> str:
-        return catalog.get(text, text)
-
-    return gettext
+    """gettext for one language (the shortest way for code that only needs ``_``)."""
+    return translations(lang).gettext
 
 
-def js_catalog(lang: str) -> dict[str, str]:
-    _ = translator(lang)
-    return {key: _(key) for key in JS_STRINGS}
+@dataclass(frozen=True)
+class Formats:
+    """What a person reads, in their language: text, numbers, dates and times.
+
+    ``timezone`` is the event's (times are stored in UTC and shown local)."""
+
+    lang: str
+    timezone: str = DEFAULT_TIMEZONE
+    locale_dir: Path = LOCALE_DIR
+
+    @property
+    def catalogue(self) -> gettext.NullTranslations:
+        return translations(self.lang, self.locale_dir)
+
+    def gettext(self, text: str | Translatable, /, **params: Any) -> str:
+        if not isinstance(text, str):
+            return text.render(self.catalogue.gettext)
+        out = self.catalogue.gettext(text)
+        return out % params if params else out
+
+    def ngettext(self, singular: str, plural: str, n: int, /, **params: Any) -> str:
+        return self.catalogue.ngettext(singular, plural, n) % {"num": n, **params}
+
+    def pgettext(self, context: str, text: str, /, **params: Any) -> str:
+        out = self.catalogue.pgettext(context, text)
+        return out % params if params else out
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int, /, **params: Any) -> str:
+        return self.catalogue.npgettext(context, singular, plural, n) % {"num": n, **params}
+
+    def number(self, value: float | int | None, digits: int = 2) -> str:
+        """A decimal with a fixed number of digits ("4,00" in German); "–" for none."""
+        if value is None:
+            return "–"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=pattern, locale=self.lang)
+
+    def integer(self, value: int) -> str:
+        return format_decimal(value, format="#,##0", locale=self.lang)
+
+    def percent(self, value: float) -> str:
+        return format_percent(value, format="#,##0 %", locale=self.lang)
+
+    def tz(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    def datetime(self, value: dt.datetime, format: str = "short") -> str:
+        return format_datetime(value, format=format, tzinfo=self.tz(), locale=self.lang)
+
+    def time(self, value: dt.datetime, format: str = "HH:mm") -> str:
+        return format_time(value, format=format, tzinfo=self.tz(), locale=self.lang)
+
+    def date(self, value: dt.date | str, format: str = "medium") -> str:
+        if isinstance(value, str):
+            if not value:
+                return ""
+            value = dt.date.fromisoformat(value)
+        return format_date(value, format=format, locale=self.lang)
+
+    def timezone_name(self) -> str:
+        """How the time zone is written under times ("MEZ" or "CET" in winter...)."""
+        return format_datetime(
+            dt.datetime.now(self.tz()), "zzzz", tzinfo=self.tz(), locale=self.lang
+        )
 
 
-def negotiate(cookie: str | None, accept_language: str | None, default: str = "de") -> str:
-    if cookie in LANGUAGES:
+def zone(name: str) -> ZoneInfo:
+    """An IANA time zone; the default one when the name is unknown."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def js_catalog(lang: str, locale_dir: Path = LOCALE_DIR) -> dict[str, Any]:
+    """The browser code's strings from the .po: entries used in static/js only.
+
+    ``messages`` maps the English text (``context\\x04text`` with a context) to the
+    translation, or to the list of plural forms; ``plural_tags`` orders the forms by
+    CLDR tag so ``Intl.PluralRules`` picks the right one."""
+    catalog = load_catalogue(lang, locale_dir)
+    messages: dict[str, str | list[str]] = {}
+    for message in catalog or ():
+        if not message.id or message.fuzzy or not message.string:
+            continue
+        if not any(path.startswith("static/js/") for path, _ in message.locations):
+            continue
+        key = str(message.id[0] if isinstance(message.id, tuple | list) else message.id)
+        if message.context:
+            key = f"{message.context}\x04{key}"
+        messages[key] = (
+            list(message.string) if isinstance(message.string, tuple) else message.string
+        )
+    return {"lang": lang, "plural_tags": plural_tags(lang), "messages": messages}
+
+
+@functools.cache
+def js_catalog_json(lang: str, locale_dir: Path = LOCALE_DIR) -> str:
+    """``js_catalog`` as the page's data attribute, made once per language."""
+    return json.dumps(js_catalog(lang, locale_dir), ensure_ascii=False, separators=(",", ":"))
+
+
+def plural_tags(lang: str) -> list[str]:
+    rule = Locale.parse(lang).plural_form
+    used = set(rule.tags) | {"other"}
+    return [tag for tag in _PLURAL_TAGS if tag in used]
+
+
+def negotiate(
+    cookie: str | None,
+    accept_language: str | None,
+    default: str = "de",
+    languages: tuple[str, ...] = LANGUAGES,
+) -> str:
+    if cookie in languages:
         return cookie
     best, best_q = None, -1.0
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")
-        base = tag.strip().lower()[:2]
+        base = tag.strip().lower().split("-")[0]
         q = 1.0
         if params.strip().startswith("q="):
             try:
                 q = float(params.strip()[2:])
             except ValueError:
                 q = 0.0
-        if base in LANGUAGES and q > best_q:
+        if base in languages and q > best_q:
             best, best_q = base, q
-    return best or (default if default in LANGUAGES else "de")
+    return best or (default if default in languages else languages[0])

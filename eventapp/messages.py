@@ -132,26 +132,26 @@ def parse_client_message(text: str | bytes, *, max_bytes: int) -> _Client:
     """A validated client message, or ``Refused`` with a documented code:
     ``too_large``, ``bad_json``, ``bad_message`` or ``unknown_type``."""
     if len(text) > max_bytes:
-        raise Refused("too_large", {"limit": max_bytes})
+        raise Refused("too_large", None, {"limit": max_bytes})
     if _too_deep(text, MAX_DEPTH):
-        raise Refused("bad_message", {"limit": MAX_DEPTH}, text="Message is nested too deeply.")
+        raise Refused("bad_message", "Message is nested too deeply.", {"limit": MAX_DEPTH})
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Refused("bad_json") from None
     if not isinstance(data, dict):
-        raise Refused("bad_message", text="Message must be a JSON object.")
+        raise Refused("bad_message", "Message must be a JSON object.")
     kind = data.get("type")
     if kind is not None and not isinstance(kind, str):
-        raise Refused("bad_message", text="The message type must be text.")
+        raise Refused("bad_message", "The message type must be text.")
     if kind not in CLIENT_MODELS:
-        raise Refused("unknown_type")
+        raise Refused("unknown_type", None, {"type": repr(str(kind)[:40])})
     try:
         message: _Client = _client_adapter.validate_python(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or str(kind)
-        raise Refused("bad_message", {"field": where[:40]}, text="Invalid %(field)s.") from None
+        raise Refused("bad_message", None, {"field": where[:40], "detail": first["msg"]}) from None
     return message
 
 
@@ -227,14 +227,16 @@ class CommandAck(_Server):
 
 
 class Error(_Server):
-    """A message was refused: code, message, the refused type, and the pitch of a
-    refused vote."""
+    """A message was refused: code and parameters, English text, the refused type, and
+    the pitch of a refused vote."""
 
     type: Literal["error"] = "error"
     code: str
-    message: str
+    params: dict[str, str | int] = {}  # the code's parameters (README "Error codes")
+    message: str  # English, for logs and tools; browsers render ``code`` and ``params``
     ref: str | None = None
-    pitch_id: int | None = None
+    pitch_id: int | None = None  # every refused vote
+    question_id: int | None = None  # a refused question action (eventapp/questions)
 
 
 class Pong(_Server):
@@ -358,7 +360,9 @@ class BusDirect(_Bus):
 
     type: Literal["direct"] = "direct"
     attendee_id: int
-    message: ServerMessage
+    # A server message as a JSON object (not JSON in a string): one of SERVER_MODELS or
+    # another area's (questions' my_questions).
+    message: dict[str, Any]
 
 
 class BusVotesReset(_Bus):
@@ -366,6 +370,12 @@ class BusVotesReset(_Bus):
 
     type: Literal["votes_reset"] = "votes_reset"
     pitch_id: int
+
+
+class BusQuestions(_Bus):
+    """Audience questions of the event changed (eventapp/questions reloads its feed)."""
+
+    type: Literal["questions"] = "questions"
 
 
 class BusKeyRotated(_Bus):
@@ -376,9 +386,17 @@ class BusKeyRotated(_Bus):
 
 
 BusEnvelope = Annotated[
-    State | BusVotes | BusDirect | BusVotesReset | BusKeyRotated, Field(discriminator="type")
+    State | BusVotes | BusDirect | BusVotesReset | BusKeyRotated | BusQuestions,
+    Field(discriminator="type"),
 ]
-BUS_MODELS: tuple[type[BaseModel], ...] = (State, BusVotes, BusDirect, BusVotesReset, BusKeyRotated)
+BUS_MODELS: tuple[type[BaseModel], ...] = (
+    State,
+    BusVotes,
+    BusDirect,
+    BusVotesReset,
+    BusKeyRotated,
+    BusQuestions,
+)
 _bus_adapter: TypeAdapter[Any] = TypeAdapter(BusEnvelope)
 
 

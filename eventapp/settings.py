@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.config import Config
+
+from eventapp.i18n import LANGUAGES, LOCALE_DIR
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,24 @@ class Settings:
     # Bayesian average: how many "virtual" votes at the event mean each pitch starts with.
     prior_weight: float = 5.0
     cookie_secure: bool = False
+    # Upgrade the schema at start (under a lock); False: refuse to start until `migrate` ran.
+    auto_migrate: bool = True
+    # Bearer token for /metrics; None: /metrics answers 404.
+    metrics_token: str | None = None
+    # Addresses (IPs or networks) whose X-Forwarded-For/-Proto are believed; none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    # Host names links may be built from when PUBLIC_URL is unset; others get a safe default.
+    allowed_hosts: tuple[str, ...] = ()
+    # UI languages the server offers: English plus one .po catalogue per other language
+    # (eventapp/locale/<code>/LC_MESSAGES/messages.po). Events pick among these.
+    languages: tuple[str, ...] = LANGUAGES
+    # Where the catalogues are (the package's own; tests point it at a test catalogue).
+    locale_dir: Path = LOCALE_DIR
+    # Joins per (event, address group): a token bucket of join_burst, refilled at join_rate
+    # per second. The defaults let 1,000 people behind one NAT address join within two
+    # minutes and one address create at most 610 attendees a minute (README, "Trusting").
+    join_rate: float = 8.5
+    join_burst: int = 100
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,10 +72,26 @@ class Settings:
             redis_url=config("REDIS_URL", default=None) or None,
             namespace=config("EVENTAPP_NAMESPACE", default="eventapp"),
             public_url=(config("PUBLIC_URL", default="") or None),
-            allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            allowed_origins=_split(origins),
             debug=config("DEBUG", cast=bool, default=False),
             cookie_secure=config("COOKIE_SECURE", cast=bool, default=False),
+            auto_migrate=config("MIGRATE_ON_START", cast=bool, default=True),
+            metrics_token=config("METRICS_TOKEN", default="") or None,
+            trusted_proxies=_split(config("TRUSTED_PROXIES", default="")),
+            allowed_hosts=_split(config("ALLOWED_HOSTS", default="")),
+            languages=_languages(config("LANGUAGES", default=",".join(LANGUAGES))),
+            join_rate=config("JOIN_RATE", cast=float, default=8.5),
+            join_burst=config("JOIN_BURST", cast=int, default=100),
         )
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _languages(raw: str) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(_split(raw)))
+    return codes or LANGUAGES
 
 
 def _normalise_db_url(url: str) -> str:

@@ -92,8 +92,10 @@ def test_score_outside_the_scale_is_refused(
         ws.send_json({"type": "vote", "pitch_id": open_pitch, "score": score, "seq": 1})
         error = _error(ws)
     assert error["code"] == "out_of_scale"
-    # In the person's language: the event's (German) here, English when the phone asks.
-    assert error["message"] == "Die Bewertung muss zwischen 1 und 5 liegen."
+    # The code and its parameters (the browser says it in its reader's language); the
+    # message is English, for logs and tools.
+    assert error["params"] == {"min": 1, "max": 5}
+    assert error["message"] == "Score must be between 1 and 5."
     assert error["pitch_id"] == open_pitch
     assert _votes(db, open_pitch) == {}
 

@@ -67,15 +67,17 @@ def test_partner_interests_per_pitch_with_role(
     carla.post(f"{carla.net}/pitches/{pitches[0]}", {"role": "partner"})
     carla.save_profile(organization="Hochschule", org_type="research", opt_in="")
 
+    # Roles are words in the organiser's language, not codes.
     rows = _rows(client, event, "partner-interests")
     assert [(r["position"], r["pitch"], r["person"], r["role"], r["note"]) for r in rows] == [
-        (1, "Smart Parking", "Ben Weber", "technology_provider", ""),
-        (1, "Smart Parking", None, "partner", None),
-        (2, "Heat Transition", "Anna Schmidt", "pilot_site", "Altstadt"),
+        (1, "Smart Parking", "Ben Weber", "Technologieanbieter", ""),
+        (1, "Smart Parking", None, "Partner", None),
+        (2, "Heat Transition", "Anna Schmidt", "Pilotstandort", "Altstadt"),
     ]
     url = f"/e/{event.code}/organizer/{event.organizer_key}/export/partner-interests.csv"
-    as_csv = list(csv.DictReader(io.StringIO(client.get(url).content.decode("utf-8-sig"))))
-    assert [r["role"] for r in as_csv] == ["technology_provider", "partner", "pilot_site"]
+    english = client.get(url, headers={"accept-language": "en"}).content.decode("utf-8-sig")
+    as_csv = list(csv.DictReader(io.StringIO(english)))
+    assert [r["role"] for r in as_csv] == ["Technology provider", "Partner", "Pilot site"]
 
 
 def test_suggestions_name_only_opted_in_people(

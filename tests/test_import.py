@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.models import Event
+from eventapp.organizing import imports
 from eventapp.voting import queries
 from tests.helpers import ORIGIN, csrf_of, hello_screen, receive_until
 
@@ -162,12 +163,21 @@ def test_a_tampered_preview_is_checked_again_and_stores_nothing(
 ) -> None:
     page = client.get(_root(event), headers=EN)
     rows = [{"title": "Fine"}, {"title": "x" * 200}]
+    # Even a preview this server signed is checked again on confirm ...
+    signed = imports.sign_preview("pitches", rows, secret=event.export_salt)
     response = client.post(
+        f"{_root(event)}/import/pitches",
+        headers={**ORIGIN, **EN},
+        data={"csrf": csrf_of(page.text), "payload": signed},
+    )
+    assert _errors(response.text) == ["Row 3: title is longer than 160 characters"]
+    # ... and one it did not sign is refused unread.
+    unsigned = client.post(
         f"{_root(event)}/import/pitches",
         headers={**ORIGIN, **EN},
         data={"csrf": csrf_of(page.text), "payload": json.dumps(rows)},
     )
-    assert _errors(response.text) == ["Row 3: title is longer than 160 characters"]
+    assert "The preview data was damaged" in unsigned.text
     broken = client.post(
         f"{_root(event)}/import/pitches",
         headers={**ORIGIN, **EN},

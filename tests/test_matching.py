@@ -106,17 +106,17 @@ def test_ranking_and_reasons_match_the_hand_worked_answer() -> None:
     offer = 1 + float(np.log(7 / 2))
     assert scores == pytest.approx([idf + 1.5 * offer + 1.5 + 2 / 3, idf + 1.2, 1.5, 1.2], abs=2e-3)
     assert texts(f, ANNA, BEN) == [
-        "you seek sensor hardware, Ben Weber offers it",
+        "You seek sensor hardware, Ben Weber offers it",
         "Public administration ↔ Start-up",
-        "you share an interest in Parking",
-        "you both rated 'Smart Parking' 5/5",
+        "You share an interest in Parking",
+        "You both rated 'Smart Parking' 5/5",
     ]
     assert texts(f, BEN, ANNA)[0] == "Anna Schmidt seeks sensor hardware, you offer it"
     assert names(result, DIETER)[0] == "Carla Roth"
     assert texts(f, DIETER, CARLA) == [
-        "you seek data analysis, Carla Roth offers it",
+        "You seek data analysis, Carla Roth offers it",
         "Public administration ↔ Research institute",
-        "you both rated 'Heat Transition' 5/5",
+        "You both rated 'Heat Transition' 5/5",
     ]
     # A 2/5 is not "relevant": Eva's vote gives Anna no co-voting reason.
     assert not any("rated" in t for t in texts(f, ANNA, EVA))
@@ -138,7 +138,7 @@ def test_rare_interests_weigh_more_than_common_ones() -> None:
     f = build_features(MatchingData(people, [], [], [], PITCHES, []), event())
     result = compute_suggestions(f)
     assert names(result, 1)[0] == "P2"
-    assert texts(f, 1, 2) == ["you share an interest in Digital twin, Mobility"]
+    assert texts(f, 1, 2) == ["You share an interest in Digital twin, Mobility"]
     # Everybody shares Mobility: its weight ln(9/9) is 0, no suggestion from it alone.
     assert names(result, 3) == []
 

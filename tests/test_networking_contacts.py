@@ -174,7 +174,7 @@ def test_suggestions_page_explains_why(client: TestClient, db: Database, event: 
     page = anna.get(anna.net).text
     suggestion = page.split('class="person suggestion"', 1)[1]
     assert "Ben Weber" in suggestion
-    assert "you seek sensor hardware, Ben Weber offers it" in suggestion
+    assert "You seek sensor hardware, Ben Weber offers it" in suggestion
     assert "Public administration ↔ Start-up" in suggestion
     assert "Carla" not in page
     de = anna.get(anna.net, lang="de").text
@@ -208,7 +208,7 @@ def test_organiser_gets_every_suggestion_with_reasons_from_live_votes(
     db.call(vote)
     rows = db.read(list_suggestions, event.id)
     assert [(r["name"], r["suggested_name"], r["rank"], r["reasons"]) for r in rows] == [
-        ("Anna Schmidt", "Ben Weber", 1, "you both rated 'Smart Parking' 5/5"),
-        ("Ben Weber", "Anna Schmidt", 1, "you both rated 'Smart Parking' 5/5"),
+        ("Anna Schmidt", "Ben Weber", 1, "Both rated 'Smart Parking' 5/5"),
+        ("Ben Weber", "Anna Schmidt", 1, "Both rated 'Smart Parking' 5/5"),
     ]
-    assert "you both rated &#39;Smart Parking&#39; 5/5" in anna.get(anna.net).text
+    assert "You both rated &#39;Smart Parking&#39; 5/5" in anna.get(anna.net).text

@@ -79,7 +79,7 @@ def test_bad_settings_are_refused_with_a_message_and_change_nothing(
         "org_type_matrix": ("no colon here", "line 1: write 'type: other type, other type'"),
         "scale_min": ("x", "scale: must be two whole numbers"),
         "retention_days": ("0", "retention period: must be between 1 and 3650 days"),
-        "languages": ("fr", "languages: must be de, en or both"),
+        "languages": ("fr", "languages: must be one or more of de, en, separated by commas"),
         "name": ("  ", "name: is required"),
     }
     for field, (value, message) in cases.items():

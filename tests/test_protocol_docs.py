@@ -14,6 +14,7 @@ from eventapp.core.db import Database
 from eventapp.errors import MESSAGES
 from eventapp.live.hub import Hub
 from eventapp.live.pump import HANDLERS
+from eventapp.questions import messages as qmessages
 from eventapp.settings import Settings
 from eventapp.voting.tallies import MemoryTallies
 
@@ -27,20 +28,26 @@ def _readme_rows(heading: str) -> dict[str, set[str]]:
     return {kind: set(re.findall(r"`([a-z_]+)", fields)) for kind, fields in rows}
 
 
+def _readme_types(heading: str) -> set[str]:
+    """The message types a README table lists (tests/test_questions.py uses it too)."""
+    return set(_readme_rows(heading))
+
+
 def _fields(model: type[BaseModel]) -> set[str]:
     return set(model.model_fields) - {"type"}
 
 
 def test_server_message_table_matches_the_models() -> None:
     rows = _readme_rows("Server → client")
-    assert set(rows) == set(messages.SERVER_MODELS)
+    # The audience-questions area keeps its own types (tests/test_questions.py).
+    assert set(rows) == set(messages.SERVER_MODELS) | set(qmessages.SERVER_TYPES)
     for kind, model in messages.SERVER_MODELS.items():
         assert _fields(model) <= rows[kind], kind
 
 
 def test_client_message_table_matches_the_models() -> None:
     rows = _readme_rows("Client → server")
-    assert set(rows) == set(messages.CLIENT_MODELS)
+    assert set(rows) == set(messages.CLIENT_MODELS) | set(qmessages.CLIENT_TYPES)
     for kind, model in messages.CLIENT_MODELS.items():
         assert _fields(model) <= rows[kind], kind
 
@@ -48,7 +55,7 @@ def test_client_message_table_matches_the_models() -> None:
 def test_client_models_are_the_parsed_union_and_the_pump_handles_each() -> None:
     union = typing.get_args(typing.get_args(messages.ClientMessage)[0])
     assert set(union) == set(messages.CLIENT_MODELS.values())
-    assert set(HANDLERS) == set(messages.CLIENT_MODELS)
+    assert set(HANDLERS) == set(messages.CLIENT_MODELS) | set(qmessages.CLIENT_TYPES)
 
 
 def test_every_error_code_is_in_the_readme() -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from eventapp.core import models  # noqa: F401  (registers the tables)
+from eventapp.core import schema as migrations
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,7 +45,9 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    connect_args: dict[str, Any] = {}
+    # A database host that vanished (no "connection refused") must not hold a worker
+    # thread for the kernel's TCP timeout: give up connecting after a few seconds.
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
     return create_engine(
@@ -57,12 +60,33 @@ class Database:
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = url
+        self.schema = schema
         self.engine = make_engine(url, schema=schema)
         self.dialect = self.engine.dialect.name
         self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="sql")
 
     def create_all(self) -> None:
+        """Tables straight from the models, stamped as the newest revision (tests, scratch
+        databases). Real databases are made and upgraded by ``prepare``/``migrate``."""
         SQLModel.metadata.create_all(self.engine)
+        with self.engine.connect() as conn:
+            if migrations.current_revision(conn) is None:
+                migrations.stamp(conn, migrations.head_revision())
+
+    def migrate(self) -> migrations.MigrationResult:
+        """Upgrade to the newest revision (under the migration lock, see core/schema.py)."""
+        return migrations.migrate(self.url, schema=self.schema)
+
+    def prepare(self, *, auto_migrate: bool) -> None:
+        """At start: migrate, or (MIGRATE_ON_START=false) refuse an old schema clearly."""
+        if auto_migrate:
+            self.migrate()
+        else:
+            migrations.check_at_head(self.url, schema=self.schema)
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return migrations.current_revision(conn)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

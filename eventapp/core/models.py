@@ -37,6 +37,8 @@ class Event(SQLModel, table=True):
     date: str = Field(default="", max_length=10)
     # Comma-separated UI languages offered to attendees, e.g. "de,en".
     languages: str = Field(default="de,en", max_length=32)
+    # IANA time zone of the venue: times people read (report, exports, PDF) are local.
+    timezone: str = Field(default="Europe/Berlin", max_length=64)
     # JSON list of topics attendees may pick in their profile.
     topics: str = "[]"
     # JSON {"org type": ["org types it is suggested to meet", ...]} for match suggestions.
@@ -48,6 +50,15 @@ class Event(SQLModel, table=True):
     privacy_version: str = Field(default="1", max_length=20)
     # Keys the pseudonymous voter ids of exports; never shown, so ids cannot be reversed.
     export_salt: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64)
+    # Audience questions (issue 16, eventapp/questions): on/off, whether askers may stay
+    # anonymous, pre-moderation, minutes a pitch stays open for questions after it left
+    # the stage, the organiser's length limit, and "projector also shows the top three".
+    questions_enabled: bool = True
+    questions_anonymous: bool = True
+    questions_premoderated: bool = False
+    questions_open_minutes: int = 5
+    question_max_length: int = 280
+    questions_projector_top: bool = False
 
 
 class Pitch(SQLModel, table=True):
@@ -61,6 +72,9 @@ class Pitch(SQLModel, table=True):
     round: int = 0
     # The attendee presenting this pitch (networking links partner interest to them).
     presenter_attendee_id: int | None = Field(default=None, foreign_key="attendee.id")
+    # When the pitch last left the stage (None: on stage or never shown). Questions stay
+    # open for the event's ``questions_open_minutes`` after it.
+    left_stage_at: datetime | None = None
 
 
 class Attendee(SQLModel, table=True):
@@ -74,6 +88,18 @@ class Attendee(SQLModel, table=True):
     # Set by "delete my data": the row stays as an anonymous placeholder so votes (and the
     # live tallies keyed by attendee id) keep counting exactly, but it holds no personal data.
     anonymised_at: datetime | None = None
+    # Admission (issue 12). Only the address *group* is kept (IPv4 /24, IPv6 /64), never the
+    # full address: enough to see a join burst from one network, not to identify a phone.
+    address_group: str = Field(default="", max_length=48)
+    # A short browser/OS label ("iPhone Safari"), shown to the organiser beside the name.
+    device: str = Field(default="", max_length=40)
+    # How the attendee was admitted: "open", "hall" or "invite".
+    via: str = Field(default="open", max_length=16)
+    # First time the vote page was loaded: scripts that only post votes never load it.
+    vote_page_at: datetime | None = None
+    # Set when the organiser removed (or merged away) this attendee: the device token stops
+    # working and the votes moved to ``removed_vote`` (undoable until the event is closed).
+    removed_at: datetime | None = Field(default=None, index=True)
 
 
 class Vote(SQLModel, table=True):

@@ -22,9 +22,12 @@ def partners_of_event(session: Session, event_id: int) -> list[Partner]:
 
 
 def attendees_of_event(session: Session, event_id: int) -> list[Attendee]:
+    """The event's attendees; those the organiser removed (issue 12) are left out."""
     return list(
         session.exec(
-            select(Attendee).where(Attendee.event_id == event_id).order_by(col(Attendee.id))
+            select(Attendee)
+            .where(Attendee.event_id == event_id, col(Attendee.removed_at).is_(None))
+            .order_by(col(Attendee.id))
         ).all()
     )
 

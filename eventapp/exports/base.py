@@ -7,6 +7,10 @@ totals equal what the projector showed.
 
 Spreadsheet cells that begin with = + - @ (or a tab or carriage return) are prefixed with
 an apostrophe, so a name like ``=HYPERLINK(...)`` stays text in Excel (formula injection).
+The same holds after every ``;`` ``,`` or tab inside a text cell: our CSV is
+comma-separated, but German Excel splits on ``;``, so ``Ann;=1+1;`` would otherwise open as
+a live formula in its own cell (``Ann;'=1+1;``). Characters XML cannot hold (a name with
+U+FFFF stored before input refused it) become U+FFFD, so an XLSX is always well-formed.
 JSON keeps values exactly: it is not opened by a spreadsheet.
 """
 
@@ -17,22 +21,30 @@ import hashlib
 import hmac
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
+from eventapp.i18n import Formats
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
 
 Cell = str | int | float | None
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
+    # German Excel: semicolons, decimal commas, UTF-8 BOM (opens in columns on a double-click).
+    "excel": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "json": "application/json",
 }
-_RISKY = ("=", "+", "-", "@", "\t", "\r")
+# A segment (the cell's start, or what follows a separator a spreadsheet may split on)
+# that begins, after blanks or quotes, with a character that starts a formula.
+_RISKY_SEGMENT = re.compile(r"""(^|[;,\t])(?=[\s"']*[=+\-@\t\r])""")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,8 @@ class ExportContext:
     db: Database
     event: Event
     prior_weight: float = 5.0
+    # The reader's language and the event's time zone: labels, reasons and times in cells.
+    fmt: Formats = field(default_factory=lambda: Formats("en"))
 
     @property
     def event_id(self) -> int:
@@ -58,13 +72,29 @@ class ExportContext:
     def state(self) -> EventState:
         return self.db.read(queries.load_state, self.event_id)
 
+    def local_time(self, moment: datetime) -> str:
+        """A stored (UTC) time in the event's zone, ISO 8601 with its offset."""
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return aware.astimezone(self.fmt.tz()).isoformat(timespec="seconds")
+
     def pseudonym(self, attendee_id: int) -> str:
         """A stable voter id that cannot be turned back into the attendee without the
-        event's secret salt (keyed HMAC, not a plain hash of a guessable number)."""
+        event's secret salt (keyed HMAC, not a plain hash of a guessable number).
+
+        Only the raw-votes export (which carries no names) uses it: an export with names
+        must never carry it, or the two files together would show each named person's
+        ratings. Others use ``row_pseudonym``, keyed separately per export."""
         digest = hmac.new(
             self.event.export_salt.encode(), str(attendee_id).encode(), hashlib.sha256
         )
         return "v-" + digest.hexdigest()[:16]
+
+    def row_pseudonym(self, attendee_id: int, *, export: str) -> str:
+        """A stable row id for one export, under a key of its own (derived from the salt
+        and the export's name), so it links to no other export's ids."""
+        key = hmac.new(self.event.export_salt.encode(), f"export:{export}".encode(), "sha256")
+        digest = hmac.new(key.digest(), str(attendee_id).encode(), hashlib.sha256)
+        return export[:1] + "-" + digest.hexdigest()[:16]
 
 
 class Exporter:
@@ -81,9 +111,10 @@ class Exporter:
 
 
 def neutralise(value: Cell) -> Cell:
-    if isinstance(value, str) and value.startswith(_RISKY):
-        return "'" + value
-    return value
+    """A text cell no spreadsheet reads as a formula, whichever separator it splits on."""
+    if not isinstance(value, str):
+        return value
+    return _RISKY_SEGMENT.sub(lambda m: m.group(1) + "'", _XML_ILLEGAL.sub("\ufffd", value))
 
 
 def to_csv(table: Table) -> bytes:
@@ -93,6 +124,23 @@ def to_csv(table: Table) -> bytes:
     for row in table.rows:
         writer.writerow(["" if c is None else neutralise(c) for c in row])
     # A byte-order mark makes Excel read the umlauts as UTF-8.
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _decimal_comma(value: Cell) -> Cell:
+    # Plain digits, no thousands separator: German Excel reads "1234,5" as a number.
+    if isinstance(value, float):
+        return repr(value).replace(".", ",") if value == value else ""
+    return value
+
+
+def to_excel_csv(table: Table) -> bytes:
+    """The CSV German Excel opens in columns: ``;`` between cells, ``,`` in decimals."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if c is None else neutralise(_decimal_comma(c)) for c in row])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -132,6 +180,7 @@ class ExportFile:
 
 WRITERS: dict[str, Callable[[Table, str, Event], bytes]] = {
     "csv": lambda t, _s, _e: to_csv(t),
+    "excel": lambda t, _s, _e: to_excel_csv(t),
     "xlsx": lambda t, s, _e: to_xlsx(t, s),
     "json": to_json,
 }

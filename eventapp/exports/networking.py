@@ -17,8 +17,16 @@ from sqlmodel import Session, col, select
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee
 from eventapp.exports.base import ExportContext, Exporter, Table
+from eventapp.i18n import N_
 from eventapp.networking import queries as net
-from eventapp.networking.models import ORG_TYPE_LABELS, ContactLink, LinkState, OrgType
+from eventapp.networking.models import (
+    ORG_TYPE_LABELS,
+    PARTNER_ROLE_LABELS,
+    ContactLink,
+    LinkState,
+    OrgType,
+    PartnerRole,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,13 @@ def _org_label(value: str) -> str:
         return ORG_TYPE_LABELS[OrgType(value)]
     except ValueError:
         return ""
+
+
+def _role_label(value: str, ctx: ExportContext) -> str:
+    try:
+        return ctx.fmt.gettext(PARTNER_ROLE_LABELS[PartnerRole(value)])
+    except ValueError:
+        return value
 
 
 def _accepted(session: Session, event_id: int) -> list[tuple[int, int]]:
@@ -89,10 +104,10 @@ def _named(p: net.Person | None) -> bool:
 
 class Attendees(Exporter):
     slug = "attendees"
-    title = "Attendees"
-    description = (
-        "Attendees with the fields they agreed to share; others only as a "
-        "pseudonym. Deleted accounts are left out."
+    title = N_("Attendees")
+    description = N_(
+        "Attendees with the fields they agreed to share; others only as an anonymous "
+        "row id (never the raw votes' voter id). Deleted accounts are left out."
     )
     group = "attendees"
 
@@ -102,10 +117,10 @@ class Attendees(Exporter):
             shared = p.shared_contact() if p.opted_in else {}
             rows.append(
                 [
-                    ctx.pseudonym(pid),
+                    ctx.row_pseudonym(pid, export=self.slug),
                     p.name if p.opted_in else None,
                     p.organization if p.opted_in else None,
-                    _org_label(p.org_type) if p.opted_in else None,
+                    ctx.fmt.gettext(_org_label(p.org_type)) if p.opted_in else None,
                     p.role if p.opted_in else None,
                     shared.get("email"),
                     shared.get("phone"),
@@ -114,7 +129,7 @@ class Attendees(Exporter):
             )
         return Table(
             (
-                "voter",
+                "attendee",
                 "name",
                 "organisation",
                 "organisation_type",
@@ -125,14 +140,15 @@ class Attendees(Exporter):
             ),
             rows,
             "Names and fields only for attendees opted in to networking; contact "
-            "fields only where they chose to share them.",
+            "fields only where they chose to share them. attendee: an id of this export "
+            "only; it does not match the voter id of the raw votes.",
         )
 
 
 class ContactExchanges(Exporter):
     slug = "contacts"
-    title = "Contact exchanges"
-    description = "Who exchanged contacts: names only where both consented, otherwise counts."
+    title = N_("Contact exchanges")
+    description = N_("Who exchanged contacts: names only where both consented, otherwise counts.")
     group = "matches"
 
     def table(self, ctx: ExportContext) -> Table:
@@ -151,7 +167,7 @@ class ContactExchanges(Exporter):
                         b.organization,
                         link["state"],
                         link["via"],
-                        (link["decided_at"] or link["created_at"]).isoformat(timespec="seconds"),
+                        ctx.local_time(link["decided_at"] or link["created_at"]),
                         1,
                     ]
                 )
@@ -178,8 +194,8 @@ class ContactExchanges(Exporter):
 
 class PartnerInterests(Exporter):
     slug = "partner-interests"
-    title = "Pitch-partner interests"
-    description = "Per pitch, who wants to partner on it, with the role they offered."
+    title = N_("Pitch-partner interests")
+    description = N_("Per pitch, who wants to partner on it, with the role they offered.")
     group = "matches"
 
     def table(self, ctx: ExportContext) -> Table:
@@ -195,7 +211,7 @@ class PartnerInterests(Exporter):
                     item["pitch_title"],
                     item["name"] if named else None,
                     item["organization"] if named else None,
-                    item["role"],
+                    _role_label(item["role"], ctx),
                     item["note"] if named else None,
                 ]
             )
@@ -208,8 +224,8 @@ class PartnerInterests(Exporter):
 
 class SuggestedMatches(Exporter):
     slug = "suggestions"
-    title = "Suggested matches"
-    description = "The matches the app suggested, with the reason given."
+    title = N_("Suggested matches")
+    description = N_("The matches the app suggested, with the reason given.")
     group = "matches"
 
     def table(self, ctx: ExportContext) -> Table:
@@ -217,7 +233,7 @@ class SuggestedMatches(Exporter):
 
         rows = [
             [r["name"], r["suggested_name"], r["rank"], r["score"], r["reasons"]]
-            for r in ctx.db.read(list_suggestions, ctx.event_id)
+            for r in ctx.db.read(list_suggestions, ctx.event_id, ctx.fmt.gettext)
         ]
         return Table(
             ("person", "suggested", "rank", "score", "reasons"),

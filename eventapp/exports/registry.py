@@ -15,6 +15,7 @@ from eventapp.exports.networking import (
     PartnerInterests,
     SuggestedMatches,
 )
+from eventapp.exports.questions import Questions
 from eventapp.exports.voting import Partners, RawVotes, VotesPerPitch
 
 EXPORTERS: tuple[type[Exporter], ...] = (
@@ -25,6 +26,7 @@ EXPORTERS: tuple[type[Exporter], ...] = (
     ContactExchanges,
     PartnerInterests,
     SuggestedMatches,
+    Questions,
 )
 BY_SLUG: dict[str, type[Exporter]] = {e.slug: e for e in EXPORTERS}
 
@@ -33,7 +35,10 @@ def export(slug: str, fmt: str, ctx: ExportContext) -> ExportFile:
     """Run one exporter and write it in one format (raises KeyError for unknown ones)."""
     exporter = BY_SLUG[slug]()
     content = WRITERS[fmt](exporter.table(ctx), slug, ctx.event)
-    return ExportFile(f"{ctx.event.code}-{slug}.{fmt}", FORMATS[fmt], content)
+    name = (
+        f"{ctx.event.code}-{slug}-excel.csv" if fmt == "excel" else f"{ctx.event.code}-{slug}.{fmt}"
+    )
+    return ExportFile(name, FORMATS[fmt], content)
 
 
 def listing() -> Sequence[type[Exporter]]:

@@ -7,8 +7,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eventapp.admission import queries as admission
 from eventapp.core import queries as shared
 from eventapp.exports.base import Cell, ExportContext, Exporter, Table
+from eventapp.i18n import N_
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState, PitchInfo
 from eventapp.voting.stats import Standing, Summary, rank_pitches, results_visible, summarize
@@ -107,8 +109,8 @@ def _round(value: float | None) -> float | None:
 
 class VotesPerPitch(Exporter):
     slug = "votes"
-    title = "Votes per pitch"
-    description = (
+    title = N_("Votes per pitch")
+    description = N_(
         "n, mean, median, standard deviation, distribution, adjusted mean and rank "
         "of every pitch: the projector's numbers."
     )
@@ -157,14 +159,15 @@ class VotesPerPitch(Exporter):
             "rank, adjusted_mean: as on the projector (pitches whose "
             "results were shown). rank_all, adjusted_mean_all: every voted pitch. "
             f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
-            "votes at the overall mean. sd: sample standard deviation.",
+            "votes at the overall mean. sd: sample standard deviation. "
+            + ctx.db.read(admission.provenance, ctx.event_id).text(),
         )
 
 
 class RawVotes(Exporter):
     slug = "raw-votes"
-    title = "Raw votes"
-    description = "Every vote with a pseudonymous voter id (no names) and its time."
+    title = N_("Raw votes")
+    description = N_("Every vote with a pseudonymous voter id (no names) and its time.")
 
     def table(self, ctx: ExportContext) -> Table:
         titles = {p.id: (p.position + 1, p.title) for p in ctx.state().pitches}
@@ -177,20 +180,21 @@ class RawVotes(Exporter):
                     position,
                     title,
                     v.score,
-                    v.updated_at.isoformat(timespec="seconds"),
+                    ctx.local_time(v.updated_at),
                 ]
             )
         return Table(
             ("voter", "position", "pitch", "score", "time"),
             rows,
-            "voter: keyed pseudonym, the same for one person across pitches.",
+            "voter: keyed pseudonym, the same for one person across pitches. "
+            + ctx.db.read(admission.provenance, ctx.event_id).text(),
         )
 
 
 class Partners(Exporter):
     slug = "partners"
-    title = "Partner list"
-    description = "The organisations imported as partners, with type and contact."
+    title = N_("Partner list")
+    description = N_("The organisations imported as partners, with type and contact.")
     group = "attendees"
 
     def table(self, ctx: ExportContext) -> Table:

@@ -23,7 +23,7 @@ class Connection:
 class LiveEvent:
     state: EventState
     # Phones by attendee: a direct message to one attendee is one lookup, not a scan.
-    phones: dict[int, set[Connection]] = field(default_factory=dict)
+    by_attendee: dict[int, set[Connection]] = field(default_factory=dict)
     screens: set[Connection] = field(default_factory=set)
     dirty: bool = True  # screens need a fresh update
     votes_changed: bool = False  # local votes to announce to other processes
@@ -40,20 +40,23 @@ class LiveEvent:
         if conn.attendee_id is None:
             self.screens.add(conn)
         else:
-            self.phones.setdefault(conn.attendee_id, set()).add(conn)
+            self.by_attendee.setdefault(conn.attendee_id, set()).add(conn)
 
     def discard(self, conn: Connection) -> None:
         if conn.attendee_id is None:
             self.screens.discard(conn)
             return
-        sockets = self.phones.get(conn.attendee_id)
+        sockets = self.by_attendee.get(conn.attendee_id)
         if sockets is not None:
             sockets.discard(conn)
             if not sockets:
-                del self.phones[conn.attendee_id]
+                del self.by_attendee[conn.attendee_id]
 
-    def all_phones(self) -> list[Connection]:
-        return [conn for sockets in self.phones.values() for conn in sockets]
+    @property
+    def phones(self) -> list[Connection]:
+        """Every phone socket (a new list: loops over all phones are per tick, not per
+        message)."""
+        return [conn for sockets in self.by_attendee.values() for conn in sockets]
 
     def is_empty(self) -> bool:
-        return not self.phones and not self.screens
+        return not self.by_attendee and not self.screens

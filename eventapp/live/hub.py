@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import time
@@ -36,6 +37,7 @@ from eventapp.live.supervisor import Supervisor
 from eventapp.messages import (
     BusDirect,
     BusKeyRotated,
+    BusQuestions,
     BusVotes,
     BusVotesReset,
     Error,
@@ -45,6 +47,8 @@ from eventapp.messages import (
     decode_bus,
     encode,
 )
+from eventapp.metrics import Metrics
+from eventapp.questions.live import QuestionFeed
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
@@ -62,15 +66,29 @@ TOO_MANY_SOCKETS = 4429  # close code of a socket over the per-attendee cap
 
 
 class Hub:
-    def __init__(self, *, settings: Settings, db: Database, tallies: Tallies, bus: Bus) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        tallies: Tallies,
+        bus: Bus,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
         self.settings = settings
         self.db = db
         self.tallies = tallies
         self.bus = bus
         self.events: dict[int, LiveEvent] = {}
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.keeper = TallyKeeper(db=db, tallies=tallies, apply_state=self.apply_state)
+        self.keeper = TallyKeeper(
+            db=db, tallies=tallies, apply_state=self.apply_state, metrics=self.metrics
+        )
         self._lock = asyncio.Lock()
+        self.questions = QuestionFeed(
+            db=db, bus=bus, channel=lambda e: event_channel(settings.namespace, e)
+        )
         # One handler per bus envelope type (eventapp.messages.BUS_MODELS).
         self._bus_handlers: dict[str, Callable[[LiveEvent, Any, str], Awaitable[None]]] = {
             "state": self._bus_state,
@@ -78,6 +96,7 @@ class Hub:
             "direct": self._bus_direct,
             "votes_reset": self._bus_votes_reset,
             "key_rotated": self._bus_key_rotated,
+            "questions": self._bus_questions,
         }
 
     # -------------------------------------------------------------- lifecycle
@@ -99,8 +118,8 @@ class Hub:
             live = self.events.get(event_id)
             if conn.attendee_id is not None and live is not None:
                 cap = self.settings.sockets_per_attendee
-                if len(live.phones.get(conn.attendee_id, ())) >= cap:
-                    raise Refused("too_many_sockets", {"limit": cap})
+                if len(live.by_attendee.get(conn.attendee_id, ())) >= cap:
+                    raise Refused("too_many_sockets", None, {"limit": cap})
             created = live is None
             if live is None:
                 state = await self.db.run_read(queries.load_state, event_id)
@@ -142,7 +161,7 @@ class Hub:
         if live is None:
             return
         text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
-        for conn in live.phones.get(attendee_id, ()):
+        for conn in live.by_attendee.get(attendee_id, ()):
             conn.outbox.put(text, key=f"ack:{pitch_id}")
         live.acks.append((attendee_id, pitch_id, score, seq))
 
@@ -157,15 +176,13 @@ class Hub:
         live.dirty = True
         live.last_screen.clear()
         text = text or encode(State(event=state.as_json()))
-        for conn in (*live.all_phones(), *live.screens):
+        for conn in (*live.phones, *live.screens):
             conn.outbox.put(text, key="state")
 
     async def notify_attendee(self, event_id: int, attendee_id: int, text: str) -> None:
         """Send a server message (made with ``server_message``) to one attendee's sockets,
         whichever process holds them."""
-        envelope = BusDirect.model_validate_json(
-            f'{{"attendee_id":{int(attendee_id)},"message":{text}}}'
-        )
+        envelope = BusDirect(attendee_id=attendee_id, message=json.loads(text))
         await self.bus.publish(event_channel(self.settings.namespace, event_id), encode(envelope))
 
     def voting_open(self) -> bool:
@@ -213,24 +230,27 @@ class Hub:
         if envelope.origin == self.process_id:
             return
         for attendee_id, pitch_id, score, seq in envelope.acks:
-            sockets = live.phones.get(attendee_id)
+            sockets = live.by_attendee.get(attendee_id)
             if sockets:
                 text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
                 for conn in sockets:
                     conn.outbox.put(text, key=f"ack:{pitch_id}")
 
     async def _bus_direct(self, live: LiveEvent, envelope: BusDirect, raw: str) -> None:
-        sockets = live.phones.get(envelope.attendee_id)
+        sockets = live.by_attendee.get(envelope.attendee_id)
         if sockets:
-            text = encode(envelope.message)
+            text = json.dumps(envelope.message, separators=(",", ":"), ensure_ascii=False)
             for conn in sockets:
                 conn.outbox.put(text)
 
     async def _bus_votes_reset(self, live: LiveEvent, envelope: BusVotesReset, raw: str) -> None:
         text = encode(VoteReset(pitch_id=envelope.pitch_id))
-        for conn in live.all_phones():
+        for conn in live.phones:
             # Replaces an undelivered ack of the deleted vote.
             conn.outbox.put(text, key=f"ack:{envelope.pitch_id}")
+
+    async def _bus_questions(self, live: LiveEvent, envelope: BusQuestions, raw: str) -> None:
+        self.questions.changed(live.state.id, local=False)
 
     async def _bus_key_rotated(self, live: LiveEvent, envelope: BusKeyRotated, raw: str) -> None:
         await self._close_replaced_screens(live, Role(envelope.role))
@@ -249,9 +269,11 @@ class Hub:
 
     def _on_bus_reconnect(self) -> None:
         # Messages may have been missed while Redis was away: reload everything.
+        self.metrics.bus_reconnects.inc()
         for live in self.events.values():
             live.needs_rebuild = True
             live.dirty = True
+        self.questions.resync()
 
     # -------------------------------------------------------------- tallies
 
@@ -277,6 +299,7 @@ class Hub:
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def _tick(self, event_id: int, live: LiveEvent) -> None:
+        await self.questions.tick(event_id, live)
         if live.votes_changed or live.acks:
             live.votes_changed = False
             acks, live.acks = live.acks, []

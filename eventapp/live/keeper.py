@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from eventapp.core.db import Database
 from eventapp.live.connections import LiveEvent
+from eventapp.metrics import Metrics
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
 from eventapp.voting.tallies import Tallies, TallyVote
@@ -21,8 +22,14 @@ log = logging.getLogger(__name__)
 
 class TallyKeeper:
     def __init__(
-        self, *, db: Database, tallies: Tallies, apply_state: Callable[[EventState], None]
+        self,
+        *,
+        db: Database,
+        tallies: Tallies,
+        apply_state: Callable[[EventState], None],
+        metrics: Metrics,
     ) -> None:
+        self.metrics = metrics
         self.db = db
         self.tallies = tallies
         self.apply_state = apply_state
@@ -34,6 +41,7 @@ class TallyKeeper:
     async def rebuild(self, live: LiveEvent) -> None:
         """Rebuild the event's tallies from SQL, the source of truth."""
         live.needs_rebuild = False
+        self.metrics.tally_rebuilds.inc()
         event_id = live.state.id
         state = await self.db.run_read(queries.load_state, event_id)
         rows = await self.db.run_read(queries.votes_of_event, event_id)
@@ -72,5 +80,6 @@ class TallyKeeper:
             return False
         log.warning("tallies of event %s disagree with SQL; merging SQL in", state.id)
         live.mismatch = None
+        self.metrics.reconcile_merges.inc()
         await self.rebuild(live)
         return True

@@ -17,7 +17,7 @@ async def refresh_presence(
     tallies: Tallies, live: LiveEvent, *, event_id: int, process_id: str
 ) -> bool:
     """Publish this process's count and read the total; True when the total changed."""
-    await tallies.set_presence(event_id, process_id, len(live.phones))
+    await tallies.set_presence(event_id, process_id, len(live.by_attendee))
     connected = await tallies.presence(event_id)
     if connected == live.connected:
         return False

@@ -3,8 +3,8 @@
 A receive loop parses each message strictly and calls its handler from ``HANDLERS`` (one
 entry per message type; a handler takes the session and the parsed message). A send
 loop drains the socket's Outbox. Both run together and either ending stops both. A
-refused message gets an ``error`` on this socket only, in the person's language;
-repeated abuse closes it (1008).
+refused message gets an ``error`` on this socket only (its code and parameters; the
+browser says it in its reader's language); repeated abuse closes it (1008).
 
 Limits (README "Live protocol"): ``hello`` within ``hello_timeout`` seconds, at most
 ``sockets_per_attendee`` sockets per attendee per process, a token bucket of
@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
 import anyio
+from pydantic import BaseModel
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -32,7 +33,6 @@ from eventapp.core.models import Event
 from eventapp.core.permissions import has_role
 from eventapp.enums import SCREEN_ROLES, Role
 from eventapp.errors import Refused
-from eventapp.i18n import translator
 from eventapp.live.hub import TOO_MANY_SOCKETS, Connection, Hub, LiveEvent
 from eventapp.live.outbox import Outbox
 from eventapp.live.writer import NotSaved, VoteWriter
@@ -53,12 +53,13 @@ from eventapp.messages import (
     encode,
     parse_client_message,
 )
+from eventapp.metrics import Metrics
+from eventapp.questions import live as questions
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting import rules as ev
 from eventapp.voting.queries import EventState, VoteRow
 from eventapp.voting.stats import check_vote
-from eventapp.web.render import language
 from eventapp.web.security import origin_allowed
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,6 @@ class LiveSession:
         self.db: Database = state.db
         self.hub: Hub = state.hub
         self.writer: VoteWriter = state.writer
-        self.gettext = translator(language(websocket, event.language, event))
         self.outbox = Outbox(self.settings.send_queue_limit)
         self.bucket = TokenBucket(self.settings.messages_per_second, self.settings.message_burst)
         self.strikes: deque[float] = deque()
@@ -126,6 +126,7 @@ class LiveSession:
         self.conn: Connection | None = None
         self.live: LiveEvent | None = None
         self.close_with: tuple[int, str] | None = None
+        self.metrics: Metrics = state.metrics
 
     @property
     def event_id(self) -> int:
@@ -194,17 +195,21 @@ class LiveSession:
     def send_error(
         self, refusal: Refused, *, ref: str | None = None, pitch_id: int | None = None
     ) -> None:
-        """Tell this socket (only) what was refused, in its person's language."""
+        """Tell this socket (only) what was refused: the code and its parameters (the
+        browser renders them in its reader's language) and the English text."""
         self.outbox.put(
             encode(
                 Error(
                     code=refusal.code,
-                    message=refusal.translated(self.gettext),
+                    params=refusal.params,
+                    message=refusal.message,
                     ref=ref,
                     pitch_id=pitch_id,
                 )
             )
         )
+        if pitch_id is not None and ref == "vote":
+            self.metrics.vote_refused(refusal.code)
         if refusal.code in CLOSING:
             self.outbox.close(CLOSING[refusal.code], refusal.code)
 
@@ -220,12 +225,19 @@ class LiveSession:
 
     async def _handle(self, raw: str | bytes) -> None:
         allowed = self.bucket.take()
+        msg: BaseModel
         try:
             msg = parse_client_message(raw, max_bytes=self.settings.max_message_bytes)
         except Refused as exc:
-            self.refuse(exc)
-            return
-        kind: str = msg.type  # type: ignore[attr-defined]
+            if exc.code != "unknown_type":
+                self.refuse(exc)
+                return
+            try:  # a type of another area (eventapp/questions), else this refusal
+                msg = questions.parse(raw, exc, max_bytes=self.settings.max_message_bytes)
+            except Refused as refused:
+                self.refuse(refused)
+                return
+        kind: str = msg.type  # type: ignore[union-attr]
         # A refused vote names its pitch, so the phone settles exactly that pending vote.
         pitch_id = msg.pitch_id if isinstance(msg, Vote) else None
         if not allowed:
@@ -273,7 +285,7 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
             raise Refused("forbidden")
         key = msg.key
     else:
-        raise Refused("bad_message", text="Unknown role.")
+        raise Refused("bad_message", "Unknown role.")
     conn = Connection(role=msg.role, outbox=session.outbox, attendee_id=attendee_id, key=key)
     session.live = await session.hub.attach(session.event_id, conn)
     session.conn = conn
@@ -287,6 +299,7 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
             )
         )
     )
+    await questions.welcome(session)
 
 
 async def on_ping(session: LiveSession, msg: object) -> None:
@@ -295,9 +308,11 @@ async def on_ping(session: LiveSession, msg: object) -> None:
 
 async def on_vote(session: LiveSession, msg: Vote) -> None:
     assert session.conn is not None and session.live is not None
+    received_at = time.monotonic()
+    session.metrics.votes_received.inc()
     attendee_id = session.conn.attendee_id
     if attendee_id is None:
-        raise Refused("forbidden", text="Only attendees vote.")
+        raise Refused("forbidden", "Only attendees vote.")
     check_vote(session.live.state, msg.pitch_id, msg.score)
     row = VoteRow(session.event_id, msg.pitch_id, attendee_id, msg.score, msg.seq)
     try:
@@ -311,6 +326,7 @@ async def on_vote(session: LiveSession, msg: Vote) -> None:
     # The stored vote (the newest seq), to every tab of this attendee, on every process:
     # all of them show the same current rating.
     session.hub.vote_stored(session.event_id, attendee_id, msg.pitch_id, stored.score, stored.seq)
+    session.metrics.vote_acked(received_at)
 
 
 Rule = Callable[[EventState, Any, _Deps], Awaitable[EventState]]
@@ -323,7 +339,7 @@ def moderator_command(rule: Rule) -> Handler:
     async def handle(session: LiveSession, msg: Any) -> None:
         assert session.conn is not None and session.live is not None
         if session.conn.role is not Role.MODERATOR:
-            raise Refused("forbidden", text="Only the moderator can do that.")
+            raise Refused("forbidden", "Only the moderator can do that.")
         deps = _Deps(db=session.db, bus=session.hub.bus, namespace=session.settings.namespace)
         try:
             new = await rule(session.live.state, msg, deps)
@@ -371,6 +387,10 @@ HANDLERS: dict[str, Handler] = {
     "goto": moderator_command(_goto),
     "next": moderator_command(_next),
     "reset_votes": moderator_command(_reset),
+    # Audience questions (eventapp/questions): parsed there, handled there.
+    "ask_question": questions.handle,
+    "upvote_question": questions.handle,
+    "moderate_question": questions.handle,
 }
 BEFORE_HELLO = frozenset({"hello", "ping"})
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventapp.core.db import Database
+from eventapp.metrics import Metrics
 from eventapp.voting import queries
 from eventapp.voting.queries import VoteRow
 from eventapp.voting.tallies import Tallies, TallyVote
@@ -48,7 +50,9 @@ class VoteWriter:
         on_applied: Callable[[set[int]], None],
         on_tally_failure: Callable[[set[int]], None],
         batch_max: int = 1000,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.db = db
         self.tallies = tallies
         self.on_applied = on_applied
@@ -57,6 +61,7 @@ class VoteWriter:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._batch: list[_Item] = []  # the batch being committed
         self._stopped = False
+        self._running = False  # inside run(): the health check reports it
 
     async def submit(self, row: VoteRow) -> StoredVote | None:
         if self._stopped:
@@ -65,14 +70,32 @@ class VoteWriter:
         self._queue.put_nowait((row, future))
         return await future
 
+    @property
+    def running(self) -> bool:
+        return self._running
+
     async def run(self) -> None:
         """Commit batches until cancelled; a failed batch raises (the supervisor restarts)."""
-        while True:
-            self._batch = [await self._queue.get()]
-            while len(self._batch) < self.batch_max and not self._queue.empty():
-                self._batch.append(self._queue.get_nowait())
-            await self._commit(self._batch)
-            self._batch = []
+        self._running = True
+        try:
+            while True:
+                self._batch = [await self._queue.get()]
+                while len(self._batch) < self.batch_max and not self._queue.empty():
+                    self._batch.append(self._queue.get_nowait())
+                await self._commit(self._batch)
+                self._batch = []
+        finally:
+            self._running = False
+
+    async def drain(self, seconds: float = 10.0) -> None:
+        """Let the loop commit what is queued or committing (a graceful restart: those
+        phones then find their votes saved in welcome's my_votes on the process they
+        move to). Gives up after ``seconds``; ``stop`` then fails the rest."""
+        deadline = time.monotonic() + seconds
+        while self._running and (self._batch or not self._queue.empty()):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.01)
 
     def fail_batch(self, exc: BaseException) -> None:
         """The loop crashed: tell the votes of the batch it was committing to resend."""
@@ -89,7 +112,9 @@ class VoteWriter:
         _fail(queued, NotSaved("the app is shutting down"))
 
     async def _commit(self, batch: list[_Item]) -> None:
+        started = time.monotonic()
         accepted, rounds, stored = await self.db.run(queries.commit_votes, [r for r, _ in batch])
+        self.metrics.batch_committed(len(batch), time.monotonic() - started)
         events = {r.event_id for r in accepted}
         try:
             await self.tallies.apply(

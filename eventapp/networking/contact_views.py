@@ -80,7 +80,7 @@ async def answer(request: Request, me: Me) -> Response:
     if isinstance(form, Response):
         return form
     if request.path_params["answer"] not in ("accept", "decline"):
-        raise nw.Refused("unknown_request", text="No such request.")
+        raise nw.Refused("unknown_request", "No such request.")
     accept = request.path_params["answer"] == "accept"
     await ct.answer_request(
         int(request.path_params["link_id"]),
@@ -108,7 +108,7 @@ async def contacts_page(request: Request, me: Me) -> Response:
     only = request.path_params.get("attendee_id")
     found = await ct.my_contacts(me.id, db=me.db, only=only)
     if only is not None and not found:
-        raise nw.Refused("not_connected", text="This person is not among your contacts.")
+        raise nw.Refused("not_connected", "This person is not among your contacts.")
     blocked = await me.db.run_read(store.blocks_by, me.id)
     return show(
         request,
@@ -139,7 +139,7 @@ async def vcards(request: Request, me: Me) -> Response:
     only = request.path_params.get("attendee_id")
     found = await ct.my_contacts(me.id, db=me.db, only=only)
     if only is not None and not found:
-        raise nw.Refused("not_connected", text="This person is not among your contacts.")
+        raise nw.Refused("not_connected", "This person is not among your contacts.")
     body = "".join(ct.vcard(c, event_name=me.event.name) for c in found)
     name = _filename(found[0].person.name) if only is not None else "contacts"
     return Response(
@@ -158,12 +158,12 @@ routes = [
     Route("/e/{code}/network/code/rotate", page(rotate), methods=["POST"]),
     Route("/e/{code}/network/scan", page(scan_page)),
     Route("/e/{code}/n/{token}", page(scanned), methods=["GET", "POST"]),
-    Route("/e/{code}/network/request/{attendee_id:int}", page(request_contact), methods=["POST"]),
-    Route("/e/{code}/network/requests/{link_id:int}/{answer:str}", page(answer), methods=["POST"]),
-    Route("/e/{code}/network/block/{attendee_id:int}", page(block), methods=["POST"]),
+    Route("/e/{code}/network/request/{attendee_id:id}", page(request_contact), methods=["POST"]),
+    Route("/e/{code}/network/requests/{link_id:id}/{answer:str}", page(answer), methods=["POST"]),
+    Route("/e/{code}/network/block/{attendee_id:id}", page(block), methods=["POST"]),
     Route("/e/{code}/network/contacts", page(contacts_page)),
     Route("/e/{code}/network/contacts.vcf", page(vcards)),
-    Route("/e/{code}/network/contacts/{attendee_id:int}", page(contacts_page)),
-    Route("/e/{code}/network/contacts/{attendee_id:int}.vcf", page(vcards)),
-    Route("/e/{code}/network/contacts/{attendee_id:int}/note", page(note), methods=["POST"]),
+    Route("/e/{code}/network/contacts/{attendee_id:id}", page(contacts_page)),
+    Route("/e/{code}/network/contacts/{attendee_id:id}.vcf", page(vcards)),
+    Route("/e/{code}/network/contacts/{attendee_id:id}/note", page(note), methods=["POST"]),
 ]

@@ -15,7 +15,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import vobject
 from sqlmodel import Session
@@ -34,12 +34,19 @@ from eventapp.networking.profiles import (
 )
 from eventapp.networking.queries import Person
 
-# A code shown on a phone is good for a conference day; reloading the page renews it.
-TOKEN_TTL = 12 * 3600
+# A code shown on a phone is good for 10 minutes from when it was first shown: long
+# enough to hand a phone across a table, short enough that a photographed code dies
+# soon. Reloading the page shows the same code until then (it does not extend it);
+# afterwards the page shows a new one (new nonce). "New code" ends it at once.
+TOKEN_TTL = 10 * 60
 _SIG_BYTES = 15
 # Unanswered requests one attendee may have open: enough for any honest evening, not
 # enough to spam a hall of thousands from the directory.
 MAX_OPEN_REQUESTS = 30
+# Requests per minute: sent by one attendee, and received by one attendee (throw-away
+# attendees made to flood one person are each under the first limit, not the second).
+REQUESTS_PER_MINUTE_SENT = 10
+REQUESTS_PER_MINUTE_RECEIVED = 10
 
 
 # ------------------------------------------------------------------ QR tokens
@@ -57,13 +64,33 @@ def make_token(secret: str, event_id: int, attendee_id: int, nonce: str, expires
     return f"{body}.{_sign(secret, event_id, body)}"
 
 
+def new_nonce(now: float) -> str:
+    """A fresh nonce that carries when it was issued (8 hex digits, then random)."""
+    return f"{int(now):08x}{secrets.token_urlsafe(9)}"
+
+
+def nonce_issued(nonce: str) -> int | None:
+    """When a nonce was issued; None for an old-style nonce without a time."""
+    if len(nonce) != 20:
+        return None
+    try:
+        return int(nonce[:8], 16)
+    except ValueError:
+        return None
+
+
 def _token_tx(session: Session, event_id: int, attendee_id: int, now: float) -> str:
     me = require_opted_in(store.person(session, attendee_id))
     prof = store.profile(session, me.id)
     assert prof is not None
     secret = store.network_state(session, event_id).secret
+    issued = nonce_issued(prof.qr_nonce)
+    if issued is None or not issued <= now < issued + TOKEN_TTL:
+        # Past its lifetime: a new nonce, so the old code (and every photo of it) is dead.
+        prof.qr_nonce, issued = new_nonce(now), int(now)
+        session.add(prof)
     session.commit()
-    return make_token(secret, event_id, attendee_id, prof.qr_nonce, int(now) + TOKEN_TTL)
+    return make_token(secret, event_id, attendee_id, prof.qr_nonce, issued + TOKEN_TTL)
 
 
 async def my_token(
@@ -75,8 +102,8 @@ async def my_token(
 def _rotate_tx(session: Session, event_id: int, attendee_id: int) -> None:
     prof = store.profile(session, attendee_id)
     if prof is None:
-        raise Refused("not_opted_in", text="Turn on networking in your profile first.")
-    prof.qr_nonce = secrets.token_urlsafe(9)
+        raise Refused("not_opted_in", "Turn on networking in your profile first.")
+    prof.qr_nonce = new_nonce(time.time())
     session.add(prof)
     session.commit()
 
@@ -89,33 +116,44 @@ async def rotate_token(event_id: int, attendee_id: int, *, db: Database) -> None
 def _verify(session: Session, event_id: int, token: str, now: float) -> int:
     parts = token.split(".")
     if len(token) > 200 or len(parts) != 4:
-        raise Refused("bad_token", text="This code is not valid.")
+        raise Refused("bad_token", "This code is not valid.")
     body = ".".join(parts[:3])
     secret = store.network_state(session, event_id).secret
     if not hmac.compare_digest(_sign(secret, event_id, body).encode(), parts[3].encode()):
-        raise Refused("bad_token", text="This code is not valid.")
+        raise Refused("bad_token", "This code is not valid.")
     owner_id, expires = int(parts[0], 16), int(parts[1], 16)
     if expires < now:
-        raise Refused("expired_token", text="This code has expired; ask for a fresh one.")
+        raise Refused("expired_token", "This code has expired; ask for a fresh one.")
     prof = store.profile(session, owner_id)
     if prof is None or prof.event_id != event_id or prof.qr_nonce != parts[2]:
-        raise Refused("rotated_token", text="This code was replaced by a newer one.")
+        raise Refused("rotated_token", "This code was replaced by a newer one.")
     if not prof.opted_in:
-        raise Refused("not_available", text="This person does not exchange contacts at the moment.")
+        raise Refused("not_available", "This person does not exchange contacts at the moment.")
     return owner_id
 
 
 def _check_pair(session: Session, me: int, other: int) -> None:
     if me == other:
-        raise Refused("self", text="That is your own code.")
+        raise Refused("self", "That is your own code.")
     require_opted_in(store.person(session, me))
-    if store.blocked_either_way(session, me, other):
-        raise Refused("blocked", text="You cannot exchange contacts with this person.")
+    # A block holds for the blocked person's device too, so re-joining under a new name
+    # does not lift it.
+    if store.blocked_either_way(session, me, other) or store.device_blocked(session, me, other):
+        raise Refused("blocked", "You cannot exchange contacts with this person.")
+
+
+def _refuse_declined_scan(link: ContactLink | None, scanner_id: int) -> None:
+    """An explicit decline wins over a later scan: whoever was declined cannot turn it
+    into a contact with a (photographed) code. The one who declined may still scan the
+    other's code: that is their own new consent."""
+    if link is not None and link.state == LinkState.DECLINED and link.requester_id == scanner_id:
+        raise Refused("declined", "This person declined to exchange contacts with you.")
 
 
 def _preview_tx(session: Session, event_id: int, scanner_id: int, token: str, now: float) -> Person:
     owner_id = _verify(session, event_id, token, now)
     _check_pair(session, scanner_id, owner_id)
+    _refuse_declined_scan(store.link_between(session, scanner_id, owner_id), scanner_id)
     owner = store.person(session, owner_id)
     assert owner is not None
     return owner
@@ -132,6 +170,7 @@ async def preview_exchange(
 def _exchange_tx(session: Session, event_id: int, scanner_id: int, token: str, now: float) -> int:
     owner_id = _verify(session, event_id, token, now)
     _check_pair(session, scanner_id, owner_id)
+    _refuse_declined_scan(store.link_between(session, scanner_id, owner_id), scanner_id)
     link = store.link_between(session, scanner_id, owner_id) or ContactLink(
         event_id=event_id,
         low_id=min(scanner_id, owner_id),
@@ -180,33 +219,33 @@ async def exchange(
 
 def _request_tx(session: Session, event_id: int, from_id: int, to_id: int) -> ContactLink:
     if from_id == to_id:
-        raise Refused("self", text="You cannot send yourself a request.")
+        raise Refused("self", "You cannot send yourself a request.")
     target = store.person(session, to_id)
     profile = store.profile(session, to_id)
     if target is None or profile is None or profile.event_id != event_id or not target.opted_in:
-        raise Refused("unknown_person", text="This person is not in the directory.")
+        raise Refused("unknown_person", "This person is not in the directory.")
     _check_pair(session, from_id, to_id)
     link = store.link_between(session, from_id, to_id)
     if link is not None:
         if link.state == LinkState.ACCEPTED:
-            raise Refused("already_connected", text="You are already connected.")
+            raise Refused("already_connected", "You are already connected.")
         if link.state == LinkState.DECLINED:
-            raise Refused("declined", text="This contact request was declined.")
+            raise Refused("declined", "This contact request was declined.")
         if link.requester_id == from_id:
-            raise Refused("already_requested", text="You already sent a request.")
+            raise Refused("already_requested", "You already sent a request.")
         # They asked me first: asking back is accepting.
         link.state, link.decided_at = LinkState.ACCEPTED, utcnow()
     else:
+        mine = store.links_of(session, from_id)
         waiting = sum(
-            1
-            for lk in store.links_of(session, from_id)
-            if lk.state == LinkState.PENDING and lk.requester_id == from_id
+            1 for lk in mine if lk.state == LinkState.PENDING and lk.requester_id == from_id
         )
         if waiting >= MAX_OPEN_REQUESTS:
             raise Refused(
                 "too_many_requests",
-                text="You have many unanswered requests; wait for some answers first.",
+                "You have many unanswered requests; wait for some answers first.",
             )
+        _limit_request_rate(session, from_id, to_id, mine)
         link = ContactLink(
             event_id=event_id,
             low_id=min(from_id, to_id),
@@ -217,6 +256,33 @@ def _request_tx(session: Session, event_id: int, from_id: int, to_id: int) -> Co
     store.bump_version(session, event_id)
     session.commit()
     return link
+
+
+def _limit_request_rate(
+    session: Session, from_id: int, to_id: int, sent: list[ContactLink]
+) -> None:
+    """Counted in SQL (every process sees the same rows): requests made in the last
+    minute by the requester, and received in the last minute by the target."""
+    since = utcnow() - timedelta(minutes=1)
+
+    def recent(link: ContactLink) -> bool:
+        created = link.created_at
+        if created.tzinfo is None:  # SQLite hands back naive UTC
+            created = created.replace(tzinfo=since.tzinfo)
+        return created >= since and link.via == LinkVia.REQUEST
+
+    if sum(1 for lk in sent if lk.requester_id == from_id and recent(lk)) >= (
+        REQUESTS_PER_MINUTE_SENT
+    ):
+        raise Refused("too_many_requests", "Too many requests in a short time; wait a minute.")
+    received = store.links_of(session, to_id)
+    if sum(1 for lk in received if lk.requester_id != to_id and recent(lk)) >= (
+        REQUESTS_PER_MINUTE_RECEIVED
+    ):
+        raise Refused(
+            "too_many_requests",
+            "This person has received many requests just now; try again in a minute.",
+        )
 
 
 async def request_contact(
@@ -246,9 +312,9 @@ def _answer_tx(session: Session, link_id: int, answerer_id: int, accept: bool) -
         or answerer_id not in (link.low_id, link.high_id)
         or link.requester_id == answerer_id
     ):
-        raise Refused("unknown_request", text="No such request.")
+        raise Refused("unknown_request", "No such request.")
     if link.state != LinkState.PENDING:
-        raise Refused("already_answered", text="This request was already answered.")
+        raise Refused("already_answered", "This request was already answered.")
     if accept:
         require_opted_in(store.person(session, answerer_id))
     link.state = LinkState.ACCEPTED if accept else LinkState.DECLINED
@@ -278,12 +344,19 @@ async def answer_request(
 
 def _block_tx(session: Session, event_id: int, blocker_id: int, blocked_id: int) -> None:
     if blocker_id == blocked_id:
-        raise Refused("self", text="You cannot block yourself.")
+        raise Refused("self", "You cannot block yourself.")
     other = store.profile(session, blocked_id)
     if other is None or other.event_id != event_id:
-        raise Refused("unknown_person", text="This person is not in the directory.")
+        raise Refused("unknown_person", "This person is not in the directory.")
     if blocked_id not in store.blocks_by(session, blocker_id):
-        session.add(ContactBlock(event_id=event_id, blocker_id=blocker_id, blocked_id=blocked_id))
+        session.add(
+            ContactBlock(
+                event_id=event_id,
+                blocker_id=blocker_id,
+                blocked_id=blocked_id,
+                blocked_device=other.device_hash,
+            )
+        )
     link = store.link_between(session, blocker_id, blocked_id)
     if link is not None:
         # Blocking ends a contact: neither sees the other's fields any more.
@@ -317,6 +390,10 @@ class Contact:
 
 
 def _contacts_tx(session: Session, attendee_id: int, only: int | None) -> list[Contact]:
+    me = store.person(session, attendee_id)
+    if me is None or not me.opted_in:
+        # Withdrawn consent hides what you received too, until you opt in again.
+        return []
     links = [
         link for link in store.links_of(session, attendee_id) if link.state == LinkState.ACCEPTED
     ]
@@ -342,7 +419,7 @@ async def my_contacts(attendee_id: int, *, db: Database, only: int | None = None
 
 def _note_tx(session: Session, owner_id: int, about_id: int, text: str) -> None:
     if not _contacts_tx(session, owner_id, about_id):
-        raise Refused("not_connected", text="Notes are for your contacts.")
+        raise Refused("not_connected", "Notes are for your contacts.")
     store.save_note(session, owner_id, about_id, text)
     session.commit()
 
@@ -360,6 +437,9 @@ class Inbox:
 
 
 def _inbox_tx(session: Session, attendee_id: int) -> Inbox:
+    me = store.person(session, attendee_id)
+    if me is None or not me.opted_in:
+        return Inbox([], [])
     pending = [
         link for link in store.links_of(session, attendee_id) if link.state == LinkState.PENDING
     ]

@@ -220,16 +220,37 @@ def build_features(data: MatchingData, event: Event) -> Features:
         len(topics),
         [(i, tcol[t]) for i, p in enumerate(people) for t in p.interests if t in tcol],
     )
-    offered = {t for p in people for t in p.offers}
-    sought = {t for p in people for t in p.seeks}
+    # Tags keep the spelling people typed; they match case-insensitively ("Förderung" and
+    # "förderung" are one tag), shown as first spelled.
+    spelling: dict[str, str] = {}
+    for p in people:
+        for t in (*p.offers, *p.seeks):
+            spelling.setdefault(t.casefold(), t)
+    offered = {t.casefold() for p in people for t in p.offers}
+    sought = {t.casefold() for p in people for t in p.seeks}
     # Only tags both offered and sought can ever match: the vocabulary stays small.
-    tags = sorted(offered & sought)
-    gcol = {t: k for k, t in enumerate(tags)}
+    keys = sorted(offered & sought)
+    tags = [spelling[k] for k in keys]
+    gcol = {t: k for k, t in enumerate(keys)}
     offers = _binary(
-        n, len(tags), [(i, gcol[t]) for i, p in enumerate(people) for t in p.offers if t in gcol]
+        n,
+        len(keys),
+        [
+            (i, gcol[t.casefold()])
+            for i, p in enumerate(people)
+            for t in p.offers
+            if t.casefold() in gcol
+        ],
     )
     seeks = _binary(
-        n, len(tags), [(i, gcol[t]) for i, p in enumerate(people) for t in p.seeks if t in gcol]
+        n,
+        len(keys),
+        [
+            (i, gcol[t.casefold()])
+            for i, p in enumerate(people)
+            for t in p.seeks
+            if t.casefold() in gcol
+        ],
     )
     pitch_ids = sorted(data.pitch_titles)
     pcol = {pid: k for k, pid in enumerate(pitch_ids)}

@@ -14,6 +14,7 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from eventapp.core.models import utcnow
+from eventapp.i18n import N_
 
 
 class OrgType(StrEnum):
@@ -26,12 +27,12 @@ class OrgType(StrEnum):
 
 
 ORG_TYPE_LABELS: dict[OrgType, str] = {
-    OrgType.SME: "SME",
-    OrgType.STARTUP: "Start-up",
-    OrgType.RESEARCH: "Research institute",
-    OrgType.LARGE_COMPANY: "Large company",
-    OrgType.PUBLIC_ADMIN: "Public administration",
-    OrgType.NGO: "Association/NGO",
+    OrgType.SME: N_("SME"),
+    OrgType.STARTUP: N_("Start-up"),
+    OrgType.RESEARCH: N_("Research institute"),
+    OrgType.LARGE_COMPANY: N_("Large company"),
+    OrgType.PUBLIC_ADMIN: N_("Public administration"),
+    OrgType.NGO: N_("Association/NGO"),
 }
 
 
@@ -44,11 +45,11 @@ class PartnerRole(StrEnum):
 
 
 PARTNER_ROLE_LABELS: dict[PartnerRole, str] = {
-    PartnerRole.PARTNER: "Partner",
-    PartnerRole.PILOT_SITE: "Pilot site",
-    PartnerRole.FUNDER: "Funder",
-    PartnerRole.TECHNOLOGY: "Technology provider",
-    PartnerRole.TESTER: "Tester/user",
+    PartnerRole.PARTNER: N_("Partner"),
+    PartnerRole.PILOT_SITE: N_("Pilot site"),
+    PartnerRole.FUNDER: N_("Funder"),
+    PartnerRole.TECHNOLOGY: N_("Technology provider"),
+    PartnerRole.TESTER: N_("Tester/user"),
 }
 
 
@@ -95,6 +96,9 @@ class NetworkProfile(SQLModel, table=True):
     share_linkedin: bool = False
     # Part of every QR token: rotating it invalidates all codes shown before.
     qr_nonce: str = Field(default="", max_length=32)
+    # Hash of the browser's device cookie (per event) when the profile was last saved:
+    # a block also holds for this device, so re-joining under a new name does not lift it.
+    device_hash: str = Field(default="", max_length=64, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -136,6 +140,8 @@ class ContactBlock(SQLModel, table=True):
     event_id: int = Field(foreign_key="event.id", index=True)
     blocker_id: int = Field(foreign_key="attendee.id", index=True)
     blocked_id: int = Field(foreign_key="attendee.id", index=True)
+    # The blocked person's device hash at the time (NetworkProfile.device_hash).
+    blocked_device: str = Field(default="", max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -71,15 +71,18 @@ def safe_text(value: object, *, field: str, max_length: int, required: bool = Fa
 
 
 def parse_tags(value: object, *, field: str) -> list[str]:
-    """ "sensor hardware, funding" -> ["sensor hardware", "funding"] (lower case, unique)."""
+    """ "Sensor hardware, Förderung" -> ["Sensor hardware", "Förderung"]: the spelling
+    typed, each tag once whatever its case (matching compares case-folded)."""
     raw = value if isinstance(value, list) else str(value or "").split(",")
     tags: list[str] = []
+    seen: set[str] = set()
     for item in raw:
-        tag = safe_text(item, field=field, max_length=MAX_TAG_LENGTH).lower()
-        if tag and tag not in tags:
+        tag = safe_text(item, field=field, max_length=MAX_TAG_LENGTH)
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
             tags.append(tag)
     if len(tags) > MAX_TAGS:
-        raise InvalidInput(field, f"has more than {MAX_TAGS} tags")
+        raise InvalidInput(field, "has more than %(limit)d tags", limit=MAX_TAGS)
     return tags
 
 
@@ -134,7 +137,7 @@ def clean_profile(values: Mapping[str, object], *, topics: Sequence[str]) -> Pro
     if unknown:
         raise InvalidInput("interests", "must be topics of this event")
     if len(interests) > MAX_INTERESTS:
-        raise InvalidInput("interests", f"has more than {MAX_INTERESTS} topics")
+        raise InvalidInput("interests", "has more than %(limit)d topics", limit=MAX_INTERESTS)
     profile: dict[str, object] = {
         "org_type": org_type,
         "role": safe_text(values.get("role"), field="role", max_length=80),
@@ -150,7 +153,9 @@ def clean_profile(values: Mapping[str, object], *, topics: Sequence[str]) -> Pro
     return ProfileInput(name, organization, profile, values.get("opt_in") in ("on", "1", True))
 
 
-def _save_tx(session: Session, attendee_id: int, data: ProfileInput) -> NetworkProfile:
+def _save_tx(
+    session: Session, attendee_id: int, data: ProfileInput, device: str = ""
+) -> NetworkProfile:
     attendee = session.get(Attendee, attendee_id)
     assert attendee is not None
     attendee.name, attendee.organization = data.name, data.organization
@@ -173,6 +178,8 @@ def _save_tx(session: Session, attendee_id: int, data: ProfileInput) -> NetworkP
             )
         )
     prof.opted_in = data.opt_in
+    if device:
+        prof.device_hash = device
     if not prof.qr_nonce:
         prof.qr_nonce = secrets.token_urlsafe(9)
     prof.updated_at = utcnow()
@@ -183,17 +190,22 @@ def _save_tx(session: Session, attendee_id: int, data: ProfileInput) -> NetworkP
 
 
 async def save_profile(
-    event: Event, attendee_id: int, values: Mapping[str, object], *, db: Database
+    event: Event,
+    attendee_id: int,
+    values: Mapping[str, object],
+    *,
+    db: Database,
+    device: str = "",
 ) -> NetworkProfile:
     """Validate and store the profile; ticking the consent box opts in (recorded with time
     and text version), unticking it withdraws: listed, suggested and shared no more."""
     data = clean_profile(values, topics=event_topics(event))
-    return await run_write(db, _save_tx, attendee_id, data)
+    return await run_write(db, _save_tx, attendee_id, data, device)
 
 
 def require_opted_in(person: Person | None) -> Person:
     if person is None or not person.opted_in:
-        raise Refused("not_opted_in", text="Turn on networking in your profile first.")
+        raise Refused("not_opted_in", "Turn on networking in your profile first.")
     return person
 
 
@@ -225,7 +237,7 @@ def _interest_tx(
     require_opted_in(store.person(session, attendee_id))
     pitch = session.get(Pitch, pitch_id)
     if pitch is None or pitch.event_id != event_id:
-        raise Refused("unknown_pitch", text="No such pitch in this event.")
+        raise Refused("unknown_pitch", "No such pitch in this event.")
     row = store.interests_of_attendee(session, attendee_id).get(pitch_id) or PartnerInterest(
         event_id=event_id, pitch_id=pitch_id, attendee_id=attendee_id, role=role
     )
@@ -294,7 +306,7 @@ class Interested:
 def _interested_tx(session: Session, pitch_id: int, viewer_id: int) -> list[Interested]:
     pitch = session.get(Pitch, pitch_id)
     if pitch is None or pitch.presenter_attendee_id != viewer_id:
-        raise Refused("forbidden", text="Only the pitch's presenter sees who is interested.")
+        raise Refused("forbidden", "Only the pitch's presenter sees who is interested.")
     rows = store.interests_in_pitch(session, pitch_id)
     hidden = store.hidden_from(session, viewer_id)
     persons = store.people(session, [r.attendee_id for r in rows])

@@ -170,6 +170,19 @@ def blocked_either_way(session: Session, a: int, b: int) -> bool:
     return row is not None
 
 
+def device_blocked(session: Session, a: int, b: int) -> bool:
+    """Whether either blocked the other's device (under this or an earlier attendee)."""
+    pa, pb = profile(session, a), profile(session, b)
+    clauses = [
+        and_(col(ContactBlock.blocker_id) == blocker, col(ContactBlock.blocked_device) == device)
+        for blocker, other in ((b, pa), (a, pb))
+        if other is not None and (device := other.device_hash)
+    ]
+    if not clauses:
+        return False
+    return session.exec(select(ContactBlock.id).where(or_(*clauses))).first() is not None
+
+
 def links_of(session: Session, attendee_id: int) -> list[ContactLink]:
     return list(
         session.exec(
@@ -265,18 +278,7 @@ def directory(
     )
     if org_type:
         query = query.where(NetworkProfile.org_type == org_type)
-    if tag:
-        # Tags are stored as JSON lists; the quoted form matches whole tags only. Topics
-        # keep the organiser's spelling, offers and seeks are stored in lower case.
-        topic = f"%{json.dumps(tag, ensure_ascii=False)}%"
-        lower = f"%{json.dumps(tag.lower(), ensure_ascii=False)}%"
-        query = query.where(
-            or_(
-                col(NetworkProfile.interests).like(topic),
-                col(NetworkProfile.offers).like(lower),
-                col(NetworkProfile.seeks).like(lower),
-            )
-        )
+    wanted = tag.casefold()
     if text:
         like = f"%{text.lower()}%"
         query = query.where(
@@ -295,8 +297,20 @@ def directory(
                 )
             )
         )
-    rows = session.exec(query.order_by(col(Attendee.name), col(Attendee.id)).limit(limit)).all()
-    return [person_of(a, p) for a, p in rows]
+    ordered = query.order_by(col(Attendee.name), col(Attendee.id))
+    if not tag:
+        rows = session.exec(ordered.limit(limit)).all()
+        return [person_of(a, p) for a, p in rows]
+    # Tags keep the spelling typed and match whatever the case: compared case-folded here,
+    # since SQLite's lower() and LIKE fold ASCII letters only ("Förderung" vs "FÖRDERUNG").
+    people = []
+    for a, p in session.exec(ordered).all():
+        person = person_of(a, p)
+        if any(t.casefold() == wanted for t in (*person.interests, *person.offers, *person.seeks)):
+            people.append(person)
+            if len(people) >= limit:
+                break
+    return people
 
 
 # ------------------------------------------------------------------ partnering

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from eventapp.i18n import N_
 from eventapp.networking.matching import (
     ORG_TYPES,
     VOTE_CAP,
@@ -26,7 +27,8 @@ from eventapp.networking.models import ORG_TYPE_LABELS
 
 @dataclass(frozen=True)
 class Reason:
-    """One reason in words. ``template`` is the English catalogue key; ``params`` fill it."""
+    """One reason in words. ``template`` is the English catalogue key with named
+    placeholders (``%(name)s``); ``params`` fill it."""
 
     kind: str
     template: str
@@ -35,7 +37,35 @@ class Reason:
 
     def text(self, gettext: Callable[[str], str]) -> str:
         params = {k: (gettext(v) if k.startswith("label") else v) for k, v in self.params.items()}
-        return gettext(self.template).format(**params)
+        return gettext(self.template) % params
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        """Pages show a reason with ``{{ _(reason) }}``."""
+        return self.text(gettext)
+
+    def about(self, gettext: Callable[[str], str], me: str) -> str:
+        """The reason told about both people (the organiser's export), not to ``me``."""
+        params = {k: (gettext(v) if k.startswith("label") else v) for k, v in self.params.items()}
+        return gettext(ABOUT.get(self.template, self.template)) % {**params, "me": me}
+
+
+# The same reasons in the third person, for the organiser: "Anna seeks …, Ben offers it".
+ABOUT = {
+    "You seek %(tag)s, %(name)s offers it": N_("%(me)s seeks %(tag)s, %(name)s offers it"),
+    "%(name)s seeks %(tag)s, you offer it": N_("%(name)s seeks %(tag)s, %(me)s offers it"),
+    "%(name)s wants to get involved in your pitch '%(pitch)s'": N_(
+        "%(name)s wants to get involved in %(me)s's pitch '%(pitch)s'"
+    ),
+    "%(name)s presents '%(pitch)s', which you want to join": N_(
+        "%(name)s presents '%(pitch)s', which %(me)s wants to join"
+    ),
+    "You both want to get involved in '%(pitch)s'": N_("Both want to get involved in '%(pitch)s'"),
+    "You both rated '%(pitch)s' %(score)s/%(max)s": N_("Both rated '%(pitch)s' %(score)s/%(max)s"),
+    "You both rated '%(pitch)s' highly (%(score)s/%(max)s and %(theirs)s/%(max)s)": N_(
+        "Both rated '%(pitch)s' highly (%(score)s/%(max)s and %(theirs)s/%(max)s)"
+    ),
+    "You share an interest in %(topics)s": N_("Both are interested in %(topics)s"),
+}
 
 
 def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]:
@@ -47,7 +77,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "complement",
-                "you seek {tag}, {name} offers it",
+                "You seek %(tag)s, %(name)s offers it",
                 {"tag": f.tags[col], "name": name},
                 W_COMPLEMENT * float(f.tag_idf[col]),
             )
@@ -56,7 +86,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "complement",
-                "{name} seeks {tag}, you offer it",
+                "%(name)s seeks %(tag)s, you offer it",
                 {"tag": f.tags[col], "name": name},
                 W_COMPLEMENT * float(f.tag_idf[col]),
             )
@@ -65,7 +95,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "presenter",
-                "{name} wants to get involved in your pitch '{pitch}'",
+                "%(name)s wants to get involved in your pitch '%(pitch)s'",
                 {"pitch": f.titles[col], "name": name},
                 W_PRESENTER,
             )
@@ -74,7 +104,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "presenter",
-                "{name} presents '{pitch}', which you want to join",
+                "%(name)s presents '%(pitch)s', which you want to join",
                 {"pitch": f.titles[col], "name": name},
                 W_PRESENTER,
             )
@@ -83,7 +113,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "pitch",
-                "you both want to get involved in '{pitch}'",
+                "You both want to get involved in '%(pitch)s'",
                 {"pitch": f.titles[col]},
                 W_PITCH,
             )
@@ -100,9 +130,9 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
                 "theirs": str(theirs),
             }
             template = (
-                "you both rated '{pitch}' {score}/{max}"
+                "You both rated '%(pitch)s' %(score)s/%(max)s"
                 if mine == theirs
-                else "you both rated '{pitch}' highly ({score}/{max} and {theirs}/{max})"
+                else "You both rated '%(pitch)s' highly (%(score)s/%(max)s and %(theirs)s/%(max)s)"
             )
             reasons.append(
                 Reason(
@@ -118,7 +148,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "interest",
-                "you share an interest in {topics}",
+                "You share an interest in %(topics)s",
                 {"topics": ", ".join(f.topics[c] for c in shared[:3])},
                 W_INTEREST * float(sum(f.topic_idf[c] for c in shared)),
             )
@@ -128,7 +158,7 @@ def explain(f: Features, me: int, other: int, *, limit: int = 4) -> list[Reason]
         reasons.append(
             Reason(
                 "org",
-                "{label_me} ↔ {label_other}",
+                "%(label_me)s ↔ %(label_other)s",
                 {
                     "label_me": ORG_TYPE_LABELS[ORG_TYPES[f.org[i]]],
                     "label_other": ORG_TYPE_LABELS[ORG_TYPES[f.org[j]]],

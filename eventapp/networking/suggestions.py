@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +101,12 @@ def _serve(session: Session, suggestions: Suggestions, attendee_id: int) -> list
     ]
 
 
-def list_suggestions(session: Session, event_id: int) -> list[dict[str, Any]]:
-    """Every attendee's suggested matches with English reasons (for the organiser's
-    export): attendee ids, names, rank, score."""
+def list_suggestions(
+    session: Session, event_id: int, gettext: Callable[[str], str] = str
+) -> list[dict[str, Any]]:
+    """Every attendee's suggested matches for the organiser's export: attendee ids, names,
+    rank, score, and the reasons told about both people (not "you") in ``gettext``'s
+    language."""
     suggestions = load_and_compute(session, event_id)
     features = suggestions.features
     rows: list[dict[str, Any]] = []
@@ -117,7 +121,7 @@ def list_suggestions(session: Session, event_id: int) -> list[dict[str, Any]]:
                     "rank": rank,
                     "score": round(score, 3),
                     "reasons": "; ".join(
-                        r.text(lambda s: s) for r in explain(features, aid, other)
+                        r.about(gettext, features.names[i]) for r in explain(features, aid, other)
                     ),
                 }
             )

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event
 from eventapp.core.validation import InvalidInput
-from eventapp.i18n import translator
+from eventapp.i18n import N_, Translatable
 from eventapp.live.hub import Hub
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.networking import contacts as ct
@@ -33,24 +33,25 @@ from eventapp.networking.models import (
 from eventapp.networking.suggestions import SuggestionCache
 from eventapp.settings import Settings
 from eventapp.voting import queries
-from eventapp.web.render import language, render
-from eventapp.web.security import csrf_ok
+from eventapp.web.limits import form_limits
+from eventapp.web.render import render
+from eventapp.web.security import csrf_ok, device_hash
 
 MAX_FORM_BYTES = 16_384  # a whole profile is far below this; larger is refused unread
 # What a redirect's ?done= says on the next page.
 NOTICES = {
-    "saved": "Profile saved.",
-    "requested": "Request sent.",
-    "connected": "You are now connected.",
-    "declined": "Request declined.",
-    "accepted": "You are now connected.",
-    "exchanged": "Contacts exchanged.",
-    "noted": "Note saved.",
-    "rotated": "New code: the old one no longer works.",
-    "blocked": "Blocked: you no longer see each other.",
-    "unblocked": "Unblocked.",
-    "interest": "Saved: the presenter can see your interest.",
-    "withdrawn": "Interest withdrawn.",
+    "saved": N_("Profile saved."),
+    "requested": N_("Request sent."),
+    "connected": N_("You are now connected."),
+    "declined": N_("Request declined."),
+    "accepted": N_("You are now connected."),
+    "exchanged": N_("Contacts exchanged."),
+    "noted": N_("Note saved."),
+    "rotated": N_("New code: the old one no longer works."),
+    "blocked": N_("Blocked: you no longer see each other."),
+    "unblocked": N_("Unblocked."),
+    "interest": N_("Saved: the presenter can see your interest."),
+    "withdrawn": N_("Interest withdrawn."),
 }
 
 
@@ -81,13 +82,13 @@ async def identify(request: Request) -> Me | Response:
     attendee = await db.run_read(queries.attendee_by_token, event.id, token) if token else None
     if attendee is None or attendee.id is None:
         return message(
-            request, event, "Please join the event first.", status=403, back=f"/e/{event.code}"
+            request, event, N_("Please join the event first."), status=403, back=f"/e/{event.code}"
         )
     if not getattr(event, "networking_enabled", True):
         return message(
             request,
             event,
-            "Networking is switched off for this event.",
+            N_("Networking is switched off for this event."),
             status=404,
             back=f"/e/{event.code}",
         )
@@ -95,7 +96,12 @@ async def identify(request: Request) -> Me | Response:
 
 
 def message(
-    request: Request, event: Event, text: str, *, status: int = 400, back: str | None = None
+    request: Request,
+    event: Event,
+    text: str | Translatable,
+    *,
+    status: int = 400,
+    back: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -112,22 +118,22 @@ def message(
 
 
 def refused(request: Request, me: Me, exc: Exception, back: str | None = None) -> Response:
-    _ = translator(language(request, me.event.language, me.event))
     if isinstance(exc, InvalidInput):
-        return message(request, me.event, f"{_(exc.field)}: {_(exc.message)}", back=back)
+        # Rendered by the page in the reader's language (field and parameters included).
+        return message(request, me.event, exc, back=back)
     if isinstance(exc, nw.Refused):
         status = 409 if exc.code in ("already_connected", "already_requested") else 400
         if exc.code in ("blocked", "forbidden"):
             status = 403
-        return message(request, me.event, exc.translated(_), status=status, back=back)
+        return message(request, me.event, exc, status=status, back=back)
     raise exc
 
 
 async def checked_form(request: Request, me: Me) -> FormData | Response:
     """The posted form, if it is small enough and carries this browser's CSRF token."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return message(request, me.event, "This form is too large.", status=413)
-    form = await request.form(max_files=0, max_fields=60)
+        return message(request, me.event, N_("This form is too large."), status=413)
+    form = await request.form(**form_limits(request.url.path))
     settings: Settings = request.state.settings
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
         return message(request, me.event, "The form expired. Please try again.", status=403)
@@ -198,9 +204,10 @@ async def profile_page(request: Request, me: Me) -> Response:
         values: dict[str, object] = {k: v for k, v in form.items() if isinstance(v, str)}
         values["interests"] = [str(v) for v in form.getlist("interests")]
         try:
-            await nw.save_profile(me.event, me.id, values, db=me.db)
+            await nw.save_profile(
+                me.event, me.id, values, db=me.db, device=device_hash(request, me.event_id)
+            )
         except InvalidInput as exc:
-            _ = translator(language(request, me.event.language, me.event))
             return show(
                 request,
                 me,
@@ -208,7 +215,7 @@ async def profile_page(request: Request, me: Me) -> Response:
                 {
                     "form": values,
                     "topics": nw.event_topics(me.event),
-                    "error": f"{_(exc.field)}: {_(exc.message)}",
+                    "error": exc,
                 },
                 status=400,
             )
@@ -314,5 +321,5 @@ routes = [
     Route("/e/{code}/network/profile", page(profile_page), methods=["GET", "POST"]),
     Route("/e/{code}/network/people", page(people_page)),
     Route("/e/{code}/network/pitches", page(pitches_page)),
-    Route("/e/{code}/network/pitches/{pitch_id:int}", page(pitch_interest), methods=["POST"]),
+    Route("/e/{code}/network/pitches/{pitch_id:id}", page(pitch_interest), methods=["POST"]),
 ]

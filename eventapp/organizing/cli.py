@@ -6,6 +6,7 @@ import-pitches  append pitches from a CSV or XLSX file (all rows or none)
 import-partners add organisations to the partner list from a CSV or XLSX file
 settings        change an event's settings
 purge           delete an event (or every event past its retention period) for good
+admission, import-invites, badges, attendees: see ``admission_cli`` (issue 12)
 """
 
 from __future__ import annotations
@@ -21,14 +22,22 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.exports import base as exports
 from eventapp.exports import registry
-from eventapp.organizing import imports, report
+from eventapp.organizing import admission_cli, imports, report
 from eventapp.organizing import rules as organizing
 from eventapp.organizing.forms import settings_form
 from eventapp.organizing.rules import Publisher
 from eventapp.settings import Settings
 from eventapp.voting import queries
 
-COMMANDS = ("export", "report", "import-pitches", "import-partners", "settings", "purge")
+COMMANDS = (
+    "export",
+    "report",
+    "import-pitches",
+    "import-partners",
+    "settings",
+    "purge",
+    *admission_cli.COMMANDS,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +75,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     purge.add_argument(
         "--force", action="store_true", help="purge CODE even before its retention period ends"
     )
+    admission_cli.add_parsers(sub)  # admission, import-invites, badges, attendees (issue 12)
 
 
 def _bus(settings: Settings) -> Bus:
@@ -165,6 +175,8 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         )
         print(f"saved settings of {event.code} (event {event_id})")
         return 0
+    if args.command in admission_cli.COMMANDS:
+        return admission_cli.run(args, db, event, settings)
     kind = args.command.removeprefix("import-")
     data = Path(args.file).read_bytes()
     existing = imports.existing_values(kind, event.id, db=db)

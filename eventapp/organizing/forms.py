@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -14,12 +15,18 @@ from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.exports import base as exports
 from eventapp.exports import registry
+from eventapp.i18n import N_, Translatable
 from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
+from eventapp.organizing.attendees import attendee_panel
 from eventapp.organizing.rules import format_matrix
+from eventapp.questions.rules import question_settings_form
 from eventapp.voting import queries
 from eventapp.web.render import base_url, event_links, render
+
+# The console names the event's links by their keys (web.render.event_links).
+LINK_NAMES = (N_("attendee"), N_("moderator"), N_("projector"), N_("organizer"))
 
 
 def settings_form(event: Event) -> dict[str, str]:
@@ -37,6 +44,8 @@ def settings_form(event: Event) -> dict[str, str]:
         "org_type_matrix": format_matrix(event.org_type_matrix),
         "networking": "on" if event.networking_enabled else "",
         "retention_days": str(event.retention_days),
+        **question_settings_form(event),
+        "timezone": event.timezone,
     }
 
 
@@ -74,9 +83,10 @@ async def console(
     event: Event,
     *,
     status_code: int = 200,
-    errors: list[str] | None = None,
+    errors: Sequence[str | Translatable] | None = None,
     form: dict[str, str] | None = None,
     preview: imports.CheckedImport | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     db = request.state.db
     assert event.id is not None
@@ -104,9 +114,17 @@ async def console(
         "exporters": registry.listing(),
         "formats": list(exports.FORMATS),
         "preview": preview,
-        "preview_payload": json.dumps(preview.rows, ensure_ascii=False) if preview else "",
+        "preview_payload": (
+            imports.sign_preview(preview.kind.slug, preview.rows, secret=event.export_salt)
+            if preview
+            else ""
+        ),
         "import_kinds": imports.KINDS,
         "retention_ends": privacy.retention_ends(event).date().isoformat(),
         "expired": privacy.is_expired(event),
+        # Attendees, admission and invites (issue 12): templates/organizer/_attendees.html.
+        **await db.run_read(attendee_panel, event.id),
+        "invite_base": f"{base_url(request)}/e/{event.code}/i/",
+        **(extra or {}),
     }
     return render(request, "organizer/index.html", context, status_code=status_code, event=event)

@@ -8,8 +8,10 @@ none. Organisers see the checked rows as a preview before anything is stored.
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
-import re
+import json
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +19,20 @@ from dataclasses import dataclass, field
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.i18n import N_
 from eventapp.organizing import queries as store
 from eventapp.organizing.rules import Publisher
 from eventapp.voting.queries import EventState
 
 MAX_BYTES = 1_000_000  # a list of a few hundred organisations is a few kB
 MAX_ROWS = 2000
+# Columns read from a sheet: ours have at most four, a real export has a few dozen.
+MAX_COLUMNS = 50
+# An XLSX is a zip: its listing is checked before openpyxl opens anything. 2,000 rows of
+# text unpack to about 1 MB; a zip bomb unpacks to gigabytes from a few kB.
+MAX_XLSX_UNCOMPRESSED = 20_000_000
+MAX_XLSX_RATIO = 100  # uncompressed/compressed, per part and overall
+MAX_XLSX_PARTS = 100
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class ImportKind:
 KINDS = {
     "pitches": ImportKind(
         "pitches",
-        "Pitches",
+        N_("Pitches"),
         (
             Column("title", "title", 160, True, ("titel", "pitch", "projekt", "project")),
             Column(
@@ -60,7 +70,7 @@ KINDS = {
     ),
     "partners": ImportKind(
         "partners",
-        "Partner list",
+        N_("Partner list"),
         (
             Column(
                 "name",
@@ -86,15 +96,15 @@ KINDS = {
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (not a row problem). ``text`` is English with
-    {placeholders}, so the page can translate it before filling them in."""
+    %(placeholders)s, so the page can translate it before filling them in."""
 
     def __init__(self, text: str, **params: object) -> None:
         self.text = text
         self.params = {k: str(v) for k, v in params.items()}
-        super().__init__(text.format(**self.params))
+        super().__init__(text % self.params)
 
     def render(self, gettext: Callable[[str], str] = str) -> str:
-        return gettext(self.text).format(**self.params)
+        return gettext(self.text) % self.params
 
 
 @dataclass(frozen=True)
@@ -102,22 +112,17 @@ class Problem:
     """One thing wrong with a cell, kept in parts so the page can translate it."""
 
     field: str
-    text: str  # English, with {placeholders} filled from params
-    params: tuple[tuple[str, str], ...] = ()
+    text: str  # English, with %(placeholders)s filled from params
+    params: tuple[tuple[str, str | int], ...] = ()
 
     def render(self, gettext: Callable[[str], str] = str) -> str:
-        body = gettext(self.text).format(**dict(self.params))
+        body = gettext(self.text) % dict(self.params)
         return f"{gettext(self.field)} {body}" if self.field else body
 
 
-_LONGER = re.compile(r"^is longer than (\d+) characters$")
-
-
 def _problem(exc: InvalidInput) -> Problem:
-    longer = _LONGER.match(exc.message)
-    if longer:
-        return Problem(exc.field, "is longer than {n} characters", (("n", longer.group(1)),))
-    return Problem(exc.field, exc.message)
+    # The rule's English template and parameters, translated where the page shows them.
+    return Problem(exc.field, exc.template, tuple(exc.params.items()))
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,10 @@ class RowError:
 
     def translated(self, gettext: Callable[[str], str]) -> str:
         return "; ".join(p.render(gettext) for p in self.problems)
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        """Pages show a row's problems with ``{{ _(row_error) }}``."""
+        return self.translated(gettext)
 
 
 @dataclass
@@ -148,7 +157,7 @@ def read_table(data: bytes, filename: str = "") -> list[list[str]]:
     """The file's cells as text, header row first. CSV (comma, semicolon or tab; UTF-8 or
     Windows-1252, as German Excel writes it) or XLSX (first sheet)."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError("The file is larger than {mb} MB.", mb=MAX_BYTES // 1_000_000)
+        raise ImportFileError("The file is larger than %(mb)s MB.", mb=MAX_BYTES // 1_000_000)
     if not data.strip():
         raise ImportFileError("The file is empty.")
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
@@ -162,7 +171,7 @@ def read_table(data: bytes, filename: str = "") -> list[list[str]]:
     if not rows:
         raise ImportFileError("The file has no rows.")
     if len(rows) - 1 > MAX_ROWS:
-        raise ImportFileError("The file has more than {n} rows.", n=MAX_ROWS)
+        raise ImportFileError("The file has more than %(n)s rows.", n=MAX_ROWS)
     return rows
 
 
@@ -175,31 +184,91 @@ def _read_csv(data: bytes) -> list[list[str]]:
         text = data.decode("cp1252", errors="replace")
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)
+    rows: list[list[str]] = []
     try:
-        return [list(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)]
+        # Bounded like the XLSX reader: one row past the limit is enough to refuse it.
+        for record in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True):
+            rows.append(record[:MAX_COLUMNS])
+            if len(rows) >= MAX_ROWS + 2:
+                break
+        return rows
     except csv.Error as exc:
-        raise ImportFileError("The CSV file is malformed: {detail}.", detail=exc) from None
+        raise ImportFileError("The CSV file is malformed: %(detail)s.", detail=exc) from None
+
+
+def check_xlsx_listing(data: bytes) -> None:
+    """Refuse a workbook whose zip listing promises too much, before anything is
+    unpacked: too many parts, too many bytes, or a compression ratio no spreadsheet has.
+    The sizes in the listing bound what zipfile will inflate (it stops at the declared
+    size), and XML with a document type (entity tricks) is refused too."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+            if len(parts) > MAX_XLSX_PARTS:
+                raise ImportFileError(
+                    "The workbook has more than %(n)s parts; save it again as a plain XLSX.",
+                    n=MAX_XLSX_PARTS,
+                )
+            total = sum(p.file_size for p in parts)
+            packed = sum(p.compress_size for p in parts)
+            ratios = [p.file_size / max(p.compress_size, 1) for p in parts if p.file_size > 4096]
+            if (
+                total > MAX_XLSX_UNCOMPRESSED
+                or total / max(packed, 1) > MAX_XLSX_RATIO
+                or any(r > MAX_XLSX_RATIO for r in ratios)
+            ):
+                raise ImportFileError(
+                    "The workbook unpacks to more than %(mb)s MB or is compressed "
+                    "suspiciously well; it is not read.",
+                    mb=MAX_XLSX_UNCOMPRESSED // 1_000_000,
+                )
+            for part in parts:
+                if part.filename.endswith((".xml", ".rels")):
+                    with archive.open(part) as handle:
+                        head = handle.read(4096)
+                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                        raise ImportFileError(
+                            "The workbook contains XML declarations that are not allowed."
+                        )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise ImportFileError(
+            "The file is not a readable XLSX workbook (%(detail)s).", detail=exc
+        ) from None
 
 
 def _read_xlsx(data: bytes) -> list[list[str]]:
     import openpyxl  # imported here: only imports and exports need it
 
+    check_xlsx_listing(data)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # bad zip, bad XML, missing parts: all "not readable"
         raise ImportFileError(
-            "The file is not a readable XLSX workbook ({detail}).", detail=exc
+            "The file is not a readable XLSX workbook (%(detail)s).", detail=_short(exc)
         ) from None
     try:
         sheet = book.worksheets[0]
         rows: list[list[str]] = []
-        for values in sheet.iter_rows(values_only=True):
+        # Explicit bounds: never ask the sheet for its size (its dimension tag may lie,
+        # and without one openpyxl would read every row to find it).
+        for values in sheet.iter_rows(
+            min_row=1, max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS, values_only=True
+        ):
             rows.append(["" if v is None else str(v) for v in values])
-            if len(rows) > MAX_ROWS + 1:
-                break
         return rows
+    except ImportFileError:
+        raise
+    except Exception as exc:  # XML errors surface while rows are read
+        raise ImportFileError(
+            "The file is not a readable XLSX workbook (%(detail)s).", detail=_short(exc)
+        ) from None
     finally:
         book.close()
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
@@ -214,7 +283,7 @@ def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
     if missing:
         expected = ", ".join(c.label for c in kind.columns)
         raise ImportFileError(
-            "Missing column: {missing}. The first row must name the columns ({expected}).",
+            "Missing column: %(missing)s. The first row must name the columns (%(expected)s).",
             missing=", ".join(missing),
             expected=expected,
         )
@@ -252,9 +321,9 @@ def check_rows(
                 problems.append(
                     Problem(
                         "",
-                        "{value} repeats row {row}"
+                        N_("%(value)s repeats row %(row)s")
                         if seen[key]
-                        else "{value} repeats what is already stored",
+                        else N_("%(value)s repeats what is already stored"),
                         value,
                     )
                 )
@@ -264,6 +333,48 @@ def check_rows(
         else:
             result.rows.append(row)
     return result
+
+
+def sign_preview(kind_slug: str, rows: Sequence[dict[str, str]], *, secret: str) -> str:
+    """The preview's rows as the confirm form carries them: ``<hmac>.<json>``. The
+    key is derived from a per-event secret, so only this server's preview of this event
+    (and this kind of list) is accepted back."""
+    body = json.dumps(list(rows), ensure_ascii=False, separators=(",", ":"))
+    return f"{_preview_mac(kind_slug, body, secret)}.{body}"
+
+
+def _preview_mac(kind_slug: str, body: str, secret: str) -> str:
+    key = hmac.new(secret.encode(), b"import-preview", hashlib.sha256).digest()
+    return hmac.new(key, f"{kind_slug}\n{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_confirmed(
+    kind_slug: str, payload: str, *, secret: str, existing: Sequence[str] = ()
+) -> CheckedImport:
+    """The confirm step: the payload must be a preview this server signed, and it is
+    checked again with the same row, field and size limits as the file was."""
+    kind = KINDS[kind_slug]
+    damaged = ImportFileError("The preview data was damaged. Upload the file again.")
+    if len(payload) > MAX_BYTES * 2:
+        raise ImportFileError("The file is larger than %(mb)s MB.", mb=MAX_BYTES // 1_000_000)
+    mac, _, body = payload.partition(".")
+    if not hmac.compare_digest(mac.encode(), _preview_mac(kind_slug, body, secret).encode()):
+        raise damaged  # checked before parsing: a forged payload is never parsed
+    try:
+        rows = json.loads(body)
+    except (ValueError, RecursionError):
+        raise damaged from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise damaged
+    if len(rows) > MAX_ROWS:
+        raise ImportFileError("The file has more than %(n)s rows.", n=MAX_ROWS)
+    table = [[c.key for c in kind.columns]]
+    table += [[_cell(r.get(c.key, "")) for c in kind.columns] for r in rows]
+    return check_rows(kind, table, existing)
+
+
+def _cell(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def check_file(

@@ -9,19 +9,24 @@ from __future__ import annotations
 import io
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reportlab.graphics import renderSVG
 from reportlab.graphics.shapes import Circle, Drawing, Line, Rect, String
 from reportlab.lib import colors
 
+from eventapp.admission import queries as admission
+from eventapp.admission.queries import Provenance
 from eventapp.core import queries as shared
 from eventapp.exports.base import ExportContext
 from eventapp.exports.networking import Network
+from eventapp.exports.questions import PitchQuestions, questions_by_pitch
 from eventapp.exports.voting import PitchResult, results_of
+from eventapp.i18n import N_, Formats
+from eventapp.networking.models import ORG_TYPE_LABELS, OrgType
 from eventapp.voting import queries
 
 ACCENT = colors.HexColor("#0b5fff")
@@ -58,6 +63,10 @@ class Report:
     votes: int
     turnout: list[tuple[datetime, int]]  # (bucket start, votes last changed in it)
     network: Network
+    # Audience questions per pitch (issue 16), in agenda order.
+    questions: tuple[PitchQuestions, ...] = ()
+    # How the result was obtained (issue 12): admission mode, turnout, removals.
+    provenance: Provenance | None = None
 
     @property
     def leaderboard(self) -> list[PitchResult]:
@@ -78,8 +87,30 @@ def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
         attendees=len(attendees),
         votes=len(raw),
         turnout=turnout_buckets([v.updated_at for v in raw]),
-        network=network or Network(note="Networking data is not available."),
+        network=network or Network(note=N_("Networking data is not available.")),
+        questions=tuple(questions_by_pitch(ctx)),
+        provenance=ctx.db.read(admission.provenance, ctx.event_id),
     )
+
+
+MODE_NAMES = {"open": "open admission", "hall": "hall code", "invite": "invite list"}
+
+
+def provenance_line(p: Provenance, gettext: Callable[[str], str] = str) -> str:
+    """ "Admission: hall code · Attendees: 120 / 150 expected (80 %) · Removed by the
+    organiser: 40 attendees, 80 votes", in the reader's language."""
+    _ = gettext
+    parts = [f"{_('Admission')}: {_(MODE_NAMES.get(p.mode, p.mode))}"]
+    attendees = f"{_('Attendees')}: {p.attendees}"
+    if p.expected:
+        attendees += f" / {p.expected} {_('expected')} ({p.turnout} %)"
+    parts.append(attendees)
+    if p.removals:
+        parts.append(
+            f"{_('Removed by the organiser')}: {p.removed_attendees} {_('attendees')}, "
+            f"{p.removed_votes} {_('votes')}"
+        )
+    return " · ".join(parts)
 
 
 def turnout_buckets(
@@ -132,7 +163,10 @@ def turnout_chart(
     width: float = 480,
     height: float = 150,
     font: str = "Helvetica",
+    fmt: Formats | None = None,
 ) -> Drawing:
+    """Votes per time slot; times in the event's zone (stored times are UTC)."""
+    fmt = fmt or Formats("en")
     d = Drawing(width, height)
     d.add(Line(30, 20, width, 20, strokeColor=LINE))
     if not turnout:
@@ -148,7 +182,7 @@ def turnout_chart(
                 String(
                     30 + i * slot,
                     6,
-                    moment.strftime("%H:%M"),
+                    fmt.time(_aware(moment)),
                     fontName=font,
                     fontSize=8,
                     fillColor=MUTED,
@@ -158,7 +192,22 @@ def turnout_chart(
     return d
 
 
-def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica") -> Drawing:
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def org_type_label(value: str, fmt: Formats) -> str:
+    """An organisation type code as the reader's word ("KMU"); "–" for none."""
+    try:
+        return fmt.gettext(ORG_TYPE_LABELS[OrgType(value)])
+    except ValueError:
+        return value or "–"
+
+
+def network_chart(
+    network: Network, *, size: float = 320, font: str = "Helvetica", fmt: Formats | None = None
+) -> Drawing:
     """Attendees on a circle, grouped and coloured by organisation type; lines are
     contact exchanges. No names: the picture goes into a brochure."""
     if not network.nodes:
@@ -195,7 +244,8 @@ def network_chart(network: Network, *, size: float = 320, font: str = "Helvetica
         )
     for i, t in enumerate(types[:6]):
         d.add(Rect(i * size / 6, 2, 8, 8, fillColor=colour[t], strokeColor=None))
-        d.add(String(i * size / 6 + 11, 3, t[:14], fontName=font, fontSize=7))
+        label = org_type_label(t, fmt or Formats("en"))
+        d.add(String(i * size / 6 + 11, 3, label[:14], fontName=font, fontSize=7))
     return d
 
 
@@ -207,8 +257,9 @@ def svg(drawing: Drawing) -> bytes:
 # ------------------------------------------------------------------ PDF
 
 
-def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
-    """The report as a PDF. ``text`` translates the headings (English keys)."""
+def pdf(report: Report, fmt: Formats | None = None) -> bytes:
+    """The report as a PDF in the reader's language, numbers and time zone."""
+    fmt = fmt or Formats("en")
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import cm
@@ -221,8 +272,7 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
         TableStyle,
     )
 
-    def _(s: str) -> str:
-        return (text or {}).get(s, s)
+    _ = fmt.gettext
 
     font = font_name()
     bold = font + "-Bold" if font == "DejaVuSans" else "Helvetica-Bold"
@@ -242,14 +292,19 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
                     x
                     for x in (
                         _("Results"),
-                        report.date,
-                        f"{_('Attendees')}: {report.attendees}",
-                        f"{_('Votes')}: {report.votes}",
+                        fmt.date(report.date),
+                        f"{_('Attendees')}: {fmt.integer(report.attendees)}",
+                        f"{_('Votes')}: {fmt.integer(report.votes)}",
                     )
                     if x
                 )
             ),
             body,
+        ),
+        *(
+            [Paragraph(esc(provenance_line(report.provenance, _)), body)]
+            if report.provenance is not None
+            else []
         ),
         Spacer(1, 0.4 * cm),
         Paragraph(_("Leaderboard"), h2),
@@ -260,8 +315,8 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
             str(r.rank),
             Paragraph(esc(r.title), body),
             str(r.summary.n),
-            f"{r.summary.mean:.2f}" if r.summary.mean is not None else "–",
-            f"{r.adjusted:.2f}" if r.adjusted is not None else "–",
+            fmt.number(r.summary.mean),
+            fmt.number(r.adjusted),
         ]
         for r in report.leaderboard
     ]
@@ -279,8 +334,8 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
     story += [
         table,
         Spacer(1, 0.5 * cm),
-        Paragraph(_("Turnout over time"), h2),
-        turnout_chart(report.turnout, font=font),
+        Paragraph(esc(_("Turnout over time (%(zone)s)", zone=fmt.timezone_name())), h2),
+        turnout_chart(report.turnout, font=font, fmt=fmt),
         Paragraph(_("Votes per pitch"), h2),
     ]
     for r in report.results:
@@ -305,8 +360,19 @@ def pdf(report: Report, text: dict[str, str] | None = None) -> bytes:
     if net.note:
         story.append(Paragraph(esc(_(net.note)), body))
     for org_type, n in net.by_type.items():
-        story.append(Paragraph(esc(f"{org_type}: {n}"), body))
-    story.append(network_chart(net, font=font))
+        story.append(Paragraph(esc(f"{org_type_label(org_type, fmt)}: {fmt.integer(n)}"), body))
+    story.append(network_chart(net, font=font, fmt=fmt))
+    story.append(Paragraph(_("Questions"), h2))
+    for pq in report.questions:
+        line = (
+            f"{pq.position}. {pq.title} – {_('asked')}: {fmt.integer(pq.asked)}, "
+            f"{_('answered')}: {fmt.integer(pq.answered)}, {_('hidden')}: "
+            f"{fmt.integer(pq.hidden)}, {_('upvotes')}: {fmt.integer(pq.upvotes)}"
+        )
+        story.append(Paragraph(esc(line), body))
+        for q in pq.top:
+            who = q.name or _("Anonymous")
+            story.append(Paragraph(esc(f"▲ {fmt.integer(q.upvotes)} · {q.text} ({who})"), body))
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,

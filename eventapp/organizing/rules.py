@@ -6,8 +6,10 @@ channel, exactly like the moderator's changes, so open phones and screens update
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,9 +17,10 @@ from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput, clean_text
-from eventapp.i18n import LANGUAGES
+from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
 from eventapp.messages import BusKeyRotated, encode, server_message
 from eventapp.organizing import queries as store
+from eventapp.questions.rules import clean_question_settings
 from eventapp.voting.queries import EventState
 from eventapp.voting.rules import event_channel, new_key
 
@@ -49,7 +52,7 @@ def _lines(text: str, *, field: str, max_items: int = 60, max_length: int = 60) 
     items = [clean_text(x, field=field, max_length=max_length) for x in text.splitlines()]
     items = [x for x in items if x]
     if len(items) > max_items:
-        raise InvalidInput(field, f"has more than {max_items} entries")
+        raise InvalidInput(field, "has more than %(limit)d entries", limit=max_items)
     if len({x.casefold() for x in items}) != len(items):
         raise InvalidInput(field, "lists an entry twice")
     return items
@@ -64,7 +67,11 @@ def _org_type(label: str, number: int) -> str:
     if org_type_of(label) is None:
         known = ", ".join(ORG_TYPE_LABELS.values())
         raise InvalidInput(
-            "organisation-type matrix", f"line {number}: unknown type '{label}' (known: {known})"
+            "organisation-type matrix",
+            "line %(line)d: unknown type '%(label)s' (known: %(known)s)",
+            line=number,
+            label=label,
+            known=known,
         )
     return label
 
@@ -78,7 +85,9 @@ def parse_matrix(text: str) -> dict[str, list[str]]:
         left, sep, right = line.partition(":")
         if not sep or not left.strip():
             raise InvalidInput(
-                "organisation-type matrix", f"line {number}: write 'type: other type, other type'"
+                "organisation-type matrix",
+                "line %(line)d: write 'type: other type, other type'",
+                line=number,
             )
         key = _org_type(clean_text(left, field="organisation-type matrix", max_length=60), number)
         matrix[key] = [
@@ -94,8 +103,13 @@ def format_matrix(raw: str) -> str:
     return "\n".join(f"{k}: {', '.join(v)}" for k, v in data.items())
 
 
-def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
-    """Validate the settings form into Event column values (raises InvalidInput)."""
+def clean_settings(
+    form: Mapping[str, str], *, languages: tuple[str, ...] = LANGUAGES
+) -> dict[str, object]:
+    """Validate the settings form into Event column values (raises InvalidInput).
+
+    ``languages``: those the server offers (the LANGUAGES setting)."""
+    server_languages = languages
     values: dict[str, object] = {
         "name": clean_text(form.get("name", ""), field="name", max_length=120, required=True)
     }
@@ -103,11 +117,15 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     if date and not _DATE.match(date):
         raise InvalidInput("date", "must look like 2026-05-14")
     values["date"] = date
-    languages = [x for x in (form.get("languages", "") or "").replace(" ", "").split(",") if x]
-    if not languages or any(x not in LANGUAGES for x in languages):
-        raise InvalidInput("languages", "must be de, en or both")
-    values["languages"] = ",".join(dict.fromkeys(languages))
-    if form.get("language", "de") not in languages:
+    chosen = [x for x in (form.get("languages", "") or "").replace(" ", "").split(",") if x]
+    if not chosen or any(x not in server_languages for x in chosen):
+        raise InvalidInput(
+            "languages",
+            "must be one or more of %(codes)s, separated by commas",
+            codes=", ".join(server_languages),
+        )
+    values["languages"] = ",".join(dict.fromkeys(chosen))
+    if form.get("language", "de") not in chosen:
         raise InvalidInput("language", "must be one of the offered languages")
     values["language"] = form.get("language", "de")
     try:
@@ -123,7 +141,7 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     ]
     labels = labels if any(labels) else []
     if labels and len(labels) != hi - lo + 1:
-        raise InvalidInput("labels", f"needs {hi - lo + 1} labels, one per score")
+        raise InvalidInput("labels", "needs %(count)d labels, one per score", count=hi - lo + 1)
     values["scale_labels"] = json.dumps(labels, ensure_ascii=False)
     values["live_results"] = form.get("results", "blind") == "live"
     values["topics"] = json.dumps(
@@ -140,14 +158,29 @@ def clean_settings(form: Mapping[str, str]) -> dict[str, object]:
     if not 1 <= days <= 3650:
         raise InvalidInput("retention period", "must be between 1 and 3650 days")
     values["retention_days"] = days
+    values.update(clean_question_settings(form))  # audience questions (eventapp/questions)
+    timezone = form.get("timezone", "").strip() or DEFAULT_TIMEZONE
+    if timezone not in _timezones():
+        raise InvalidInput("time zone", "is not a time zone name such as Europe/Berlin")
+    values["timezone"] = timezone
     return values
 
 
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 async def update_settings(
-    event: Event, form: Mapping[str, str], *, db: Database, publish: Publisher
+    event: Event,
+    form: Mapping[str, str],
+    *,
+    db: Database,
+    publish: Publisher,
+    languages: tuple[str, ...] = LANGUAGES,
 ) -> EventState:
     assert event.id is not None
-    values = clean_settings(form)
+    values = clean_settings(form, languages=languages)
     try:
         state = await db.run(store.update_event, event.id, values)
     except store.ScaleLocked:

@@ -3,7 +3,6 @@ route checks ``can_organize``, reads the form and calls one domain function."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,13 +20,15 @@ from eventapp.core.validation import InvalidInput
 from eventapp.exports import base as exports
 from eventapp.exports import registry
 from eventapp.exports.voting import results_of
-from eventapp.i18n import translator
+from eventapp.i18n import N_
+from eventapp.networking.models import ORG_TYPE_LABELS
 from eventapp.organizing import forms as views
 from eventapp.organizing import imports, report
 from eventapp.organizing import rules as organizing
 from eventapp.settings import Settings
 from eventapp.voting import queries
-from eventapp.web.render import language, render
+from eventapp.web.limits import form_limits
+from eventapp.web.render import formats, render
 from eventapp.web.security import csrf_ok
 
 Handler = Callable[[Request, Event], Awaitable[Response]]
@@ -49,13 +50,10 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
             length = int(request.headers.get("content-length") or 0)
             if length > MAX_UPLOAD:
                 too_big = imports.ImportFileError(
-                    "The file is larger than {mb} MB.", mb=imports.MAX_BYTES // 1_000_000
+                    "The file is larger than %(mb)s MB.", mb=imports.MAX_BYTES // 1_000_000
                 )
-                _ = translator(language(request, event.language, event))
-                return await views.console(
-                    request, event, status_code=413, errors=[too_big.render(_)]
-                )
-            form = await request.form(max_part_size=2 * 1024 * 1024)
+                return await views.console(request, event, status_code=413, errors=[too_big])
+            form = await request.form(**form_limits(request.url.path))
             request.state.form = form
             try:
                 if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
@@ -63,7 +61,7 @@ def organizer_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
                         request,
                         event,
                         status_code=403,
-                        errors=["The form expired. Please try again."],
+                        errors=[N_("The form expired. Please try again.")],
                     )
                 return await handler(request, event)
             finally:
@@ -86,9 +84,9 @@ def _publisher(request: Request) -> organizing.Publisher:
     return organizing.Publisher(request.state.hub.bus, request.state.settings.namespace)
 
 
-def _invalid(request: Request, event: Event, exc: InvalidInput) -> str:
-    _ = translator(language(request, event.language, event))
-    return f"{_(exc.field)}: {_(exc.message)}"
+def _invalid(request: Request, event: Event, exc: InvalidInput) -> InvalidInput:
+    # The page renders it in the reader's language.
+    return exc
 
 
 @organizer_only
@@ -100,7 +98,11 @@ async def console(request: Request, event: Event) -> Response:
 async def save_settings(request: Request, event: Event) -> Response:
     try:
         await organizing.update_settings(
-            event, _form(request), db=request.state.db, publish=_publisher(request)
+            event,
+            _form(request),
+            db=request.state.db,
+            publish=_publisher(request),
+            languages=request.state.settings.languages,
         )
     except InvalidInput as exc:
         return await views.console(
@@ -175,7 +177,7 @@ async def edit_pitch(request: Request, event: Event) -> Response:
         )
     except LookupError:
         return await views.console(
-            request, event, status_code=404, errors=["This pitch no longer exists."]
+            request, event, status_code=404, errors=[N_("This pitch no longer exists.")]
         )
     return _home(event, "pitch", "pitches")
 
@@ -186,17 +188,17 @@ async def import_file(request: Request, event: Event) -> Response:
     assert event.id is not None
     kind = request.path_params["kind"]
     if kind not in imports.KINDS:
-        return await views.console(request, event, status_code=404, errors=["Page not found."])
+        return await views.console(request, event, status_code=404, errors=[N_("Page not found.")])
     form = request.state.form
     db = request.state.db
     existing = await run_in_threadpool(imports.existing_values, kind, event.id, db=db)
     try:
         if form.get("payload"):
-            rows = json.loads(str(form["payload"]))
-            kind_ = imports.KINDS[kind]
-            table = [[c.key for c in kind_.columns]]
-            table += [[str(r.get(c.key, "")) for c in kind_.columns] for r in rows]
-            checked = imports.check_rows(kind_, table, existing)
+            checked = await run_in_threadpool(
+                lambda: imports.check_confirmed(
+                    kind, str(form["payload"]), secret=event.export_salt, existing=existing
+                )
+            )
             if checked.ok:
                 await imports.apply_import(event.id, checked, db=db, publish=_publisher(request))
                 return _home(event, f"import-{kind}", "import")
@@ -209,14 +211,13 @@ async def import_file(request: Request, event: Event) -> Response:
                 imports.check_file, kind, data, upload.filename, existing
             )
     except imports.ImportFileError as exc:
-        _ = translator(language(request, event.language, event))
-        return await views.console(request, event, status_code=400, errors=[exc.render(_)])
+        return await views.console(request, event, status_code=400, errors=[exc])
     except (ValueError, TypeError, AttributeError):
         return await views.console(
             request,
             event,
             status_code=400,
-            errors=["The preview data was damaged. Upload the file again."],
+            errors=[N_("The preview data was damaged. Upload the file again.")],
         )
     return await views.console(
         request, event, preview=checked, status_code=200 if checked.ok else 400
@@ -245,7 +246,7 @@ async def purge(request: Request, event: Event) -> Response:
             request,
             event,
             status_code=400,
-            errors=["Type the event code to confirm deleting the event."],
+            errors=[N_("Type the event code to confirm deleting the event.")],
         )
     await run_in_threadpool(privacy.purge_event, event, db=request.state.db)
     return render(request, "organizer/purged.html", {"code": event.code})
@@ -258,7 +259,9 @@ async def dashboard(request: Request, event: Event) -> Response:
 
 def _context(request: Request, event: Event) -> exports.ExportContext:
     settings: Settings = request.state.settings
-    return exports.ExportContext(request.state.db, event, settings.prior_weight)
+    return exports.ExportContext(
+        request.state.db, event, settings.prior_weight, fmt=formats(request, event)
+    )
 
 
 @organizer_only
@@ -289,7 +292,12 @@ async def report_page(request: Request, event: Event) -> Response:
     return render(
         request,
         "organizer/report.html",
-        {"report": await _report(request, event), "key": event.organizer_key},
+        {
+            "report": await _report(request, event),
+            "key": event.organizer_key,
+            "org_labels": {t.value: label for t, label in ORG_TYPE_LABELS.items()},
+            "provenance_line": report.provenance_line,
+        },
         event=event,
     )
 
@@ -297,23 +305,7 @@ async def report_page(request: Request, event: Event) -> Response:
 @organizer_only
 async def report_pdf(request: Request, event: Event) -> Response:
     data = await _report(request, event)
-    _ = translator(language(request, event.language, event))
-    words = [
-        "Results",
-        "Attendees",
-        "Votes",
-        "Leaderboard",
-        "Rank",
-        "Pitch",
-        "mean",
-        "adjusted",
-        "Turnout over time",
-        "Votes per pitch",
-        "Networking",
-        "Connections made",
-        "Networking data is not available.",
-    ]
-    content = await run_in_threadpool(report.pdf, data, {w: _(w) for w in words})
+    content = await run_in_threadpool(report.pdf, data, formats(request, event))
     return Response(
         content,
         media_type="application/pdf",
@@ -332,13 +324,15 @@ async def chart(request: Request, event: Event) -> Response:
 
     ctx = _context(request, event)
     name = request.path_params["name"]
+    fmt = formats(request, event)
 
     def draw() -> Any:
         if name == "turnout":
             votes = ctx.db.read(queries.raw_votes, ctx.event_id)
-            return report.turnout_chart(report.turnout_buckets([v.updated_at for v in votes]))
+            buckets = report.turnout_buckets([v.updated_at for v in votes])
+            return report.turnout_chart(buckets, fmt=fmt)
         if name == "network":
-            return report.network_chart(network_of(ctx))
+            return report.network_chart(network_of(ctx), fmt=fmt)
         state, results = results_of(ctx)
         found = [r for r in results if f"pitch-{r.pitch_id}" == name]
         return report.distribution_chart(found[0], state.scale_labels) if found else None
@@ -362,7 +356,7 @@ routes = [
     Route(ROOT, console),
     Route(ROOT + "/settings", save_settings, methods=["POST"]),
     Route(ROOT + "/pitches", add_pitch, methods=["POST"]),
-    Route(ROOT + "/pitches/{pitch_id}", edit_pitch, methods=["POST"]),
+    Route(ROOT + "/pitches/{pitch_id:id}", edit_pitch, methods=["POST"]),
     Route(ROOT + "/import/{kind}", import_file, methods=["POST"]),
     Route(ROOT + "/rotate/{role}", rotate, methods=["POST"]),
     Route(ROOT + "/purge", purge, methods=["POST"]),

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from eventapp.admission.models import RemovedVote
 from eventapp.core.models import Attendee, Event, Pitch, Vote, utcnow
 from eventapp.enums import ACCEPTS_VOTES, PitchState
 
@@ -149,8 +150,13 @@ def event_by_code(session: Session, code: str) -> Event | None:
 
 
 def attendee_by_token(session: Session, event_id: int, token: str) -> Attendee | None:
+    """The attendee of a device token; a removed attendee's token no longer works."""
     return session.exec(
-        select(Attendee).where(Attendee.token == token, Attendee.event_id == event_id)
+        select(Attendee).where(
+            Attendee.token == token,
+            Attendee.event_id == event_id,
+            col(Attendee.removed_at).is_(None),
+        )
     ).first()
 
 
@@ -190,7 +196,9 @@ def event_checksums(session: Session, event_id: int) -> dict[int, tuple[int, int
 
 def attendee_count(session: Session, event_id: int) -> int:
     return session.exec(
-        select(func.count()).select_from(Attendee).where(Attendee.event_id == event_id)
+        select(func.count())
+        .select_from(Attendee)
+        .where(Attendee.event_id == event_id, col(Attendee.removed_at).is_(None))
     ).one()
 
 
@@ -237,15 +245,27 @@ def set_pitch_states(
         )
     if reset_pitch_id is not None:
         session.execute(delete(Vote).where(col(Vote.pitch_id) == reset_pitch_id))
+        # Votes a removal set aside go too: undoing it must not bring back a reset pitch's.
+        session.execute(delete(RemovedVote).where(col(RemovedVote.pitch_id) == reset_pitch_id))
         session.execute(
             update(Pitch).where(col(Pitch.id) == reset_pitch_id).values(round=Pitch.round + 1)
         )
+    if event.current_pitch_id != current_pitch_id:
+        # Questions stay open for a while after a pitch leaves the stage (eventapp/questions).
+        _stamp_stage_change(session, event.current_pitch_id, current_pitch_id)
     event.current_pitch_id = current_pitch_id
     event.version += 1
     session.add(event)
     session.commit()
     session.refresh(event)
     return _state_of(session, event)
+
+
+def _stamp_stage_change(session: Session, left: int | None, entered: int | None) -> None:
+    if left is not None:
+        session.execute(update(Pitch).where(col(Pitch.id) == left).values(left_stage_at=utcnow()))
+    if entered is not None:
+        session.execute(update(Pitch).where(col(Pitch.id) == entered).values(left_stage_at=None))
 
 
 @dataclass(frozen=True)
@@ -314,6 +334,19 @@ def commit_votes(
     rounds = {int(pid): rnd for pid, _eid, rnd in open_pitches if pid is not None}
     owner = {int(pid): eid for pid, eid, _rnd in open_pitches if pid is not None}
     accepted = [r for r in latest.values() if owner.get(r.pitch_id) == r.event_id]
+    if accepted:
+        # A vote in flight when its attendee was removed must not land after the removal
+        # (the removal locks these pitch rows, so this read sees it once it committed).
+        removed = set(
+            session.exec(
+                select(Attendee.id).where(
+                    col(Attendee.id).in_({r.attendee_id for r in accepted}),
+                    col(Attendee.removed_at).is_not(None),
+                )
+            ).all()
+        )
+        if removed:
+            accepted = [r for r in accepted if r.attendee_id not in removed]
     if accepted:
         now = utcnow()
         values = [

@@ -11,6 +11,8 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eventapp.admission import queries as admission
+from eventapp.admission.rules import JoinOrigin
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event
@@ -78,7 +80,7 @@ def create_event(
         labels = DEFAULT_LABELS.get(language, DEFAULT_LABELS["en"]) if (lo, hi) == (1, 5) else []
     labels = [clean_text(x, field="label", max_length=40) for x in labels]
     if labels and len(labels) != hi - lo + 1:
-        raise InvalidInput("labels", f"needs {hi - lo + 1} labels, one per score")
+        raise InvalidInput("labels", "needs %(count)d labels, one per score", count=hi - lo + 1)
     specs = [
         (
             clean_text(p.title, field="pitch title", max_length=160, required=True),
@@ -105,13 +107,33 @@ def create_event(
     return db.call(queries.add_event, event, specs)
 
 
-async def join_event(event_id: int, name: str, organization: str, *, db: Database) -> Attendee:
+async def join_event(
+    event_id: int,
+    name: str,
+    organization: str,
+    *,
+    db: Database,
+    hall_code: str = "",
+    origin: JoinOrigin | None = None,
+) -> Attendee:
+    """Join through the form. The event's admission mode and cap are checked in the
+    transaction that creates the attendee (raises AdmissionRefused; nothing is created)."""
     name = clean_text(name, field="name", max_length=60, required=True)
     organization = clean_text(organization, field="organization", max_length=80)
-    attendee = Attendee(
-        event_id=event_id, token=secrets.token_urlsafe(32), name=name, organization=organization
+    attendee: Attendee = await db.run(
+        admission.admit,
+        event_id,
+        name,
+        organization,
+        new_device_token(),
+        hall_code=hall_code,
+        origin=origin or JoinOrigin(),
     )
-    return await db.run(queries.add_attendee, attendee)
+    return attendee
+
+
+def new_device_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 async def _change(
@@ -168,7 +190,7 @@ async def goto_pitch(
 async def next_pitch(state: EventState, *, db: Database, bus: Bus, namespace: str) -> EventState:
     ids = [p.id for p in state.pitches]
     if not ids:
-        raise Refused("unknown_pitch", text="This event has no pitches.")
+        raise Refused("no_pitches")
     if state.current_pitch_id in ids:
         index = ids.index(state.current_pitch_id) + 1
         if index >= len(ids):

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from eventapp.core.models import Event
 from eventapp.core.permissions import can_moderate, can_project
 from eventapp.voting import queries
-from eventapp.web.render import base_url, render
+from eventapp.web.render import base_url, render, screen_language
 
 
 def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Callable[..., object]:
@@ -26,7 +26,7 @@ def _screen(template: str, allowed: Callable[[Event, str | None], bool]) -> Call
             )
         # The projector prints the host to type in beside the QR code.
         context = {"key": key, "join_host": urlsplit(base_url(request)).netloc}
-        return render(request, template, context, event=event)
+        return render(request, template, context, event=event, lang=screen_language(request, event))
 
     return page
 

@@ -21,7 +21,7 @@ def check_vote(state: EventState, pitch_id: int, score: int) -> None:
     if pitch.state not in ACCEPTS_VOTES:
         raise Refused("voting_closed")
     if not state.scale_min <= score <= state.scale_max:
-        raise Refused("out_of_scale", {"min": state.scale_min, "max": state.scale_max})
+        raise Refused("out_of_scale", None, {"min": state.scale_min, "max": state.scale_max})
 
 
 # ------------------------------------------------------------------ statistics

@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from eventapp.admission import queries as admission
+from eventapp.admission.hallcode import normalise
+from eventapp.admission.limits import JoinLimiter
+from eventapp.admission.rules import (
+    AdmissionRefused,
+    JoinOrigin,
+    address_group,
+    device_label,
+    rate_refusal,
+)
 from eventapp.core.models import Attendee, Event
 from eventapp.core.privacy import record_consent
 from eventapp.core.validation import InvalidInput
-from eventapp.i18n import translator
+from eventapp.i18n import N_, Translatable
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.rules import join_event
-from eventapp.web.render import language, render
-from eventapp.web.security import csrf_ok, origin_allowed
+from eventapp.web.limits import form_limits
+from eventapp.web.render import render
+from eventapp.web.security import (
+    DEVICE_COOKIE,
+    DEVICE_MAX_AGE,
+    csrf_ok,
+    device_id,
+    origin_allowed,
+)
 
 COOKIE_MAX_AGE = 30 * 86400
 
@@ -44,6 +63,15 @@ def _set_identity(request: Request, response: Response, event: Event, attendee: 
         secure=settings.cookie_secure,
         path=f"/e/{event.code}",
     )
+    if device_id(request) is None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            secrets.token_urlsafe(18),
+            max_age=DEVICE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+        )
 
 
 async def event_page(request: Request) -> Response:
@@ -57,8 +85,44 @@ async def event_page(request: Request) -> Response:
         else None
     )
     if attendee is None:
-        return render(request, "attendee/join.html", {"errors": [], "form": {}}, event=event)
+        return await _join_page(request, event, [], {})
+    if attendee.vote_page_at is None and attendee.id is not None:
+        # Scripts that only post votes never load this page: a stuffing flag (issue 12).
+        await request.state.db.run(admission.mark_vote_page, attendee.id)
     return render(request, "attendee/vote.html", {"attendee": attendee}, event=event)
+
+
+async def _join_page(
+    request: Request,
+    event: Event,
+    errors: list[str | Translatable],
+    form: dict[str, str],
+    *,
+    status_code: int = 200,
+) -> Response:
+    assert event.id is not None
+    adm = await request.state.db.run_read(admission.read_admission, event.id)
+    # The projector's QR code carries the hall code: scanning in the hall just works.
+    hall = normalise(form.get("hall") or request.query_params.get("hall", ""))
+    context = {"errors": errors, "form": form, "mode": adm.mode, "hall": hall}
+    return render(request, "attendee/join.html", context, status_code=status_code, event=event)
+
+
+def origin_of(request: Request) -> JoinOrigin:
+    host = request.client.host if request.client else None
+    return JoinOrigin(
+        address_group=address_group(host),
+        device=device_label(request.headers.get("user-agent")),
+        now=time.time(),
+    )
+
+
+async def take_join(request: Request, event: Event, origin: JoinOrigin) -> None:
+    """One join attempt from this address group (raises AdmissionRefused when over)."""
+    limiter: JoinLimiter = request.state.join_limiter
+    wait = await limiter.take(f"{event.id}:{origin.address_group or 'unknown'}")
+    if wait > 0:
+        raise rate_refusal(wait)
 
 
 async def join(request: Request) -> Response:
@@ -66,29 +130,32 @@ async def join(request: Request) -> Response:
     if event is None or event.id is None:
         return _not_found(request)
     settings: Settings = request.state.settings
-    form = await request.form()
-    values = {k: str(form.get(k, "")) for k in ("name", "organization")}
+    form = await request.form(**form_limits(request.url.path))
+    values = {k: str(form.get(k, ""))[:200] for k in ("name", "organization", "hall")}
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
-        return render(
-            request,
-            "attendee/join.html",
-            {"errors": ["The form expired. Please try again."], "form": values},
-            status_code=403,
-            event=event,
+        return await _join_page(
+            request, event, [N_("The form expired. Please try again.")], values, status_code=403
         )
+    # The same browser joining again (back button, second tab) stays the same attendee.
+    token = request.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
+    if token and await request.state.db.run_read(queries.attendee_by_token, event.id, token):
+        return RedirectResponse(f"/e/{event.code}", status_code=303)
+    origin = origin_of(request)
     try:
+        await take_join(request, event, origin)
         attendee = await join_event(
-            event.id, values["name"], values["organization"], db=request.state.db
+            event.id,
+            values["name"],
+            values["organization"],
+            db=request.state.db,
+            hall_code=values["hall"],
+            origin=origin,
         )
     except InvalidInput as exc:
-        _ = translator(language(request, event.language, event))
-        return render(
-            request,
-            "attendee/join.html",
-            {"errors": [f"{_(exc.field)}: {_(exc.message)}"], "form": values},
-            status_code=400,
-            event=event,
-        )
+        return await _join_page(request, event, [exc], values, status_code=400)
+    except AdmissionRefused as exc:
+        status = 429 if exc.code == "rate_limited" else 403
+        return await _join_page(request, event, [exc], values, status_code=status)
     # The join form names the privacy notice: record which version was accepted, and when.
     await asyncio.to_thread(record_consent, attendee, "privacy", db=request.state.db)
     response = RedirectResponse(f"/e/{event.code}", status_code=303)

@@ -1,4 +1,5 @@
-"""Pages for everyone: the start page, the language switch, the join QR code, health."""
+"""Pages for everyone: the start page, the language switch, the join QR code (health:
+web/health.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from functools import lru_cache
 import qrcode
 import qrcode.image.svg
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from eventapp.i18n import LANGUAGES
+from eventapp.i18n import N_
 from eventapp.voting import queries
 from eventapp.voting.rules import CODE_ALPHABET
 from eventapp.web.render import LANG_COOKIE, base_url, render
@@ -27,7 +28,7 @@ async def home(request: Request) -> Response:
         return render(
             request,
             "home.html",
-            {"error": "No event with this code.", "code": code},
+            {"error": N_("No event with this code."), "code": code},
             status_code=404,
         )
     return render(request, "home.html", {"error": None, "code": ""})
@@ -40,7 +41,7 @@ async def switch_language(request: Request) -> Response:
     if not target.startswith("/") or target.startswith("//"):
         target = "/"
     response = RedirectResponse(target, status_code=303)
-    if lang in LANGUAGES:
+    if lang in request.state.settings.languages:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
     return response
 
@@ -67,13 +68,8 @@ async def join_qr(request: Request) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=300"})
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 routes = [
     Route("/", home),
     Route("/lang/{lang}", switch_language),
     Route("/e/{code}/qr.svg", join_qr),
-    Route("/healthz", health),
 ]

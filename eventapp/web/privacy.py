@@ -8,9 +8,11 @@ from starlette.routing import Route
 
 from eventapp.core.models import Attendee, Event
 from eventapp.core.privacy import PRIVACY_NOTICE_VERSION, delete_my_data, retention_ends
+from eventapp.i18n import N_
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
 from eventapp.voting import queries
+from eventapp.web.limits import form_limits
 from eventapp.web.render import render
 from eventapp.web.security import csrf_ok
 
@@ -61,7 +63,7 @@ async def delete(request: Request) -> Response:
     if event is None:
         return render(request, "error.html", {"message": "Page not found."}, status_code=404)
     settings: Settings = request.state.settings
-    form = await request.form()
+    form = await request.form(**form_limits(request.url.path))
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
         return _page(
             request,
@@ -76,7 +78,7 @@ async def delete(request: Request) -> Response:
             event,
             None,
             status_code=400,
-            errors=["This phone holds no data of yours for this event."],
+            errors=[N_("This phone holds no data of yours for this event.")],
         )
     if form.get("confirm") != "yes":
         return _page(
@@ -84,7 +86,7 @@ async def delete(request: Request) -> Response:
             event,
             attendee,
             status_code=400,
-            errors=["Tick the box to confirm that your data should be deleted."],
+            errors=[N_("Tick the box to confirm that your data should be deleted.")],
         )
     await delete_my_data(attendee, db=request.state.db)
     response = _page(request, event, None, deleted=True)

@@ -2,42 +2,92 @@
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from typing import Any
 
-from starlette.requests import HTTPConnection, Request
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from eventapp.core.models import Event
-from eventapp.i18n import LANGUAGES, js_catalog, negotiate, translator
+from eventapp.i18n import (
+    DEFAULT_TIMEZONE,
+    LANGUAGES,
+    Formats,
+    Translatable,
+    js_catalog_json,
+    negotiate,
+)
 from eventapp.settings import Settings
 from eventapp.web.security import CSRF_COOKIE, csrf_token
 
 LANG_COOKIE = "ea_lang"
 
 
-def offered_languages(event: Event | None) -> tuple[str, ...]:
-    """The UI languages an event offers (all we have when there is no event)."""
+def server_languages(request: Request) -> tuple[str, ...]:
+    settings: Settings = request.state.settings
+    return settings.languages
+
+
+def offered_languages(event: Event | None, server: tuple[str, ...] = LANGUAGES) -> tuple[str, ...]:
+    """The UI languages an event offers (all the server has when there is no event)."""
     if event is None:
-        return LANGUAGES
-    offered = tuple(x for x in (event.languages or "").split(",") if x.strip() in LANGUAGES)
-    return tuple(x.strip() for x in offered) or (event.language,)
+        return server
+    offered = tuple(x.strip() for x in (event.languages or "").split(",") if x.strip() in server)
+    return offered or ((event.language,) if event.language in server else server[:1])
 
 
-def language(request: HTTPConnection, default: str = "de", event: Event | None = None) -> str:
-    offered = offered_languages(event)
+def language(request: Request, default: str = "de", event: Event | None = None) -> str:
+    """The person's language: the switch's cookie, else the browser's, else the event's."""
+    offered = offered_languages(event, server_languages(request))
     lang = negotiate(
-        request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"), default
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+        default,
+        offered,
     )
     return lang if lang in offered else (default if default in offered else offered[0])
 
 
+def screen_language(request: Request, event: Event) -> str:
+    """Projector and moderator: the event's language unless the link says ``?lang=``.
+
+    A shared screen must not follow the laptop's browser; an unknown ``lang`` falls back
+    to the event's default."""
+    offered = offered_languages(event, server_languages(request))
+    wanted = request.query_params.get("lang", "")
+    if wanted in offered:
+        return wanted
+    return event.language if event.language in offered else offered[0]
+
+
+def formats(request: Request, event: Event | None = None, lang: str | None = None) -> Formats:
+    """Text, number and time formats for this request's reader."""
+    settings: Settings = request.state.settings
+    if lang is None:
+        lang = language(request, event.language if event else "de", event)
+    timezone = event.timezone if event else DEFAULT_TIMEZONE
+    return Formats(lang, timezone=timezone, locale_dir=settings.locale_dir)
+
+
 def base_url(request: Request) -> str:
+    """Where printed links and QR codes point: PUBLIC_URL; else the Host header, but only
+    a host listed in ALLOWED_HOSTS (anyone can send any Host, and a link to the attacker's
+    host on the projector would collect keys); else the address this request reached."""
     settings: Settings = request.state.settings
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    host = request.headers.get("host", "")
+    if host and (host in settings.allowed_hosts or host.split(":")[0] in settings.allowed_hosts):
+        return f"{request.url.scheme}://{host}"
+    server = request.scope.get("server") or ("localhost", None)
+    name, port = server[0], server[1]
+    if ":" in name:  # an IPv6 address
+        name = f"[{name}]"
+    default = {"http": 80, "https": 443}.get(request.url.scheme)
+    return f"{request.url.scheme}://{name}" + (f":{port}" if port and port != default else "")
 
 
 def event_links(event: Event, base: str) -> dict[str, str]:
@@ -58,18 +108,20 @@ def render(
     *,
     status_code: int = 200,
     event: Event | None = None,
+    lang: str | None = None,
 ) -> Response:
+    """Render a page in the reader's language (``lang`` forces one: screens)."""
     templates: Jinja2Templates = request.state.templates
-    lang = language(request, event.language if event else "de", event)
+    fmt = formats(request, event, lang)
     token, new_cookie = csrf_token(request)
     ctx: dict[str, Any] = {
-        "lang": lang,
-        "_": translator(lang),
-        "js_strings": json.dumps(js_catalog(lang), ensure_ascii=False),
+        "lang": fmt.lang,
+        "i18n": fmt,
+        "js_strings": js_catalog_json(fmt.lang, fmt.locale_dir),
         "csrf_token": token,
         "event": event,
         "path": request.url.path,
-        "languages": offered_languages(event),
+        "languages": offered_languages(event, server_languages(request)),
     }
     ctx.update(context or {})
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
@@ -80,3 +132,81 @@ def render(
             CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.cookie_secure
         )
     return response
+
+
+@pass_context
+def _gettext(ctx: Context, text: str | Translatable, **params: Any) -> str:
+    # Errors with parameters (InvalidInput, Text, import errors) render themselves.
+    fmt: Formats = ctx["i18n"]
+    return fmt.gettext(text, **params)
+
+
+@pass_context
+def _ngettext(ctx: Context, singular: str, plural: str, n: int, **params: Any) -> str:
+    # Jinja formats {% pluralize %} blocks itself; direct calls pass num=... explicitly.
+    out = ctx["i18n"].catalogue.ngettext(singular, plural, n)
+    return str(out % params if params else out)
+
+
+@pass_context
+def _pgettext(ctx: Context, context: str, text: str, **params: Any) -> str:
+    fmt: Formats = ctx["i18n"]
+    return fmt.pgettext(context, text, **params)
+
+
+@pass_context
+def _npgettext(
+    ctx: Context, context: str, singular: str, plural: str, n: int, **params: Any
+) -> str:
+    out = ctx["i18n"].catalogue.npgettext(context, singular, plural, n)
+    return str(out % params if params else out)
+
+
+def template_environment(directory: str) -> Environment:
+    """Jinja2 with the i18n extension; the translations are the page's ``i18n`` object.
+
+    Old-style gettext on purpose: ``_(text)`` returns plain text that Jinja escapes (pages
+    pass messages holding typed values through it), while ``{% trans %}`` blocks are the
+    translator's markup with the variables escaped."""
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_gettext,
+        ngettext=_ngettext,
+        pgettext=_pgettext,
+        npgettext=_npgettext,
+        newstyle=False,
+    )
+    env.filters["number"] = _number
+    env.filters["integer"] = _integer
+    env.filters["datetime"] = _datetime
+    env.filters["eventdate"] = _date
+    return env
+
+
+@pass_context
+def _number(ctx: Context, value: float | None, digits: int = 2) -> str:
+    fmt: Formats = ctx["i18n"]
+    return fmt.number(value, digits)
+
+
+@pass_context
+def _integer(ctx: Context, value: int) -> str:
+    fmt: Formats = ctx["i18n"]
+    return fmt.integer(value)
+
+
+@pass_context
+def _datetime(ctx: Context, value: datetime, format: str = "short") -> str:
+    fmt: Formats = ctx["i18n"]
+    return fmt.datetime(value, format)
+
+
+@pass_context
+def _date(ctx: Context, value: str, format: str = "medium") -> str:
+    fmt: Formats = ctx["i18n"]
+    return fmt.date(value, format)

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_COOKIE = "ea_csrf"
+# A random id for this browser, set at join and kept a year: what a block follows when the
+# blocked person clears the event cookie and joins again under another name.
+DEVICE_COOKIE = "ea_device"
+DEVICE_MAX_AGE = 365 * 86400
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self'; media-src 'self' blob:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
 )
 
 
@@ -35,18 +50,52 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CSP)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "same-origin")
-                headers.setdefault(
-                    "Permissions-Policy", "camera=(self), microphone=(), geolocation=()"
-                )
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                add_security_headers(MutableHeaders(scope=message))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def add_security_headers(headers: MutableHeaders) -> None:
+    """The headers of every response; set where a response bypasses the middleware."""
+    for name, value in SECURITY_HEADERS:
+        headers.setdefault(name, value)
+
+
+_HTTP_ERRORS = {
+    400: "This form could not be read: it has too many fields or a field is too large.",
+    404: "Page not found.",
+}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no route; a form over its field limits) as our error
+    page in the person's language instead of English plain text."""
+    from eventapp.web.render import render
+
+    assert isinstance(exc, HTTPException)
+    text = _HTTP_ERRORS.get(exc.status_code)
+    if text is None:
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    return render(request, "error.html", {"message": text}, status_code=exc.status_code)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """The 500 page. Starlette sends it from outside every middleware, so it carries
+    the security headers itself; it says nothing about the failure (that is logged)."""
+    from eventapp.web.render import render
+
+    try:
+        response = render(
+            request,
+            "error.html",
+            {"message": "Something went wrong on our side. Please try again in a moment."},
+            status_code=500,
+        )
+    except Exception:  # the page itself failed: still answer, plainly
+        response = PlainTextResponse("Internal Server Error", status_code=500)
+    add_security_headers(response.headers)
+    return response
 
 
 def own_origin(conn: HTTPConnection) -> str:
@@ -79,3 +128,17 @@ def csrf_ok(conn: HTTPConnection, submitted: str | None, allowed: tuple[str, ...
     if not cookie or not submitted or not origin_allowed(conn, allowed):
         return False
     return hmac.compare_digest(cookie.encode(), submitted.encode())
+
+
+def device_id(conn: HTTPConnection) -> str | None:
+    """This browser's device id, if it has a well-formed one."""
+    raw = conn.cookies.get(DEVICE_COOKIE)
+    return raw if raw and 20 <= len(raw) <= 64 and raw.isascii() else None
+
+
+def device_hash(conn: HTTPConnection, event_id: int) -> str:
+    """The device id as stored for one event (a hash: the cookie itself never is)."""
+    raw = device_id(conn)
+    if raw is None:
+        return ""
+    return hashlib.sha256(f"{event_id}:{raw}".encode()).hexdigest()[:32]

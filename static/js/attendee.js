@@ -166,7 +166,7 @@
           savePending();
         }
         if (retry && msg.ref === "vote") setTimeout(resendPending, 1000 + Math.random() * 2000);
-        lastError = msg.message;
+        lastError = EA.errorText(msg);
         render();
       },
     },

@@ -5,8 +5,89 @@
 window.EventApp = window.EventApp || {};
 
 (function (EA) {
-  EA.strings = JSON.parse(document.body.dataset.strings || "{}");
-  EA.t = function (key) { return EA.strings[key] || key; };
+  // Strings come from the same gettext catalogue as the pages (eventapp.i18n.js_catalog,
+  // a data attribute of <body>). English text is the key; EA.t/EA.nt/EA.pt are extracted
+  // like _(), ngettext and pgettext (babel.cfg). Placeholders are named: %(name)s.
+  var catalog = JSON.parse(document.body.dataset.strings || "{}");
+  var messages = catalog.messages || {};
+  var pluralTags = catalog.plural_tags || ["one", "other"];
+  EA.lang = catalog.lang || document.documentElement.lang || "en";
+  var pluralRules = window.Intl && Intl.PluralRules ? new Intl.PluralRules(EA.lang) : null;
+
+  EA.format = function (text, params) {
+    if (!params) return text;
+    return text.replace(/%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdif]|%%/g, function (m, key) {
+      if (!key) return "%";
+      var v = params[key];
+      return v === undefined || v === null ? "" : (typeof v === "number" ? EA.number(v, 0) : String(v));
+    });
+  };
+  EA.t = function (text, params) {
+    var s = messages[text];
+    return EA.format(typeof s === "string" && s ? s : text, params);
+  };
+  EA.pt = function (context, text, params) {
+    var s = messages[context + "\u0004" + text];
+    return EA.format(typeof s === "string" && s ? s : text, params);
+  };
+  EA.nt = function (singular, plural, n, params) {
+    var forms = messages[singular], out;
+    if (Array.isArray(forms) && pluralRules) {
+      var index = pluralTags.indexOf(pluralRules.select(n));
+      out = forms[index < 0 ? forms.length - 1 : index];
+    }
+    if (!out) out = n === 1 ? singular : plural;
+    var all = { num: n };
+    for (var k in params || {}) all[k] = params[k];
+    return EA.format(out, all);
+  };
+  // Numbers as the reader writes them ("4,00" in German).
+  EA.number = function (value, digits) {
+    if (value === null || value === undefined || isNaN(value)) return "–";
+    return new Intl.NumberFormat(EA.lang, {
+      minimumFractionDigits: digits, maximumFractionDigits: digits
+    }).format(value);
+  };
+
+  // A pitch's state as a word ("open" is an adjective here, not the button's verb).
+  EA.stateLabel = function (state) {
+    switch (state) {
+      case "pending": return EA.pt("pitch state", "pending");
+      case "open": return EA.pt("pitch state", "open");
+      case "closed": return EA.pt("pitch state", "closed");
+      case "revealed": return EA.pt("pitch state", "revealed");
+      default: return state;
+    }
+  };
+
+  // A refused message, in the reader's language: the server sends a code and parameters
+  // (README, "Error codes"); its English `message` is only the fallback for new codes.
+  EA.errorText = function (msg) {
+    var p = msg.params || {};
+    switch (msg.code) {
+      case "bad_json": return EA.t("Message is not valid JSON.");
+      case "too_large": return EA.t("Message larger than %(limit)d bytes.", p);
+      case "unknown_type": return EA.t("Unknown message type.");
+      case "bad_message": return EA.t("The app sent a message the server does not understand.");
+      case "not_joined": return EA.t("Send hello first.");
+      case "already_joined": return EA.t("This socket has already said hello.");
+      case "bad_token": return EA.t("Unknown attendee; please join the event.");
+      case "forbidden": return EA.t("This link is not valid.");
+      case "unknown_pitch": return EA.t("No such pitch in this event.");
+      case "voting_closed": return EA.t("Voting on this pitch is not open.");
+      case "out_of_scale": return EA.t("Score must be between %(min)d and %(max)d.", p);
+      case "rate_limited": return EA.t("Too many messages; slow down.");
+      case "not_saved": return EA.t("Vote not saved; retrying.");
+      case "link_replaced": return EA.t("This link was replaced. Ask the organiser for the new link.");
+      case "too_many_sockets": return EA.t("This device is connected too many times; close a tab.");
+      case "no_pitches": return EA.t("This event has no pitches.");
+      case "last_pitch": return EA.t("This is the last pitch.");
+      case "not_open": return EA.t("Voting is not open.");
+      case "not_voted": return EA.t("Open voting on this pitch first.");
+      case "not_confirmed": return EA.t("Resetting votes needs confirmation.");
+      default: return EA.t("Something went wrong. Please try again.");
+    }
+  };
 
   // Build DOM from text only: names typed by people are never parsed as HTML.
   EA.el = function (tag, className, text) {
@@ -16,10 +97,12 @@ window.EventApp = window.EventApp || {};
     return node;
   };
 
+  EA.listeners = EA.listeners || {};
+  EA.listen = function (type, fn) { (EA.listeners[type] = EA.listeners[type] || []).push(fn); };
+
   var PING_MS = 25000;
   // Close code of a screen whose link the organiser renewed: reconnecting cannot help.
   var LINK_REPLACED = 4403;
-  var REPLACED_TEXT = "This link was replaced. Ask the organiser for the new link.";
 
   EA.connect = function (options) {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
@@ -50,12 +133,16 @@ window.EventApp = window.EventApp || {};
         lastHeard = Date.now();
         var msg;
         try { msg = JSON.parse(event.data); } catch (e) { return; }
+        // Listeners other scripts add (EA.listen, e.g. questions.js) see a message first
+        // and may claim it (return true), e.g. errors about their own requests.
+        var claimed = (EA.listeners[msg.type] || []).some(function (fn) { return fn(msg) === true; });
         var handler = options.handlers[msg.type];
-        if (handler) handler(msg);
+        if (handler && !claimed) handler(msg);
       };
       ws.onclose = function (event) {
         if (ws !== socket) return;
-        if (event.code === LINK_REPLACED) { ended(EA.t(REPLACED_TEXT)); return; }
+        if (event.code === LINK_REPLACED) { ended(EA.t("This link was replaced. Ask the organiser for the new link.")); return; }
+        if (event.code === 1012) attempt = 0; // server restarting: another takes over now
         dropAndRetry();
       };
     }
@@ -125,7 +212,8 @@ window.EventApp = window.EventApp || {};
     window.addEventListener("online", reconnectSoon);
 
     open();
-    return {
+    // The page's one socket, for other scripts to send on (EA.live.send).
+    EA.live = {
       send: send,
       close: function () {
         closedByUs = true;
@@ -133,5 +221,6 @@ window.EventApp = window.EventApp || {};
         if (socket) socket.close();
       },
     };
+    return EA.live;
   };
 })(window.EventApp);

@@ -8,10 +8,12 @@
   var $ = function (id) { return document.getElementById(id); };
   var status = $("scan-status");
   var prefix = location.origin + "/e/" + code + "/n/";
+  // A name badge's QR code (personal join link) offers the same exchange (issue 12).
+  var badgePrefix = location.origin + "/e/" + code + "/i/";
 
   function follow(text) {
     var link = String(text || "").trim();
-    if (link.indexOf(prefix) !== 0 || link.length > 400) {
+    if ((link.indexOf(prefix) !== 0 && link.indexOf(badgePrefix) !== 0) || link.length > 400) {
       status.textContent = EA.t("This is not a contact code of this event.");
       return false;
     }

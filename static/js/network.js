@@ -29,10 +29,6 @@
     }, 30 * 60 * 1000);
   }
 
-  function named(template, msg) {
-    return EA.t(template).replace("{name}", msg.name || "");
-  }
-
   EA.connect({
     code: code,
     // The HttpOnly cookie (path /e/CODE) identifies the phone; the token is a fallback.
@@ -48,22 +44,22 @@
     },
     handlers: {
       contact_request: function (msg) {
-        show(named("{name} wants to exchange contacts.", msg), net + "#requests", EA.t("Answer"));
+        show(EA.t("%(name)s wants to exchange contacts.", { name: msg.name || "" }), net + "#requests", EA.t("Answer"));
       },
       contact_answer: function (msg) {
         if (msg.accepted) {
-          show(named("{name} accepted your request.", msg), net + "/contacts/" + msg.attendee_id,
+          show(EA.t("%(name)s accepted your request.", { name: msg.name || "" }), net + "/contacts/" + msg.attendee_id,
                EA.t("View contact"));
         } else {
-          show(named("{name} declined your request.", msg));
+          show(EA.t("%(name)s declined your request.", { name: msg.name || "" }));
         }
       },
       contact_exchanged: function (msg) {
-        show(named("You exchanged contacts with {name}.", msg),
+        show(EA.t("You exchanged contacts with %(name)s.", { name: msg.name || "" }),
              net + "/contacts/" + msg.attendee_id, EA.t("View contact"));
       },
       partner_interest: function (msg) {
-        show(named("{name} wants to get involved in your pitch.", msg),
+        show(EA.t("%(name)s wants to get involved in your pitch.", { name: msg.name || "" }),
              net + "/pitches#pitch-" + msg.pitch_id, EA.t("Open"));
       },
       error: function (msg) {

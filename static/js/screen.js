@@ -15,10 +15,7 @@
     return null;
   }
 
-  function fmt(x) {
-    return x === null || x === undefined ? "–" :
-      Number(x).toLocaleString(document.documentElement.lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  }
+  function fmt(x) { return EA.number(x, 2); }
 
   function renderBars(summary) {
     var bars = $("bars");
@@ -38,7 +35,7 @@
       row.appendChild(EA.el("span", "bar-count", n));
       bars.appendChild(row);
     }
-    $("mean").textContent = EA.t("mean") + " " + fmt(summary.mean);
+    $("mean").textContent = EA.t("Mean %(mean)s", { mean: fmt(summary.mean) });
   }
 
   function renderLeaderboard() {
@@ -72,9 +69,9 @@
     event.pitches.forEach(function (p) {
       var li = EA.el("li", "agenda-item" + (p.id === event.current_pitch_id ? " current" : ""));
       li.appendChild(EA.el("span", "title", p.title));
-      li.appendChild(EA.el("span", "badge " + p.state, EA.t(p.state)));
+      li.appendChild(EA.el("span", "badge " + p.state, EA.stateLabel(p.state)));
       var votes = screen && screen.votes ? screen.votes[String(p.id)] || 0 : 0;
-      li.appendChild(EA.el("span", "num", votes + " " + EA.t(votes === 1 ? "vote" : "votes")));
+      li.appendChild(EA.el("span", "num", EA.nt("%(num)d vote", "%(num)d votes", votes)));
       var go = EA.el("button", "small", "▶");
       go.type = "button";
       go.title = p.title;
@@ -116,17 +113,19 @@
       $("pitch-position").textContent = pitch ? (pitch.position + 1) + " / " + event.pitches.length : "";
     }
     if ($("pitch-state")) {
-      $("pitch-state").textContent = pitch ? EA.t(pitch.state) : "";
+      $("pitch-state").textContent = pitch ? EA.stateLabel(pitch.state) : "";
       $("pitch-state").className = "badge " + (pitch ? pitch.state : "");
     }
     var current = screen && screen.current && pitch && screen.current.pitch_id === pitch.id ? screen.current : null;
     var connected = screen ? screen.connected : 0;
-    var votesIn = EA.t("votes in") + ": " + (current ? current.votes_in : 0);
+    var votesIn = current ? current.votes_in : 0;
     // "n / connected" only while voting runs: after closing, phones that left would make
     // it read "9 / 0 connected".
     $("turnout").textContent = !pitch || pitch.state === "pending"
-      ? connected + " " + EA.t("connected")
-      : pitch.state === "open" ? votesIn + " / " + connected + " " + EA.t("connected") : votesIn;
+      ? EA.nt("%(num)d connected", "%(num)d connected", connected)
+      : pitch.state === "open"
+        ? EA.t("Votes in: %(votes)s / %(connected)s connected", { votes: votesIn, connected: connected })
+        : EA.t("Votes in: %(votes)s", { votes: votesIn });
     var summary = current ? current.summary : null;
     if ($("results").hasAttribute("hidden") !== !summary) $("results").hidden = !summary;
     if ($("blind-note")) $("blind-note").hidden = !!summary || !pitch || pitch.state !== "open";
@@ -170,7 +169,7 @@
         render();
       },
       command_ack: function () {},
-      error: function (msg) { if ($("command-error")) $("command-error").textContent = msg.message; },
+      error: function (msg) { if ($("command-error")) $("command-error").textContent = EA.errorText(msg); },
     },
   });
 })(window.EventApp);

@@ -222,7 +222,8 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
         4.33,
         1,
     )
-    assert f"{first['adjusted_mean']:.2f}" == shown
+    # The screen keeps the event's language (German): a decimal comma.
+    assert f"{first['adjusted_mean']:.2f}".replace(".", ",") == shown
 
     # The report: leaderboard, charts drawn by the app, and the PDF.
     org.click("#report-link")

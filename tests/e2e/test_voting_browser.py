@@ -359,9 +359,13 @@ def test_english_browser_gets_english_and_the_switch_changes_language(
     expect(phone.locator("#vote-status")).to_have_text("Saved ✓", timeout=WAIT)
     expect(phone.locator("html")).to_have_attribute("lang", "en")
 
+    # The stage screen keeps the event's language whatever the laptop's browser says,
+    # unless its link asks for another one.
     projector = open_projector(contexts, served, locale="en-US")
+    expect(projector.locator(".scan")).to_have_text("Scannen und mitmachen")
+    projector.goto(served.links["projector"] + "?lang=en")
     expect(projector.locator(".scan")).to_have_text("Scan to join")
-    expect(projector.locator("#turnout")).to_have_text("votes in: 1 / 1 connected", timeout=WAIT)
+    expect(projector.locator("#turnout")).to_have_text("Votes in: 1 / 1 connected", timeout=WAIT)
 
 
 # ------------------------------------------------------------------ hosts and CSP

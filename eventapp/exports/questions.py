@@ -1,0 +1,108 @@
+"""Question exports (issue 16): every question per pitch with its upvotes and state, and
+the per-pitch summary the report shows.
+
+Consent decides what is named: the asker's name only where they chose to show it (and
+have not deleted their data since); anonymous questions carry no name and no pseudonym,
+so they cannot be linked to the asker's votes in the other exports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventapp.exports.base import Cell, ExportContext, Exporter, Table
+from eventapp.questions import queries as qstore
+from eventapp.questions.models import PUBLIC_STATES, QuestionState
+from eventapp.questions.queries import QuestionView, aware
+
+TOP_QUESTIONS = 3
+
+
+@dataclass(frozen=True)
+class PitchQuestions:
+    """One pitch's questions for the report: counts by state and the most upvoted."""
+
+    pitch_id: int
+    position: int
+    title: str
+    asked: int
+    answered: int
+    waiting: int
+    hidden: int
+    upvotes: int
+    top: tuple[QuestionView, ...]
+
+
+def questions_by_pitch(ctx: ExportContext) -> list[PitchQuestions]:
+    state = ctx.state()
+    grouped = qstore.by_pitch(ctx.db.read(qstore.questions_of_event, ctx.event_id))
+    out = []
+    for position, pitch in enumerate(state.pitches, start=1):
+        questions = grouped.get(pitch.id, [])
+        counts = qstore.counts_by_state(questions)
+        public = sorted(
+            (q for q in questions if q.state in PUBLIC_STATES), key=lambda q: (-q.upvotes, q.id)
+        )
+        out.append(
+            PitchQuestions(
+                pitch_id=pitch.id,
+                position=position,
+                title=pitch.title,
+                asked=len(questions),
+                answered=counts[QuestionState.ANSWERED.value],
+                waiting=counts[QuestionState.WAITING.value],
+                hidden=counts[QuestionState.HIDDEN.value],
+                upvotes=sum(q.upvotes for q in questions),
+                top=tuple(public[:TOP_QUESTIONS]),
+            )
+        )
+    return out
+
+
+class Questions(Exporter):
+    slug = "questions"
+    title = "Questions to the presenters"
+    description = (
+        "Every question per pitch with its upvotes and state; the asker's name only where "
+        "they chose to show it."
+    )
+    group = "questions"
+
+    def table(self, ctx: ExportContext) -> Table:
+        state = ctx.state()
+        positions = {p.id: (i, p.title) for i, p in enumerate(state.pitches, start=1)}
+        rows: list[list[Cell]] = []
+        questions = ctx.db.read(qstore.questions_of_event, ctx.event_id)
+        for q in sorted(questions, key=lambda q: (positions[q.pitch_id][0], -q.upvotes, q.id)):
+            position, title = positions[q.pitch_id]
+            rows.append(
+                [
+                    position,
+                    title,
+                    q.id,
+                    q.text,
+                    q.name,
+                    q.upvotes,
+                    q.state.value,
+                    q.hide_reason or None,
+                    "yes" if q.highlighted else "no",
+                    aware(q.created_at).isoformat(timespec="seconds"),
+                ]
+            )
+        return Table(
+            (
+                "pitch_position",
+                "pitch",
+                "question_id",
+                "question",
+                "asked_by",
+                "upvotes",
+                "state",
+                "hide_reason",
+                "on_projector",
+                "asked_at_utc",
+            ),
+            rows,
+            "asked_by is empty where the asker chose to stay anonymous. Upvotes are counted "
+            "from the stored upvotes, one per attendee and question.",
+        )

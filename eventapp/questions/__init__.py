@@ -1,0 +1,1 @@
+"""Audience questions to the presenter: ask, upvote, moderate, show (issue 16)."""

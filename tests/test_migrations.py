@@ -1,0 +1,426 @@
+"""Schema migrations: the newest revision equals the models, and databases made by earlier
+releases (previous release; main before Alembic) upgrade with ``python -m eventapp migrate``
+and then show the same pages and exports as a database made fresh with the same data.
+
+The earlier schemas are the exact DDL ``create_all`` ran for those versions of the models
+(tests/fixtures/schemas, captured from commits 359c6e6 and aa9ba7f), per dialect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import Session, SQLModel, select
+from starlette.testclient import TestClient
+
+import eventapp.app  # noqa: F401  (every table registered)
+from eventapp.app import create_app
+from eventapp.core import models as core
+from eventapp.core import schema
+from eventapp.core.db import Database
+from eventapp.enums import PitchState
+from eventapp.exports.registry import EXPORTERS
+from eventapp.networking import models as net
+from eventapp.settings import Settings
+from tests.conftest import ROOT, DatabaseTarget
+
+SCHEMAS = ROOT / "tests" / "fixtures" / "schemas"
+CODE = "MGR8TE"
+KEYS = {"moderator_key": "m" * 24, "projector_key": "p" * 24, "organizer_key": "o" * 24}
+AT = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
+SALT = "5a17" * 8
+
+
+def dataset(release: str) -> dict[str, list[dict[str, Any]]]:
+    """One event with votes (and, for main, settings and networking), as table rows with
+    exactly the columns that release had."""
+    event: dict[str, Any] = {
+        "id": 1,
+        "code": CODE,
+        "name": "Migration Forum",
+        **KEYS,
+        "scale_min": 1,
+        "scale_max": 5,
+        "scale_labels": "[]",
+        "live_results": False,
+        "language": "en",
+        "current_pitch_id": 2,
+        "version": 7,
+        "created_at": AT,
+    }
+    pitches = [
+        {"id": 1, "event_id": 1, "position": 0, "title": "Smart Parking", "state": "REVEALED"},
+        {"id": 2, "event_id": 1, "position": 1, "title": "Heat Transition", "state": "CLOSED"},
+        {"id": 3, "event_id": 1, "position": 2, "title": "Housing Exchange", "state": "PENDING"},
+    ]
+    for p in pitches:
+        p.update(presenter="Stadtwerke", round=0)
+    people = ["Ada", "Grace", "Linus", "Barbara"]
+    attendees = [
+        {
+            "id": i,
+            "event_id": 1,
+            "token": f"token-{i:02d}-" + "x" * 20,
+            "name": name,
+            "organization": f"Org {name}",
+            "created_at": AT,
+        }
+        for i, name in enumerate(people, start=1)
+    ]
+    scores = {(1, 1): 5, (2, 1): 4, (3, 1): 2, (1, 2): 3, (4, 2): 5}
+    votes = [
+        {
+            "id": n,
+            "event_id": 1,
+            "pitch_id": pitch,
+            "attendee_id": who,
+            "score": score,
+            "seq": 10 + n,
+            "updated_at": AT,
+        }
+        for n, ((who, pitch), score) in enumerate(sorted(scores.items()), start=1)
+    ]
+    rows: dict[str, list[dict[str, Any]]] = {
+        "event": [event],
+        "attendee": attendees,  # before pitch: a pitch may name its presenting attendee
+        "pitch": pitches,
+        "vote": votes,
+    }
+    if release == "previous_release":
+        return rows
+    event.update(
+        date="2026-05-04",
+        languages="en,de",
+        topics='["Energy", "Mobility"]',
+        org_type_matrix="{}",
+        networking_enabled=True,
+        retention_days=120,
+        privacy_version="2",
+        export_salt=SALT,
+    )
+    for p in pitches:
+        p["presenter_attendee_id"] = 4 if p["id"] == 1 else None
+    for a in attendees:
+        a["anonymised_at"] = None
+    rows["consentrecord"] = [
+        {
+            "id": a["id"],
+            "event_id": 1,
+            "attendee_id": a["id"],
+            "kind": "privacy",
+            "text_version": "2",
+            "given_at": AT,
+        }
+        for a in attendees
+    ]
+    rows["partner"] = [
+        {
+            "id": 1,
+            "event_id": 1,
+            "name": "Stadtwerke",
+            "org_type": "public_admin",
+            "contact": "Frau Meier",
+            "email": "meier@example.org",
+        }
+    ]
+    profile = {
+        "event_id": 1,
+        "opted_in": True,
+        "consented_at": AT,
+        "consent_version": "2",
+        "org_type": "sme",
+        "role": "CTO",
+        "interests": '["Energy"]',
+        "offers": '["Sensors"]',
+        "seeks": '["Pilot site"]',
+        "offers_text": "",
+        "seeks_text": "",
+        "email": "",
+        "phone": "",
+        "website": "",
+        "linkedin": "",
+        "share_email": True,
+        "share_phone": False,
+        "share_website": False,
+        "share_linkedin": False,
+        "qr_nonce": "n1",
+        "updated_at": AT,
+    }
+    rows["network_state"] = [{"event_id": 1, "secret": "s" * 32, "version": 3}]
+    rows["network_profile"] = [
+        {**profile, "attendee_id": 1, "email": "ada@example.org"},
+        {**profile, "attendee_id": 2, "email": "grace@example.org", "org_type": "research"},
+    ]
+    rows["contact_link"] = [
+        {
+            "id": 1,
+            "event_id": 1,
+            "low_id": 1,
+            "high_id": 2,
+            "requester_id": 1,
+            "state": "accepted",
+            "via": "qr",
+            "created_at": AT,
+            "decided_at": AT,
+        }
+    ]
+    rows["contact_note"] = [
+        {"id": 1, "owner_id": 1, "about_id": 2, "text": "Heat pumps", "updated_at": AT}
+    ]
+    rows["contact_block"] = []
+    rows["partner_interest"] = [
+        {
+            "id": 1,
+            "event_id": 1,
+            "pitch_id": 1,
+            "attendee_id": 2,
+            "role": "pilot_site",
+            "note": "Our campus",
+            "created_at": AT,
+        }
+    ]
+    return rows
+
+
+def engine_for(target: DatabaseTarget) -> sa.Engine:
+    return schema.migration_engine(target.url, schema=target.schema)
+
+
+def run_ddl(target: DatabaseTarget, release: str) -> None:
+    """The schema exactly as ``create_all`` of that release made it (no alembic_version)."""
+    dialect = "sqlite" if target.url.startswith("sqlite") else "postgresql"
+    script = (SCHEMAS / f"{release}.{dialect}.sql").read_text()
+    engine = engine_for(target)
+    with engine.begin() as conn:
+        for statement in script.split(";\n"):
+            lines = [ln for ln in statement.splitlines() if not ln.startswith("--")]
+            if "".join(lines).strip():
+                conn.exec_driver_sql("\n".join(lines))
+    engine.dispose()
+
+
+def insert_raw(target: DatabaseTarget, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Rows written as the old release wrote them: plain SQL, its columns only."""
+    engine = engine_for(target)
+    with engine.begin() as conn:
+        for name, table_rows in rows.items():
+            if not table_rows:
+                continue
+            table = sa.table(name, *(sa.column(c) for c in table_rows[0]))
+            for row in table_rows:
+                values = dict(row)
+                if name == "pitch" and conn.dialect.name == "postgresql":
+                    values["state"] = sa.cast(sa.literal(row["state"]), sa.Enum(name="pitchstate"))
+                conn.execute(table.insert().values(**values))
+        advance_sequences(conn, rows)
+    engine.dispose()
+
+
+def advance_sequences(conn: sa.Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Rows inserted with explicit ids leave PostgreSQL's sequences behind: catch up."""
+    if conn.dialect.name != "postgresql":
+        return
+    for name, table_rows in rows.items():
+        if table_rows and "id" in table_rows[0]:
+            conn.execute(
+                sa.text(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"(SELECT max(id) FROM {name}))"
+                )
+            )
+
+
+def insert_models(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """The same rows through today's models: every newer column gets its model default."""
+    classes: dict[str, type[SQLModel]] = {
+        "event": core.Event,
+        "pitch": core.Pitch,
+        "attendee": core.Attendee,
+        "vote": core.Vote,
+        "consentrecord": core.ConsentRecord,
+        "partner": core.Partner,
+        "network_state": net.NetworkState,
+        "network_profile": net.NetworkProfile,
+        "contact_link": net.ContactLink,
+        "contact_note": net.ContactNote,
+        "contact_block": net.ContactBlock,
+        "partner_interest": net.PartnerInterest,
+    }
+    with Session(db.engine) as session:
+        for name, table_rows in rows.items():
+            for row in table_rows:
+                values = dict(row)
+                if name == "pitch":
+                    values["state"] = PitchState[row["state"]]
+                session.add(classes[name](**values))
+            session.flush()
+        advance_sequences(session.connection(), rows)
+        session.commit()
+
+
+def cli_migrate(target: DatabaseTarget, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **target.env()}
+    return subprocess.run(
+        [sys.executable, "-m", "eventapp", "migrate", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+CSRF = re.compile(r'((?:name="csrf" value|data-csrf)=")[^"]+(")')
+
+
+def snapshot(db: Database) -> dict[str, str]:
+    """What organisers and attendees see: console, report, every CSV/JSON export, the
+    attendee's page and networking contacts."""
+    app = create_app(Settings(database_url="unused", namespace="mig"), database=db)
+    root = f"/e/{CODE}/organizer/{KEYS['organizer_key']}"
+    paths = [root, f"{root}/report", f"{root}/dashboard.json", f"/e/{CODE}"]
+    paths += [f"{root}/export/{e.slug}.{fmt}" for e in EXPORTERS for fmt in ("csv", "json")]
+    pages: dict[str, str] = {}
+    with TestClient(app, base_url="http://testserver") as client:
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text[:500])
+            pages[path] = CSRF.sub(r"\1…\2", response.text)
+        client.cookies.set(f"ea_{CODE}", "token-01-" + "x" * 20)
+        for path in (f"/e/{CODE}", f"/e/{CODE}/network/contacts"):
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text[:500])
+            pages["ada:" + path] = CSRF.sub(r"\1…\2", response.text)
+    return pages
+
+
+def fresh_target(target: DatabaseTarget, tmp_path: Path) -> DatabaseTarget:
+    """A second, empty database of the same kind (the reference)."""
+    if target.schema is None:
+        return DatabaseTarget(f"sqlite:///{tmp_path / 'reference.db'}", None)
+    ref = DatabaseTarget(target.url, target.schema + "_ref")
+    admin = sa.create_engine(target.url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{ref.schema}"'))
+    admin.dispose()
+    return ref
+
+
+def drop_target(target: DatabaseTarget) -> None:
+    if target.schema is not None:
+        admin = sa.create_engine(target.url)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{target.schema}" CASCADE'))
+        admin.dispose()
+
+
+def model_diff(target: DatabaseTarget) -> list[Any]:
+    engine = engine_for(target)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, SQLModel.metadata)
+    engine.dispose()
+    return list(diff)
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_newest_migration_equals_the_models(database_target: DatabaseTarget) -> None:
+    """Fails when a model changed without a migration: add one (README, "Schema changes")."""
+    result = schema.migrate(database_target.url, schema=database_target.schema)
+    assert result.before is None and result.stamped is None
+    assert result.after == schema.head_revision()
+    assert model_diff(database_target) == []
+
+
+@pytest.mark.parametrize("release", ["previous_release", "main_before_alembic"])
+def test_upgrade_keeps_pages_and_exports(
+    database_target: DatabaseTarget, tmp_path: Path, release: str
+) -> None:
+    rows = dataset(release)
+    run_ddl(database_target, release)
+    insert_raw(database_target, rows)
+
+    done = cli_migrate(database_target)
+    assert done.returncode == 0, done.stderr
+    recognised = "0001" if release == "previous_release" else schema.LAST_BEFORE_ALEMBIC
+    assert f"recognised as revision {recognised}" in done.stdout
+    assert done.stdout.splitlines()[-1].endswith(f"{schema.head_revision()})") or (
+        done.stdout.splitlines()[-1].endswith(f"to {schema.head_revision()}")
+    )
+    again = cli_migrate(database_target)
+    assert "at the newest revision" in again.stdout, again.stdout + again.stderr
+    assert model_diff(database_target) == []
+
+    upgraded = Database(database_target.url, schema=database_target.schema)
+    salts = upgraded.read(lambda s: [e.export_salt for e in s.exec(select(core.Event))])
+    assert len(salts) == 1 and len(salts[0]) == 32  # an old event gets its own random salt
+
+    ref_target = fresh_target(database_target, tmp_path)
+    reference = Database(ref_target.url, schema=ref_target.schema)
+    try:
+        reference.create_all()
+        rows["event"][0]["export_salt"] = salts[0]
+        insert_models(reference, rows)
+        before, after = snapshot(reference), snapshot(upgraded)
+    finally:
+        upgraded.close()
+        reference.close()
+        drop_target(ref_target)
+
+    assert after == before
+    console = after[f"/e/{CODE}/organizer/{KEYS['organizer_key']}"]
+    assert "Migration Forum" in console and "Housing Exchange" in console
+    per_pitch = after[f"/e/{CODE}/organizer/{KEYS['organizer_key']}/export/votes.csv"]
+    assert "Smart Parking" in per_pitch and "3.67" in per_pitch  # (5 + 4 + 2) / 3
+    if release == "main_before_alembic":
+        assert "grace@example.org" in after[f"ada:/e/{CODE}/network/contacts"]
+
+
+def test_sql_for_a_dba(database_target: DatabaseTarget) -> None:
+    if database_target.schema is None:
+        done = cli_migrate(database_target, "--sql")
+        # SQLite's batch copies need the live tables: migrate runs them itself.
+        assert done.returncode == 2
+        assert "for SQLite run `python -m eventapp migrate`" in done.stderr
+        return
+    run_ddl(database_target, "previous_release")
+    done = cli_migrate(database_target, "--sql")
+    assert done.returncode == 0, done.stderr
+    sql = done.stdout
+    assert "CREATE TABLE alembic_version" in sql
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
+    assert "ALTER TABLE event ADD COLUMN date VARCHAR(10)" in sql
+    assert "CREATE TABLE network_profile" in sql
+    engine = engine_for(database_target)
+    with engine.connect() as conn:  # printing changed nothing
+        assert schema.current_revision(conn) is None
+        assert "date" not in {c["name"] for c in sa.inspect(conn).get_columns("event")}
+    engine.dispose()
+
+
+def test_refuses_to_start_on_an_old_schema_when_told_not_to_migrate(
+    database_target: DatabaseTarget,
+) -> None:
+    run_ddl(database_target, "previous_release")
+    db = Database(database_target.url, schema=database_target.schema)
+    try:
+        with pytest.raises(schema.SchemaNotReady, match="python -m eventapp migrate"):
+            db.prepare(auto_migrate=False)
+        db.prepare(auto_migrate=True)
+        db.prepare(auto_migrate=False)
+        assert db.revision() == schema.head_revision()
+    finally:
+        db.close()
