@@ -112,3 +112,37 @@ def test_a_close_that_hangs_is_given_up_after_its_timeout(
     with caplog.at_level(logging.WARNING):
         assert asyncio.run(scenario()) < 2
     assert any("a dead server" in r.getMessage() for r in caplog.records)
+
+
+def test_a_loop_that_ignores_cancellation_does_not_hang_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = asyncio.Event()
+
+    swallowed: list[bool] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)  # once, as a misbehaving client library may
+        await release.wait()
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        async with Supervisor() as loops:
+            loops.run("stubborn", stubborn)
+            await asyncio.sleep(0.05)
+            started = loop.time()
+            await loops.stop(timeout=0.2)
+            took = loop.time() - started
+        release.set()  # it ends late; its restart honours the next cancel
+        await asyncio.sleep(0.3)
+        await loops.stop(timeout=1)
+        return took
+
+    with caplog.at_level(logging.WARNING):
+        assert asyncio.run(scenario()) < 2
+    assert any("stubborn did not stop" in r.getMessage() for r in caplog.records)

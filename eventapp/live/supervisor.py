@@ -1,10 +1,14 @@
-"""The app's background loops, in one task group owned by the lifespan.
+"""The app's background loops, in one group of tasks owned by the lifespan.
 
 Each loop (screen updates, presence and reconcile, the vote writer, the GC policy) runs
 under ``Supervisor.run``: if it raises, the crash is logged with its traceback, an
 ``on_crash`` hook cleans up what the loop held (the vote writer fails its batch so phones
 resend), and the loop starts again after a short, growing pause. Nothing a loop does can
 leave the app silently without it. ``stop`` cancels them all and waits a bounded time.
+
+Not ``asyncio.TaskGroup``: its exit waits for every task without a limit, and a task stuck
+in a client library that does not honour cancellation at once (seen with a Redis pool
+under a dying server) would hang the shutdown. Here such a task is logged and left.
 """
 
 from __future__ import annotations
@@ -25,12 +29,10 @@ HEALTHY_RUN = 60.0
 
 class Supervisor:
     def __init__(self) -> None:
-        self._group = asyncio.TaskGroup()
         self._tasks: list[asyncio.Task[None]] = []
         self.restarts: dict[str, int] = {}
 
     async def __aenter__(self) -> Supervisor:
-        await self._group.__aenter__()
         return self
 
     async def __aexit__(
@@ -40,13 +42,12 @@ class Supervisor:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-        await self._group.__aexit__(exc_type, exc, tb)
 
     def run(
         self, name: str, loop: Loop, *, on_crash: Callable[[BaseException], None] | None = None
     ) -> None:
         self.restarts[name] = 0
-        self._tasks.append(self._group.create_task(self._keep(name, loop, on_crash), name=name))
+        self._tasks.append(asyncio.create_task(self._keep(name, loop, on_crash), name=name))
 
     async def _keep(
         self, name: str, loop: Loop, on_crash: Callable[[BaseException], None] | None
@@ -76,11 +77,12 @@ class Supervisor:
         """Cancel every loop; wait at most ``timeout`` seconds for them to end."""
         for task in self._tasks:
             task.cancel()
+        pending: set[asyncio.Task[None]] = set()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
                 log.warning("background loop %s did not stop in %.0f s", task.get_name(), timeout)
-        self._tasks = []
+        self._tasks = list(pending)  # a later stop tries them again
 
 
 async def closed_within(what: str, close: Awaitable[None], timeout: float = 5.0) -> None:
