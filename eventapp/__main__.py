@@ -24,6 +24,7 @@ from eventapp.core import schema as migrations
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput
+from eventapp.errors import Refused
 from eventapp.organizing import cli as organizer_cli
 from eventapp.settings import Settings
 from eventapp.voting import queries
@@ -311,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _serve(settings, args.host, args.port, args.workers)
     except InvalidInput as exc:
         print(f"error: {exc.field} {exc.message}", file=sys.stderr)
+        return 2
+    except Refused as exc:  # the same refusal the pages and sockets show
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
         return 2
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

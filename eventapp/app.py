@@ -26,6 +26,8 @@ from eventapp.enums import Role
 from eventapp.i18n import check_languages
 from eventapp.live.hub import Hub
 from eventapp.live.pump import live_endpoint
+from eventapp.live.supervisor import Supervisor, closed_within
+from eventapp.live.writer import VoteWriter
 from eventapp.metrics import Metrics
 from eventapp.networking import badge_views
 from eventapp.networking import contact_views as network_contacts
@@ -38,7 +40,6 @@ from eventapp.settings import Settings
 from eventapp.voting import hall_views as hall_screen
 from eventapp.voting import screen_views as screens
 from eventapp.voting import views as attendee
-from eventapp.voting.stats import VoteWriter
 from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies
 from eventapp.web import health, pages, privacy
 from eventapp.web.limits import BodyLimits
@@ -48,6 +49,7 @@ from eventapp.web.security import SecurityHeaders, http_error, server_error
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
+CLOSE_TIMEOUT = 5.0  # seconds any one resource may take to close at shutdown
 
 
 def open_live_backends(settings: Settings) -> tuple[Tallies, Bus]:
@@ -101,33 +103,39 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
             rate=settings.join_rate,
             burst=settings.join_burst,
         )
-        await hub.start()
-        writer.start()
-        lag = asyncio.create_task(metrics.watch_loop_lag(), name="loop-lag")
         try:
-            yield {
-                "settings": settings,
-                "db": db,
-                "hub": hub,
-                "writer": writer,
-                "templates": templates,
-                "suggestions": SuggestionCache(db=db),
-                "metrics": metrics,
-                "redis": tallies.client if isinstance(tallies, RedisTallies) else None,
-                "readiness": health.Readiness(),
-                "join_limiter": limiter,
-            }
+            # Every background loop lives in this one group; a crashed loop is logged and
+            # restarted (the writer first fails its batch: those phones resend).
+            async with Supervisor() as loops:
+                await hub.start(loops)
+                loops.run("vote-writer", writer.run, on_crash=writer.fail_batch)
+                loops.run("loop-lag", metrics.watch_loop_lag)
+                try:
+                    yield {
+                        "settings": settings,
+                        "db": db,
+                        "hub": hub,
+                        "writer": writer,
+                        "loops": loops,
+                        "templates": templates,
+                        "suggestions": SuggestionCache(db=db),
+                        "metrics": metrics,
+                        "redis": tallies.client if isinstance(tallies, RedisTallies) else None,
+                        "readiness": health.Readiness(),
+                        "join_limiter": limiter,
+                    }
+                finally:
+                    # Sockets are closed by now (uvicorn sent 1012 "service restart"):
+                    # commit the votes still queued, then fail what is left (not_saved).
+                    await writer.drain(seconds=10.0)
+                    writer.stop()
+                    await loops.stop(timeout=CLOSE_TIMEOUT)
         finally:
-            lag.cancel()
-            # Sockets are closed by now (uvicorn sent 1012 "service restart"): commit the
-            # votes still queued before the process goes.
-            await writer.stop()
-            await hub.stop()
-            await bus.close()
-            await tallies.close()
-            await limiter.close()
+            await closed_within("the live bus", bus.close(), CLOSE_TIMEOUT)
+            await closed_within("the tallies", tallies.close(), CLOSE_TIMEOUT)
+            await closed_within("the join limiter", limiter.close(), CLOSE_TIMEOUT)
             if database is None:
-                db.close()
+                await closed_within("the database", asyncio.to_thread(db.close), CLOSE_TIMEOUT)
 
     routes = [
         *health.routes,

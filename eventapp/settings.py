@@ -31,6 +31,13 @@ class Settings:
     messages_per_second: float = 10.0
     message_burst: int = 30
     strikes_before_close: int = 10
+    # Rate-limited messages a socket may send per minute before they count as strikes: a
+    # phone's quick series of changes is slowed down, never closed.
+    rate_limited_free: int = 60
+    # Seconds a new socket has to say hello before it is closed.
+    hello_timeout: float = 5.0
+    # Open sockets per attendee (tabs, reconnects) in one app process.
+    sockets_per_attendee: int = 5
     send_queue_limit: int = 256
     screen_updates_per_second: float = 10.0
     vote_batch_max: int = 1000

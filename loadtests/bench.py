@@ -165,6 +165,8 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
             target.ws_urls[0],
             "--seconds",
             str(probe_seconds),
+            "--hello",
+            json.dumps({"type": "hello", "role": "projector", "key": target.projector_key}),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

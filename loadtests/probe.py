@@ -3,7 +3,10 @@ WebSocket ping every ``interval`` seconds and records the round trip. The server
 pings on its event loop, so while that loop is busy the pong waits; the benchmark's own
 busy client loop does not distort it because this runs in a separate process.
 
-    python -m loadtests.probe ws://127.0.0.1:8000/e/CODE/ws --seconds 10
+    python -m loadtests.probe ws://127.0.0.1:8000/e/CODE/ws --seconds 10 --hello '{...}'
+
+The app closes a socket that has not said hello within a few seconds, so the probe sends
+``--hello`` first (the benchmark passes the projector's) and reads what it is sent.
 
 Prints one JSON object: {"rtt": [seconds, ...], "lost": n}.
 """
@@ -19,10 +22,21 @@ import uvloop
 import websockets
 
 
-async def probe(url: str, seconds: float, interval: float) -> dict[str, object]:
+async def probe(
+    url: str, seconds: float, interval: float, hello: str | None = None
+) -> dict[str, object]:
     rtts: list[float] = []
     lost = 0
     async with websockets.connect(url, ping_interval=None, open_timeout=30) as ws:
+        if hello:
+            await ws.send(hello)
+
+        async def drain() -> None:
+            # Unread messages would fill the client's queue and stall the pongs behind them.
+            async for _ in ws:
+                pass
+
+        reader = asyncio.create_task(drain())
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             started = time.perf_counter()
@@ -33,6 +47,7 @@ async def probe(url: str, seconds: float, interval: float) -> dict[str, object]:
             except TimeoutError:
                 lost += 1
             await asyncio.sleep(max(0.0, interval - (time.perf_counter() - started)))
+        reader.cancel()
     return {"rtt": rtts, "lost": lost}
 
 
@@ -41,5 +56,7 @@ if __name__ == "__main__":
     parser.add_argument("url")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--hello", default=None, help="first message to send (JSON text)")
     args = parser.parse_args()
-    print(json.dumps(uvloop.run(probe(args.url, args.seconds, args.interval))), flush=True)
+    result = uvloop.run(probe(args.url, args.seconds, args.interval, args.hello))
+    print(json.dumps(result), flush=True)

@@ -92,6 +92,9 @@ def test_score_outside_the_scale_is_refused(
         ws.send_json({"type": "vote", "pitch_id": open_pitch, "score": score, "seq": 1})
         error = _error(ws)
     assert error["code"] == "out_of_scale"
+    # The code and its parameters (the browser says it in its reader's language); the
+    # message is English, for logs and tools.
+    assert error["params"] == {"min": 1, "max": 5}
     assert error["message"] == "Score must be between 1 and 5."
     assert error["pitch_id"] == open_pitch
     assert _votes(db, open_pitch) == {}
@@ -200,13 +203,16 @@ def test_message_flood_is_rate_limited_but_a_normal_phone_is_not(
         for _ in range(5):
             ws.send_json({"type": "ping"})
             assert receive_until(ws, lambda m: m["type"] in ("pong", "error"))["type"] == "pong"
-        # A flood: beyond the burst allowance, messages are refused as rate-limited.
-        for _ in range(40):
+        # A flood: beyond the burst allowance, messages are refused as rate-limited; past
+        # the free allowance of rate-limited messages a minute they strike, and the
+        # socket is closed.
+        for _ in range(150):
             ws.send_json({"type": "ping"})
         seen = []
-        with pytest.raises(WebSocketDisconnect):
-            for _ in range(60):
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(200):
                 seen.append(ws.receive_json())
+        assert closed.value.code == 1008
         assert any(m.get("code") == "rate_limited" for m in seen)
 
 

@@ -60,6 +60,7 @@ class RedisBus:
     def __init__(self, client: Redis) -> None:
         self.client = client
         self._task: asyncio.Task[None] | None = None
+        self._pubsub: object | None = None
 
     async def start(self, pattern: str, handler: Handler, on_reconnect: Callable[[], None]) -> None:
         self._task = asyncio.create_task(
@@ -72,6 +73,7 @@ class RedisBus:
         delay, first = 0.1, True
         while True:
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            self._pubsub = pubsub
             try:
                 await pubsub.psubscribe(pattern)
                 if not first:
@@ -100,6 +102,10 @@ class RedisBus:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        # The listener's own close runs shielded and may still be in flight: finish it
+        # here, so the connection is closed before the event loop is.
+        if self._pubsub is not None:
+            await _quietly_close(self._pubsub)
 
 
 async def _quietly_close(pubsub: object) -> None:

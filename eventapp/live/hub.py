@@ -1,65 +1,68 @@
-"""The process-local live hub: which sockets watch which event, and what they are sent.
+"""The process-local live hub: which sockets watch which event, and the loops that feed them.
 
-One Hub per app process. For each event with connected sockets it keeps a LiveEvent:
-the cached event state (updated from the event's bus channel), the sockets, and flags
-for what changed. A ticker coalesces screen updates to at most
-``screen_updates_per_second`` per event, reading fresh tallies each time, so a burst of
-4,000 votes costs the projector ten updates a second, not 4,000.
+One Hub per app process. For each event with connected sockets it keeps a LiveEvent
+(``eventapp.live.connections``): the cached event state (updated from the event's bus
+channel), the sockets -- phones indexed by attendee -- and flags for what changed. The
+screen loop coalesces screen updates to at most ``screen_updates_per_second`` per event,
+reading fresh tallies each time, so a burst of 4,000 votes costs the projector ten updates
+a second, not 4,000. Payloads come from ``screens``; the tallies are kept equal to SQL by
+``keeper``; connection counts come from ``presence``. The loops run under the app's
+``Supervisor``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.enums import Role
+from eventapp.errors import Refused
+from eventapp.live.connections import Connection, LiveEvent
 from eventapp.live.gcpolicy import manage_gc
-from eventapp.live.outbox import Outbox
-from eventapp.messages import server_message
+from eventapp.live.keeper import TallyKeeper
+from eventapp.live.presence import refresh_presence
+from eventapp.live.screens import screen_payload, summaries_of
+from eventapp.live.supervisor import Supervisor
+from eventapp.messages import (
+    BusDirect,
+    BusKeyRotated,
+    BusQuestions,
+    BusVotes,
+    BusVotesReset,
+    Error,
+    State,
+    VoteAck,
+    VoteReset,
+    decode_bus,
+    encode,
+)
 from eventapp.metrics import Metrics
 from eventapp.questions.live import QuestionFeed
 from eventapp.settings import Settings
 from eventapp.voting import queries
-from eventapp.voting.queries import EventState, PitchInfo
-from eventapp.voting.rules import event_channel
-from eventapp.voting.stats import Summary, rank_pitches, results_visible, summarize
-from eventapp.voting.tallies import Tallies, TallyVote
+from eventapp.voting.queries import EventState
+from eventapp.voting.rules import event_channel, event_channel_pattern, event_of_channel
+from eventapp.voting.tallies import Tallies
+
+__all__ = ["Connection", "Hub", "LiveEvent"]
 
 log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL = 1.0  # seconds between connection-count refreshes and tally checks
 RECONCILE_EVERY = 5  # presence ticks between comparisons of the tallies with SQL
-
-
-@dataclass(eq=False)
-class Connection:
-    """One socket, as the hub sees it: who it is and where its messages go."""
-
-    role: Role
-    outbox: Outbox
-    attendee_id: int | None = None
-
-
-@dataclass(eq=False)
-class LiveEvent:
-    state: EventState
-    phones: set[Connection] = field(default_factory=set)
-    screens: set[Connection] = field(default_factory=set)
-    dirty: bool = True  # screens need a fresh update
-    votes_changed: bool = False  # local votes to announce to other processes
-    needs_rebuild: bool = False
-    connected: int = 0  # phones across all processes
-    last_screen: dict[Role, str] = field(default_factory=dict)
-    # SQL's per-pitch (count, sum) at the last check that disagreed with the tallies.
-    mismatch: dict[int, tuple[int, int]] | None = None
+LINK_REPLACED = 4403  # close code of a screen whose link was rotated (the page says so)
+TOO_MANY_SOCKETS = 4429  # close code of a socket over the per-attendee cap
 
 
 class Hub:
@@ -79,36 +82,44 @@ class Hub:
         self.bus = bus
         self.events: dict[int, LiveEvent] = {}
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.keeper = TallyKeeper(
+            db=db, tallies=tallies, apply_state=self.apply_state, metrics=self.metrics
+        )
         self._lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
         self.questions = QuestionFeed(
             db=db, bus=bus, channel=lambda e: event_channel(settings.namespace, e)
         )
+        # One handler per bus envelope type (eventapp.messages.BUS_MODELS).
+        self._bus_handlers: dict[str, Callable[[LiveEvent, Any, str], Awaitable[None]]] = {
+            "state": self._bus_state,
+            "votes": self._bus_votes,
+            "direct": self._bus_direct,
+            "votes_reset": self._bus_votes_reset,
+            "key_rotated": self._bus_key_rotated,
+            "questions": self._bus_questions,
+        }
 
     # -------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
+    async def start(self, loops: Supervisor) -> None:
         await self.bus.start(
-            event_channel(self.settings.namespace, 0)[:-1] + "*",
+            event_channel_pattern(self.settings.namespace),
             self._on_bus_message,
             self._on_bus_reconnect,
         )
-        self._tasks = [
-            asyncio.create_task(self._screen_loop(), name="hub-screens"),
-            asyncio.create_task(self._presence_loop(), name="hub-presence"),
-            asyncio.create_task(manage_gc(self.voting_open), name="gc-policy"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        loops.run("hub-screens", self._screen_loop)
+        loops.run("hub-presence", self._presence_loop)
+        loops.run("gc-policy", lambda: manage_gc(self.voting_open))
 
     # -------------------------------------------------------------- sockets
 
     async def attach(self, event_id: int, conn: Connection) -> LiveEvent:
         async with self._lock:
             live = self.events.get(event_id)
+            if conn.attendee_id is not None and live is not None:
+                cap = self.settings.sockets_per_attendee
+                if len(live.by_attendee.get(conn.attendee_id, ())) >= cap:
+                    raise Refused("too_many_sockets", None, {"limit": cap})
             created = live is None
             if live is None:
                 state = await self.db.run_read(queries.load_state, event_id)
@@ -119,17 +130,15 @@ class Hub:
                 # it commutes with votes arriving meanwhile.
                 live = LiveEvent(state=state, needs_rebuild=True)
                 self.events[event_id] = live
-            # Join the sets before the next await: the presence loop drops events that have
-            # no sockets, and would orphan this one (it would never see another update)
-            # while the tallies are being built.
-            (live.phones if conn.role is Role.ATTENDEE else live.screens).add(conn)
+            # Join before the next await: the presence loop drops events that have no
+            # sockets, and would orphan this one while the tallies are being built.
+            live.add(conn)
             if created:
                 try:
-                    await self._ensure_tallies(live)
+                    await self.keeper.ensure(live)
                 except Exception:
                     # The socket gets no welcome and will not detach: do not count it.
-                    live.phones.discard(conn)
-                    live.screens.discard(conn)
+                    live.discard(conn)
                     raise
         live.dirty = True
         if conn.role is not Role.ATTENDEE and conn.role in live.last_screen:
@@ -140,13 +149,25 @@ class Hub:
         live = self.events.get(event_id)
         if live is None:
             return
-        live.phones.discard(conn)
-        live.screens.discard(conn)
+        live.discard(conn)
         live.dirty = True
+
+    def vote_stored(
+        self, event_id: int, attendee_id: int, pitch_id: int, score: int, seq: int
+    ) -> None:
+        """Tell every socket of the attendee which vote is stored: here at once, on other
+        processes with the next ``votes`` announcement (at most a screen tick later)."""
+        live = self.events.get(event_id)
+        if live is None:
+            return
+        text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
+        for conn in live.by_attendee.get(attendee_id, ()):
+            conn.outbox.put(text, key=f"ack:{pitch_id}")
+        live.acks.append((attendee_id, pitch_id, score, seq))
 
     # -------------------------------------------------------------- changes
 
-    def apply_state(self, state: EventState) -> None:
+    def apply_state(self, state: EventState, text: str | None = None) -> None:
         """Take a newer event state (from this process's own write or the bus)."""
         live = self.events.get(state.id)
         if live is None or state.version <= live.state.version:
@@ -154,15 +175,15 @@ class Hub:
         live.state = state
         live.dirty = True
         live.last_screen.clear()
-        text = server_message("state", event=state.as_json())
+        text = text or encode(State(event=state.as_json()))
         for conn in (*live.phones, *live.screens):
             conn.outbox.put(text, key="state")
 
     async def notify_attendee(self, event_id: int, attendee_id: int, text: str) -> None:
         """Send a server message (made with ``server_message``) to one attendee's sockets,
         whichever process holds them."""
-        payload = json.dumps({"type": "direct", "attendee_id": attendee_id, "message": text})
-        await self.bus.publish(event_channel(self.settings.namespace, event_id), payload)
+        envelope = BusDirect(attendee_id=attendee_id, message=json.loads(text))
+        await self.bus.publish(event_channel(self.settings.namespace, event_id), encode(envelope))
 
     def voting_open(self) -> bool:
         """Is any pitch of an event served here taking votes right now?"""
@@ -182,26 +203,69 @@ class Hub:
             if live is not None:
                 live.needs_rebuild = True
 
+    # -------------------------------------------------------------- the bus
+
     async def _on_bus_message(self, channel: str, message: str) -> None:
-        try:
-            event_id = int(channel.rsplit(":", 1)[1])
-            data = json.loads(message)
-        except (ValueError, IndexError):
-            log.warning("ignoring malformed bus message on %s", channel)
-            return
-        live = self.events.get(event_id)
+        event_id = event_of_channel(channel)
+        live = self.events.get(event_id) if event_id is not None else None
         if live is None:
             return
-        if data.get("type") == "state":
-            self.apply_state(EventState.from_json(data["event"]))
-        elif data.get("type") == "votes":
-            live.dirty = True
-        elif data.get("type") == "questions":
-            self.questions.changed(event_id, local=False)
-        elif data.get("type") == "direct":
-            for conn in live.phones:
-                if conn.attendee_id == data.get("attendee_id"):
-                    conn.outbox.put(str(data["message"]))
+        try:
+            envelope = decode_bus(message)
+        except ValidationError:
+            log.warning("ignoring malformed bus message on %s", channel)
+            return
+        await self._on_envelope(live, envelope, message)
+
+    async def _on_envelope(self, live: LiveEvent, envelope: BaseModel, raw: str) -> None:
+        handler = self._bus_handlers[envelope.type]  # type: ignore[attr-defined]
+        await handler(live, envelope, raw)
+
+    async def _bus_state(self, live: LiveEvent, envelope: State, raw: str) -> None:
+        # The envelope is the server message itself: forward the text as it came.
+        self.apply_state(EventState.from_json(envelope.event), raw)
+
+    async def _bus_votes(self, live: LiveEvent, envelope: BusVotes, raw: str) -> None:
+        live.dirty = True
+        if envelope.origin == self.process_id:
+            return
+        for attendee_id, pitch_id, score, seq in envelope.acks:
+            sockets = live.by_attendee.get(attendee_id)
+            if sockets:
+                text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
+                for conn in sockets:
+                    conn.outbox.put(text, key=f"ack:{pitch_id}")
+
+    async def _bus_direct(self, live: LiveEvent, envelope: BusDirect, raw: str) -> None:
+        sockets = live.by_attendee.get(envelope.attendee_id)
+        if sockets:
+            text = json.dumps(envelope.message, separators=(",", ":"), ensure_ascii=False)
+            for conn in sockets:
+                conn.outbox.put(text)
+
+    async def _bus_votes_reset(self, live: LiveEvent, envelope: BusVotesReset, raw: str) -> None:
+        text = encode(VoteReset(pitch_id=envelope.pitch_id))
+        for conn in live.phones:
+            # Replaces an undelivered ack of the deleted vote.
+            conn.outbox.put(text, key=f"ack:{envelope.pitch_id}")
+
+    async def _bus_questions(self, live: LiveEvent, envelope: BusQuestions, raw: str) -> None:
+        self.questions.changed(live.state.id, local=False)
+
+    async def _bus_key_rotated(self, live: LiveEvent, envelope: BusKeyRotated, raw: str) -> None:
+        await self._close_replaced_screens(live, Role(envelope.role))
+
+    async def _close_replaced_screens(self, live: LiveEvent, role: Role) -> None:
+        event = await self.db.run_read(queries.event_by_code, live.state.code)
+        if event is None:
+            return
+        current = event.moderator_key if role is Role.MODERATOR else event.projector_key
+        refusal = Refused("link_replaced")
+        text = encode(Error(code=refusal.code, message=refusal.message))
+        for conn in list(live.screens):
+            if conn.role is role and not hmac.compare_digest(conn.key or "", current or ""):
+                conn.outbox.put(text)
+                conn.outbox.close(LINK_REPLACED, "link_replaced")
 
     def _on_bus_reconnect(self) -> None:
         # Messages may have been missed while Redis was away: reload everything.
@@ -213,25 +277,11 @@ class Hub:
 
     # -------------------------------------------------------------- tallies
 
-    async def _ensure_tallies(self, live: LiveEvent) -> None:
-        if live.needs_rebuild or not await self.tallies.is_built(live.state.id):
-            await self.rebuild(live)
-
     async def rebuild(self, live: LiveEvent) -> None:
-        """Rebuild the event's tallies from SQL, the source of truth."""
-        live.needs_rebuild = False
-        self.metrics.tally_rebuilds.inc()
-        event_id = live.state.id
-        state = await self.db.run_read(queries.load_state, event_id)
-        rows = await self.db.run_read(queries.votes_of_event, event_id)
-        rounds = {p.id: p.round for p in state.pitches}
-        await self.tallies.rebuild(
-            event_id,
-            [TallyVote(pid, rounds[pid], aid, score, seq) for pid, aid, score, seq in rows],
-        )
-        self.apply_state(state)
-        live.dirty = True
-        log.info("rebuilt tallies of event %s from %d votes", event_id, len(rows))
+        await self.keeper.rebuild(live)
+
+    async def reconcile(self, live: LiveEvent) -> bool:
+        return await self.keeper.reconcile(live)
 
     # -------------------------------------------------------------- loops
 
@@ -250,10 +300,13 @@ class Hub:
 
     async def _tick(self, event_id: int, live: LiveEvent) -> None:
         await self.questions.tick(event_id, live)
-        if live.votes_changed:
+        if live.votes_changed or live.acks:
             live.votes_changed = False
-            channel = event_channel(self.settings.namespace, event_id)
-            await self.bus.publish(channel, '{"type":"votes"}')
+            acks, live.acks = live.acks, []
+            envelope = BusVotes(origin=self.process_id, acks=acks)
+            await self.bus.publish(
+                event_channel(self.settings.namespace, event_id), encode(envelope)
+            )
         if not live.dirty or not live.screens:
             return
         live.dirty = False
@@ -266,77 +319,19 @@ class Hub:
     async def screen_messages(self, live: LiveEvent) -> dict[Role, str]:
         state = live.state
         counts = await self.tallies.counts((p.id, p.round) for p in state.pitches)
-        summaries = {
-            p.id: summarize(counts[p.id], scale_min=state.scale_min, scale_max=state.scale_max)
-            for p in state.pitches
-        }
-        roles = {c.role for c in live.screens}
+        summaries = summaries_of(state, counts)
         return {
-            role: server_message(
-                "screen",
-                **self._screen(state, summaries, live.connected, full=role is Role.MODERATOR),
+            role: encode(
+                screen_payload(
+                    state,
+                    summaries,
+                    live.connected,
+                    full=role is Role.MODERATOR,
+                    prior_weight=self.settings.prior_weight,
+                )
             )
-            for role in roles
+            for role in {c.role for c in live.screens}
         }
-
-    def _screen(
-        self, state: EventState, summaries: dict[int, Summary], connected: int, *, full: bool
-    ) -> dict[str, object]:
-        def shown(p: PitchInfo) -> bool:
-            return full or results_visible(state, p)
-
-        current = state.current
-        current_json: dict[str, object] | None = None
-        if current is not None:
-            s = summaries[current.id]
-            current_json = {
-                "pitch_id": current.id,
-                "votes_in": s.n,
-                "results_shown": results_visible(state, current),
-                "summary": s.as_json() if shown(current) else None,
-            }
-        standings = rank_pitches(
-            [(p.id, p.title, summaries[p.id]) for p in state.pitches if shown(p)],
-            prior_weight=self.settings.prior_weight,
-            scale_mid=(state.scale_min + state.scale_max) / 2,
-        )
-        return {
-            "version": state.version,
-            "connected": connected,
-            "current": current_json,
-            "leaderboard": [s.as_json() for s in standings],
-            "votes": {str(pid): s.n for pid, s in summaries.items()} if full else None,
-        }
-
-    async def reconcile(self, live: LiveEvent) -> bool:
-        """Compare the tallies with SQL; merge SQL in when they disagree twice running
-        while SQL stood still. Returns whether it rebuilt.
-
-        This heals what no message announces: a process that died between committing a
-        batch and mirroring it into Redis (another process may go on serving the event).
-        Votes in flight make the two differ for a moment; requiring the same SQL figures
-        on two checks skips those, and the merge is harmless when it does run.
-        """
-        state = live.state
-        sql = await self.db.run_read(queries.event_checksums, state.id)
-        counts = await self.tallies.counts((p.id, p.round) for p in state.pitches)
-        live_sums = {
-            pid: (sum(c.values()), sum(score * n for score, n in c.items()))
-            for pid, c in counts.items()
-            if c
-        }
-        wanted = {pid: v for pid, v in sql.items() if pid in counts}
-        if live_sums == wanted:
-            live.mismatch = None
-            return False
-        if live.mismatch != wanted:
-            live.mismatch = wanted
-            return False
-        log.warning("tallies of event %s disagree with SQL; merging SQL in", state.id)
-        live.mismatch = None
-        self.metrics.reconcile_merges.inc()
-        await self.rebuild(live)
-        return True
 
     async def _presence_loop(self) -> None:
         ticks = 0
@@ -345,17 +340,15 @@ class Hub:
             ticks += 1
             for event_id, live in list(self.events.items()):
                 try:
-                    if not live.phones and not live.screens:
+                    if live.is_empty():
                         del self.events[event_id]
                         await self.tallies.set_presence(event_id, self.process_id, 0)
                         continue
-                    await self.tallies.set_presence(event_id, self.process_id, len(live.phones))
-                    connected = await self.tallies.presence(event_id)
-                    if connected != live.connected:
-                        live.connected = connected
-                        live.dirty = True
-                    await self._ensure_tallies(live)
+                    await refresh_presence(
+                        self.tallies, live, event_id=event_id, process_id=self.process_id
+                    )
+                    await self.keeper.ensure(live)
                     if ticks % RECONCILE_EVERY == 0:
-                        await self.reconcile(live)
+                        await self.keeper.reconcile(live)
                 except Exception:
                     log.debug("presence tick failed for event %s", event_id, exc_info=True)

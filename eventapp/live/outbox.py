@@ -2,7 +2,8 @@
 
 Messages with a ``key`` (the event state, a screen update, the ack for a pitch) replace
 the undelivered one with the same key; a phone that stops reading holds at most one of
-each. Unkeyed messages (errors) are capped: the oldest are dropped first.
+each. Unkeyed messages (errors) are capped: the oldest are dropped first. ``close`` asks
+the socket's send loop to close it once what is queued has gone out.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import itertools
 
 
 class Outbox:
-    __slots__ = ("_counter", "_pending", "_unkeyed", "_waiter", "limit")
+    __slots__ = ("_counter", "_pending", "_unkeyed", "_waiter", "closing", "limit")
 
     def __init__(self, limit: int = 64) -> None:
         self.limit = limit
@@ -20,6 +21,7 @@ class Outbox:
         self._unkeyed: list[int] = []
         self._counter = itertools.count()
         self._waiter: asyncio.Future[None] | None = None
+        self.closing: tuple[int, str] | None = None  # (close code, reason) once asked to
 
     def put(self, text: str, key: str | None = None) -> None:
         if key is None:
@@ -32,6 +34,15 @@ class Outbox:
             # Re-insert so a replaced message moves behind what was queued before it.
             self._pending.pop(key, None)
             self._pending[key] = text
+        self._wake()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket after the queued messages (e.g. a final error) are sent."""
+        if self.closing is None:
+            self.closing = (code, reason)
+        self._wake()
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -40,8 +51,8 @@ class Outbox:
         return len(self._pending)
 
     async def get(self) -> list[str]:
-        """Wait for and take everything pending, oldest first."""
-        while not self._pending:
+        """Wait for and take everything pending, oldest first (empty once closing)."""
+        while not self._pending and self.closing is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter

@@ -1,8 +1,16 @@
 """The one WebSocket pump every audience uses.
 
-A receive loop validates each message and calls one domain function; a send loop drains
-the socket's Outbox. Both run together and either ending stops both. Messages that are
-refused get an ``error`` on this socket only; repeated abuse closes it (1008).
+A receive loop parses each message strictly and calls its handler from ``HANDLERS`` (one
+entry per message type; a handler takes the session and the parsed message). A send
+loop drains the socket's Outbox. Both run together and either ending stops both. A
+refused message gets an ``error`` on this socket only (its code and parameters; the
+browser says it in its reader's language); repeated abuse closes it (1008).
+
+Limits (README "Live protocol"): ``hello`` within ``hello_timeout`` seconds, at most
+``sockets_per_attendee`` sockets per attendee per process, a token bucket of
+``messages_per_second``/``message_burst``; rate-limited messages count as strikes only
+beyond ``rate_limited_free`` a minute, so a phone's quick series of changes is slowed,
+never closed.
 """
 
 from __future__ import annotations
@@ -11,9 +19,12 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import TypedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict
 
 import anyio
+from pydantic import BaseModel
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from eventapp.core.bus import Bus
@@ -21,34 +32,45 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.permissions import has_role
 from eventapp.enums import SCREEN_ROLES, Role
-from eventapp.live.hub import Connection, Hub, LiveEvent
+from eventapp.errors import Refused
+from eventapp.live.hub import TOO_MANY_SOCKETS, Connection, Hub, LiveEvent
 from eventapp.live.outbox import Outbox
+from eventapp.live.writer import NotSaved, VoteWriter
 from eventapp.messages import (
     CloseVoting,
+    CommandAck,
+    Error,
     Goto,
     Hello,
     Next,
     OpenVoting,
-    Ping,
-    ProtocolError,
+    Pong,
     ResetVotes,
     Reveal,
+    StoredVote,
     Vote,
+    Welcome,
+    encode,
     parse_client_message,
-    server_message,
 )
+from eventapp.metrics import Metrics
 from eventapp.questions import live as questions
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting import rules as ev
-from eventapp.voting.queries import VoteRow
-from eventapp.voting.stats import VoteWriter, check_vote
+from eventapp.voting.queries import EventState, VoteRow
+from eventapp.voting.stats import check_vote
 from eventapp.web.security import origin_allowed
 
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
+HELLO_TIMEOUT = 4408  # close code: no hello in time
 ATTENDEE_COOKIE = "ea_{code}"
+STRIKE_WINDOW = 60.0  # seconds over which strikes and rate-limited messages are counted
+# Refusals that end the socket, with their close code (the client shows the message).
+CLOSING = {"too_many_sockets": TOO_MANY_SOCKETS}
+_PONG = encode(Pong())
 
 
 class TokenBucket:
@@ -81,6 +103,13 @@ class _Deps(TypedDict):
     namespace: str
 
 
+def _window(times: deque[float], now: float) -> int:
+    times.append(now)
+    while times and now - times[0] > STRIKE_WINDOW:
+        times.popleft()
+    return len(times)
+
+
 class LiveSession:
     def __init__(self, websocket: WebSocket, event: Event) -> None:
         self.ws = websocket
@@ -93,18 +122,23 @@ class LiveSession:
         self.outbox = Outbox(self.settings.send_queue_limit)
         self.bucket = TokenBucket(self.settings.messages_per_second, self.settings.message_burst)
         self.strikes: deque[float] = deque()
+        self.limited: deque[float] = deque()
         self.conn: Connection | None = None
         self.live: LiveEvent | None = None
+        self.close_with: tuple[int, str] | None = None
+        self.metrics: Metrics = state.metrics
+
+    @property
+    def event_id(self) -> int:
+        assert self.event.id is not None
+        return self.event.id
 
     async def run(self) -> None:
-        abusive = False
-
         async def receive(scope: anyio.CancelScope) -> None:
-            nonlocal abusive
             try:
                 await self._receive_loop()
             except _Abusive:
-                abusive = True
+                self.close_with = (POLICY_VIOLATION, "too many refused messages")
             scope.cancel()
 
         async def send(scope: anyio.CancelScope) -> None:
@@ -119,20 +153,34 @@ class LiveSession:
                 tasks.start_soon(send, tasks.cancel_scope)
         finally:
             with anyio.CancelScope(shield=True):
-                if abusive:
-                    await self.ws.close(POLICY_VIOLATION, "too many refused messages")
-                if self.conn is not None and self.event.id is not None:
-                    await self.hub.detach(self.event.id, self.conn)
+                if self.close_with is not None:
+                    with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                        await self.ws.close(*self.close_with)
+                if self.conn is not None:
+                    await self.hub.detach(self.event_id, self.conn)
 
     async def _send_loop(self) -> None:
         while True:
             for text in await self.outbox.get():
                 await self.ws.send_text(text)
+            if self.outbox.closing is not None:
+                self.close_with = self.outbox.closing
+                return
 
     async def _receive_loop(self) -> None:
+        deadline = time.monotonic() + self.settings.hello_timeout
         try:
             while True:
-                message = await self.ws.receive()
+                message: Message | None = None
+                if self.conn is None:
+                    # Until hello, a socket only costs us: it gets a few seconds.
+                    with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                        message = await self.ws.receive()
+                    if message is None:
+                        self.close_with = (HELLO_TIMEOUT, "no hello")
+                        return
+                else:
+                    message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
                     return
                 raw = message.get("text")
@@ -142,157 +190,209 @@ class LiveSession:
         except WebSocketDisconnect:
             return
 
-    def _refuse(
-        self,
-        code: str,
-        text: str,
-        ref: str | None = None,
-        params: dict[str, str | int] | None = None,
-        **extra: object,
-    ) -> None:
-        self.outbox.put(
-            server_message("error", code=code, params=params or {}, message=text, ref=ref, **extra)
-        )
-        now = time.monotonic()
-        self.strikes.append(now)
-        while self.strikes and now - self.strikes[0] > 60:
-            self.strikes.popleft()
-        if len(self.strikes) >= self.settings.strikes_before_close:
-            raise _Abusive
+    # -------------------------------------------------------------- refusals
 
-    async def _handle(self, raw: str | bytes) -> None:
-        if not self.bucket.take():
-            self._refuse("rate_limited", "Too many messages; slow down.")
-            return
-        msg: object
-        try:
-            msg = parse_client_message(raw, max_bytes=self.settings.max_message_bytes)
-        except ProtocolError as exc:
-            try:  # a question message (eventapp/questions), else this refusal
-                msg = questions.parse(raw, exc, max_bytes=self.settings.max_message_bytes)
-            except ProtocolError as refused:
-                self._refuse(refused.code, refused.message, params=refused.params)
-                return
-        kind = getattr(msg, "type", None)
-        try:
-            if isinstance(msg, Hello):
-                await self._hello(msg)
-            elif isinstance(msg, Ping):
-                self.outbox.put(server_message("pong"), key="pong")
-            elif self.conn is None or self.live is None:
-                raise ProtocolError("not_joined", "Send hello first.")
-            elif isinstance(msg, Vote):
-                await self._vote(msg)
-            elif questions.is_question(msg):
-                await questions.handle(self, msg)  # type: ignore[arg-type]
-            else:
-                await self._command(msg)
-        except ProtocolError as exc:
-            # A refused vote names its pitch, so the phone drops exactly that pending vote.
-            extra = {"pitch_id": msg.pitch_id} if isinstance(msg, Vote) else {}
-            if isinstance(msg, Vote):
-                self.ws.state.metrics.vote_refused(exc.code)
-            self._refuse(exc.code, exc.message, kind, exc.params, **extra)
-        except ev.CommandRefused as exc:
-            # A moderator's honest mistake (e.g. "last pitch"): no strike.
-            self.outbox.put(
-                server_message(
-                    "error", code=exc.code, params=exc.params, message=exc.message, ref=kind
+    def send_error(
+        self, refusal: Refused, *, ref: str | None = None, pitch_id: int | None = None
+    ) -> None:
+        """Tell this socket (only) what was refused: the code and its parameters (the
+        browser renders them in its reader's language) and the English text."""
+        self.outbox.put(
+            encode(
+                Error(
+                    code=refusal.code,
+                    params=refusal.params,
+                    message=refusal.message,
+                    ref=ref,
+                    pitch_id=pitch_id,
                 )
             )
+        )
+        if pitch_id is not None and ref == "vote":
+            self.metrics.vote_refused(refusal.code)
+        if refusal.code in CLOSING:
+            self.outbox.close(CLOSING[refusal.code], refusal.code)
 
-    async def _hello(self, msg: Hello) -> None:
-        event = self.event
-        assert event.id is not None
-        if self.conn is not None:
-            raise ProtocolError("already_joined", "This socket has already said hello.")
-        attendee_id = None
-        my_votes: dict[str, dict[str, int]] | None = None
-        if msg.role is Role.ATTENDEE:
-            token = msg.token or self.ws.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
-            attendee = (
-                await self.db.run_read(queries.attendee_by_token, event.id, token)
-                if token
-                else None
-            )
-            if attendee is None or attendee.id is None:
-                raise ProtocolError("bad_token", "Unknown attendee; please join the event.")
-            attendee_id = attendee.id
-            votes = await self.db.run_read(queries.votes_of_attendee, attendee.id)
-            my_votes = {str(p): {"score": s, "seq": q} for p, (s, q) in votes.items()}
-        elif msg.role in SCREEN_ROLES:
-            if not has_role(event, msg.role, msg.key):
-                raise ProtocolError("forbidden", "This link is not valid.")
-        else:
-            raise ProtocolError("bad_message", "Unknown role.")
-        conn = Connection(role=msg.role, outbox=self.outbox, attendee_id=attendee_id)
-        self.live = await self.hub.attach(event.id, conn)
-        self.conn = conn
-        self.outbox.put(
-            server_message(
-                "welcome",
-                role=msg.role.value,
+    def refuse(
+        self, refusal: Refused, *, ref: str | None = None, pitch_id: int | None = None
+    ) -> None:
+        """Send the error and count a strike; too many strikes close the socket."""
+        self.send_error(refusal, ref=ref, pitch_id=pitch_id)
+        if _window(self.strikes, time.monotonic()) >= self.settings.strikes_before_close:
+            raise _Abusive
+
+    # -------------------------------------------------------------- dispatch
+
+    async def _handle(self, raw: str | bytes) -> None:
+        allowed = self.bucket.take()
+        msg: BaseModel
+        try:
+            msg = parse_client_message(raw, max_bytes=self.settings.max_message_bytes)
+        except Refused as exc:
+            if exc.code != "unknown_type":
+                self.refuse(exc)
+                return
+            try:  # a type of another area (eventapp/questions), else this refusal
+                msg = questions.parse(raw, exc, max_bytes=self.settings.max_message_bytes)
+            except Refused as refused:
+                self.refuse(refused)
+                return
+        kind: str = msg.type  # type: ignore[union-attr]
+        # A refused vote names its pitch, so the phone settles exactly that pending vote.
+        pitch_id = msg.pitch_id if isinstance(msg, Vote) else None
+        if not allowed:
+            refusal = Refused("rate_limited")
+            if _window(self.limited, time.monotonic()) > self.settings.rate_limited_free:
+                self.refuse(refusal, ref=kind, pitch_id=pitch_id)
+            else:
+                self.send_error(refusal, ref=kind, pitch_id=pitch_id)
+            return
+        if kind not in BEFORE_HELLO and self.conn is None:
+            self.refuse(Refused("not_joined"), ref=kind, pitch_id=pitch_id)
+            return
+        try:
+            await HANDLERS[kind](self, msg)
+        except Refused as exc:
+            self.refuse(exc, ref=kind, pitch_id=pitch_id)
+
+
+# ------------------------------------------------------------------ handlers
+
+Handler = Callable[[LiveSession, Any], Awaitable[None]]
+
+
+async def on_hello(session: LiveSession, msg: Hello) -> None:
+    event = session.event
+    if session.conn is not None:
+        raise Refused("already_joined")
+    attendee_id = None
+    my_votes: dict[str, StoredVote] | None = None
+    key = None
+    if msg.role is Role.ATTENDEE:
+        token = msg.token or session.ws.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
+        attendee = (
+            await session.db.run_read(queries.attendee_by_token, session.event_id, token)
+            if token
+            else None
+        )
+        if attendee is None or attendee.id is None:
+            raise Refused("bad_token")
+        attendee_id = attendee.id
+        votes = await session.db.run_read(queries.votes_of_attendee, attendee.id)
+        my_votes = {str(p): StoredVote(score=s, seq=q) for p, (s, q) in votes.items()}
+    elif msg.role in SCREEN_ROLES:
+        if not has_role(event, msg.role, msg.key):
+            raise Refused("forbidden")
+        key = msg.key
+    else:
+        raise Refused("bad_message", "Unknown role.")
+    conn = Connection(role=msg.role, outbox=session.outbox, attendee_id=attendee_id, key=key)
+    session.live = await session.hub.attach(session.event_id, conn)
+    session.conn = conn
+    session.outbox.put(
+        encode(
+            Welcome(
+                role=msg.role,
                 attendee_id=attendee_id,
-                event=self.live.state.as_json(),
+                event=session.live.state.as_json(),
                 my_votes=my_votes,
             )
         )
-        await questions.welcome(self)
+    )
+    await questions.welcome(session)
 
-    async def _vote(self, msg: Vote) -> None:
-        assert self.conn is not None and self.live is not None
-        received_at = time.monotonic()
-        self.ws.state.metrics.votes_received.inc()
-        if self.conn.attendee_id is None:
-            raise ProtocolError("forbidden", "Only attendees vote.")
-        check_vote(self.live.state, msg.pitch_id, msg.score)
-        row = VoteRow(self.live.state.id, msg.pitch_id, self.conn.attendee_id, msg.score, msg.seq)
+
+async def on_ping(session: LiveSession, msg: object) -> None:
+    session.outbox.put(_PONG, key="pong")
+
+
+async def on_vote(session: LiveSession, msg: Vote) -> None:
+    assert session.conn is not None and session.live is not None
+    received_at = time.monotonic()
+    session.metrics.votes_received.inc()
+    attendee_id = session.conn.attendee_id
+    if attendee_id is None:
+        raise Refused("forbidden", "Only attendees vote.")
+    check_vote(session.live.state, msg.pitch_id, msg.score)
+    row = VoteRow(session.event_id, msg.pitch_id, attendee_id, msg.score, msg.seq)
+    try:
+        stored = await session.writer.submit(row)
+    except NotSaved:
+        # Not durable: the phone keeps the vote pending and resends it. No strike.
+        session.send_error(Refused("not_saved"), ref="vote", pitch_id=msg.pitch_id)
+        return
+    if stored is None:
+        raise Refused("voting_closed")
+    # The stored vote (the newest seq), to every tab of this attendee, on every process:
+    # all of them show the same current rating.
+    session.hub.vote_stored(session.event_id, attendee_id, msg.pitch_id, stored.score, stored.seq)
+    session.metrics.vote_acked(received_at)
+
+
+Rule = Callable[[EventState, Any, _Deps], Awaitable[EventState]]
+
+
+def moderator_command(rule: Rule) -> Handler:
+    """A handler for a moderator command: only the moderator's socket may send it; the
+    rule's refusal (an honest mistake such as "last pitch") is answered without a strike."""
+
+    async def handle(session: LiveSession, msg: Any) -> None:
+        assert session.conn is not None and session.live is not None
+        if session.conn.role is not Role.MODERATOR:
+            raise Refused("forbidden", "Only the moderator can do that.")
+        deps = _Deps(db=session.db, bus=session.hub.bus, namespace=session.settings.namespace)
         try:
-            stored = await self.writer.submit(row)
-        except Exception:
-            # Not durable: the phone keeps the vote pending and resends it.
-            self.ws.state.metrics.vote_refused("not_saved")
-            self.outbox.put(
-                server_message(
-                    "error",
-                    code="not_saved",
-                    params={},
-                    message="Vote not saved; retrying.",
-                    ref="vote",
-                    pitch_id=msg.pitch_id,
-                )
-            )
+            new = await rule(session.live.state, msg, deps)
+        except Refused as exc:
+            session.send_error(exc, ref=msg.type)
             return
-        if not stored:
-            raise ProtocolError("voting_closed", "Voting on this pitch is not open.")
-        self.outbox.put(
-            server_message("vote_ack", pitch_id=msg.pitch_id, score=msg.score, seq=msg.seq),
-            key=f"ack:{msg.pitch_id}",
-        )
-        self.ws.state.metrics.vote_acked(received_at)
+        session.hub.apply_state(new)
+        session.outbox.put(encode(CommandAck(command=msg.type)))
 
-    async def _command(self, msg: object) -> None:
-        assert self.conn is not None and self.live is not None
-        if self.conn.role is not Role.MODERATOR:
-            raise ProtocolError("forbidden", "Only the moderator can do that.")
-        state = self.live.state
-        deps = _Deps(db=self.db, bus=self.hub.bus, namespace=self.settings.namespace)
-        if isinstance(msg, OpenVoting):
-            new = await ev.open_voting(state, msg.pitch_id, **deps)
-        elif isinstance(msg, CloseVoting):
-            new = await ev.close_voting(state, **deps)
-        elif isinstance(msg, Reveal):
-            new = await ev.reveal_results(state, msg.pitch_id, **deps)
-        elif isinstance(msg, Goto):
-            new = await ev.goto_pitch(state, msg.pitch_id, **deps)
-        elif isinstance(msg, Next):
-            new = await ev.next_pitch(state, **deps)
-        elif isinstance(msg, ResetVotes):
-            new = await ev.reset_votes(state, msg.pitch_id, confirm=msg.confirm, **deps)
-        else:
-            raise ProtocolError("unknown_type", "Unknown message type.")
-        self.hub.apply_state(new)
-        self.outbox.put(server_message("command_ack", command=getattr(msg, "type", "")))
+    return handle
+
+
+async def _open(state: EventState, msg: OpenVoting, deps: _Deps) -> EventState:
+    return await ev.open_voting(state, msg.pitch_id, **deps)
+
+
+async def _close(state: EventState, msg: CloseVoting, deps: _Deps) -> EventState:
+    return await ev.close_voting(state, **deps)
+
+
+async def _reveal(state: EventState, msg: Reveal, deps: _Deps) -> EventState:
+    return await ev.reveal_results(state, msg.pitch_id, **deps)
+
+
+async def _goto(state: EventState, msg: Goto, deps: _Deps) -> EventState:
+    return await ev.goto_pitch(state, msg.pitch_id, **deps)
+
+
+async def _next(state: EventState, msg: Next, deps: _Deps) -> EventState:
+    return await ev.next_pitch(state, **deps)
+
+
+async def _reset(state: EventState, msg: ResetVotes, deps: _Deps) -> EventState:
+    return await ev.reset_votes(state, msg.pitch_id, confirm=msg.confirm, **deps)
+
+
+# One entry per client message type (``eventapp.messages.CLIENT_MODELS``).
+HANDLERS: dict[str, Handler] = {
+    "hello": on_hello,
+    "ping": on_ping,
+    "vote": on_vote,
+    "open_voting": moderator_command(_open),
+    "close_voting": moderator_command(_close),
+    "reveal": moderator_command(_reveal),
+    "goto": moderator_command(_goto),
+    "next": moderator_command(_next),
+    "reset_votes": moderator_command(_reset),
+    # Audience questions (eventapp/questions): parsed there, handled there.
+    "ask_question": questions.handle,
+    "upvote_question": questions.handle,
+    "moderate_question": questions.handle,
+}
+BEFORE_HELLO = frozenset({"hello", "ping"})
 
 
 async def live_endpoint(websocket: WebSocket) -> None:

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, ConsentRecord, Event, Pitch, utcnow
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.errors import Refused as Refused  # re-exported: networking raises it
 from eventapp.messages import server_message
 from eventapp.networking import queries as store
 from eventapp.networking.models import (
@@ -52,15 +53,6 @@ async def run_write(db: Database, fn: Callable[..., T], *args: Any) -> T:
         return await db.run(fn, *args)
     except IntegrityError:
         return await db.run(fn, *args)
-
-
-class Refused(Exception):
-    """A networking action that is not allowed; ``code`` is stable, ``message`` for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 _MARKUP = re.compile(r"[<>]")

@@ -125,7 +125,7 @@ def refused(request: Request, me: Me, exc: Exception, back: str | None = None) -
         status = 409 if exc.code in ("already_connected", "already_requested") else 400
         if exc.code in ("blocked", "forbidden"):
             status = 403
-        return message(request, me.event, exc.message, status=status, back=back)
+        return message(request, me.event, exc, status=status, back=back)
     raise exc
 
 

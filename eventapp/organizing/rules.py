@@ -20,7 +20,7 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
-from eventapp.messages import server_message
+from eventapp.messages import BusKeyRotated, encode, server_message
 from eventapp.organizing import queries as store
 from eventapp.questions.rules import clean_question_settings
 from eventapp.voting.queries import EventState, vote_total
@@ -42,6 +42,12 @@ class Publisher:
             event_channel(self.namespace, state.id), server_message("state", event=state.as_json())
         )
         return state
+
+    async def key_rotated(self, event_id: int, role: str) -> None:
+        """A screen link was replaced: open screens that used the old key close, on
+        every process."""
+        envelope = BusKeyRotated(role="moderator" if role == "moderator" else "projector")
+        await self.bus.publish(event_channel(self.namespace, event_id), encode(envelope))
 
 
 def _lines(text: str, *, field: str, max_items: int = 60, max_length: int = 60) -> list[str]:
@@ -266,8 +272,9 @@ async def delete_pitch(
 
 
 def rotate_key(event: Event, role: str, *, db: Database) -> Event:
-    """Give a screen a new secret link; the old one stops working at once (new sockets
-    and page loads; already open screens keep their socket until they reconnect)."""
+    """Give a screen a new secret link; the old one stops working at once for new sockets
+    and page loads. The caller then announces it (``Publisher.key_rotated``) so already
+    open screens with the old key are closed too."""
     assert event.id is not None
     if role not in ROTATABLE:
         raise InvalidInput("link", "only the moderator and projector links can be renewed")

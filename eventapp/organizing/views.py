@@ -235,6 +235,8 @@ async def rotate(request: Request, event: Event) -> Response:
         return await views.console(
             request, event, status_code=400, errors=[_invalid(request, event, exc)]
         )
+    assert event.id is not None
+    await _publisher(request).key_rotated(event.id, request.path_params["role"])
     return _home(event, "rotated", "links")
 
 

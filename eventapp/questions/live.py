@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from eventapp import errors
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.enums import Role
 from eventapp.i18n import LANGUAGES, negotiate, translator
-from eventapp.messages import ProtocolError, server_message
+from eventapp.messages import server_message
 from eventapp.questions import queries as store
 from eventapp.questions import rules
 from eventapp.questions.messages import (
@@ -323,7 +324,7 @@ class QuestionFeed:
 # ------------------------------------------------------------------ socket handlers
 
 
-def parse(raw: str | bytes, refused: ProtocolError, *, max_bytes: int) -> QuestionClient:
+def parse(raw: str | bytes, refused: errors.Refused, *, max_bytes: int) -> QuestionClient:
     """The pump's fallback for a type it does not know: ours, or its own refusal."""
     message = parse_question_message(raw, max_bytes=max_bytes)
     if message is None:
@@ -365,15 +366,15 @@ async def welcome(ctx: LiveContext) -> None:
 async def handle(ctx: LiveContext, message: QuestionClient) -> None:
     conn, event_id = ctx.conn, ctx.event.id
     if conn is None or event_id is None:
-        raise ProtocolError("not_joined", "Send hello first.")
+        raise errors.Refused("not_joined")
     try:
         if isinstance(message, ModerateQuestion):
             if conn.role is not Role.MODERATOR:
-                raise ProtocolError("forbidden", "Only the moderator can do that.")
+                raise errors.Refused("forbidden", "Only the moderator can do that.")
             await _moderate(ctx, event_id, message)
             return
         if conn.attendee_id is None:
-            raise ProtocolError("forbidden", "Only attendees ask and upvote.")
+            raise errors.Refused("forbidden", "Only attendees ask and upvote.")
         if isinstance(message, AskQuestion):
             await _ask(ctx, event_id, conn.attendee_id, message)
         else:

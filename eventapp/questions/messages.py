@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from eventapp.messages import ProtocolError
+from eventapp.errors import Refused
 from eventapp.questions.models import MAX_QUESTION_LENGTH, HideReason
 
 
@@ -73,7 +73,7 @@ def parse_question_message(
     text: str | bytes, *, max_bytes: int
 ) -> AskQuestion | UpvoteQuestion | ModerateQuestion | None:
     """The message as a question message, None when its type is not one of ours; raises
-    ProtocolError for one of ours that is malformed."""
+    Refused for one of ours that is malformed."""
     if len(text) > max_bytes:
         return None
     try:
@@ -87,7 +87,7 @@ def parse_question_message(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or str(data["type"])
-        raise ProtocolError("bad_message", f"Invalid {where}: {first['msg']}.") from None
+        raise Refused("bad_message", None, {"field": where, "detail": first["msg"]}) from None
     return message
 
 

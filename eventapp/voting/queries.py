@@ -305,12 +305,16 @@ def _vote_upsert(dialect: str) -> Any:
     return stmt
 
 
-def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRow], dict[int, int]]:
+def commit_votes(
+    session: Session, rows: Iterable[VoteRow]
+) -> tuple[list[VoteRow], dict[int, int], dict[tuple[int, int], tuple[int, int]]]:
     """Upsert a batch of votes in one transaction.
 
-    Returns the rows that were accepted (pitch open in the database at commit time) and
-    the round of each of their pitches. A row whose seq is not newer than the stored one
-    is accepted but changes nothing: it is a resend.
+    Returns the rows that were accepted (pitch open in the database at commit time), the
+    round of each of their pitches, and the vote stored for each accepted (attendee, pitch)
+    as (score, seq) -- the newest one, which is not the row's when a newer vote was stored
+    before. A row whose seq is not newer than the stored one is accepted but changes
+    nothing: it is a resend.
     """
     latest: dict[tuple[int, int], VoteRow] = {}
     for row in rows:
@@ -318,7 +322,7 @@ def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRo
         if key not in latest or latest[key].seq < row.seq:
             latest[key] = row
     if not latest:
-        return [], {}
+        return [], {}, {}
     pitch_ids = {r.pitch_id for r in latest.values()}
     # FOR SHARE: a concurrent "close voting" waits for this batch, so no vote is
     # committed to a pitch after its close committed (PostgreSQL; SQLite serialises).
@@ -357,8 +361,19 @@ def commit_votes(session: Session, rows: Iterable[VoteRow]) -> tuple[list[VoteRo
             for r in accepted
         ]
         session.execute(_vote_upsert(session.get_bind().dialect.name), values)
+    stored: dict[tuple[int, int], tuple[int, int]] = {}
+    if accepted:
+        keys = {(r.attendee_id, r.pitch_id) for r in accepted}
+        for aid, pid, score, seq in session.exec(
+            select(Vote.attendee_id, Vote.pitch_id, Vote.score, Vote.seq).where(
+                col(Vote.pitch_id).in_({k[1] for k in keys}),
+                col(Vote.attendee_id).in_({k[0] for k in keys}),
+            )
+        ).all():
+            if (aid, pid) in keys:
+                stored[(aid, pid)] = (score, seq)
     session.commit()
-    return accepted, rounds
+    return accepted, rounds, stored
 
 
 def vote_total(session: Session, event_id: int) -> int:

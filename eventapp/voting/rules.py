@@ -18,7 +18,8 @@ from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.enums import ACCEPTS_VOTES, PitchState
-from eventapp.messages import server_message
+from eventapp.errors import Refused
+from eventapp.messages import BusVotesReset, encode, server_message
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
 
@@ -41,6 +42,17 @@ def new_key() -> str:
 
 def event_channel(namespace: str, event_id: int) -> str:
     return f"{namespace}:event:{event_id}"
+
+
+def event_channel_pattern(namespace: str) -> str:
+    """The pattern matching every event channel of the namespace (one subscription)."""
+    return f"{namespace}:event:*"
+
+
+def event_of_channel(channel: str) -> int | None:
+    """The event id of an event channel, or None for anything else."""
+    _, _, tail = channel.rpartition(":event:")
+    return int(tail) if tail.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -124,17 +136,6 @@ def new_device_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class CommandRefused(Exception):
-    """A moderator command that cannot apply now; screens render ``code`` in their
-    language, ``message`` is English for logs."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.params: dict[str, str | int] = {}
-
-
 async def _change(
     state: EventState,
     *,
@@ -161,7 +162,7 @@ async def _change(
 def _require_pitch(state: EventState, pitch_id: int | None) -> int:
     pitch = state.pitch(pitch_id)
     if pitch is None:
-        raise CommandRefused("unknown_pitch", "No such pitch in this event.")
+        raise Refused("unknown_pitch")
     return pitch.id
 
 
@@ -189,11 +190,11 @@ async def goto_pitch(
 async def next_pitch(state: EventState, *, db: Database, bus: Bus, namespace: str) -> EventState:
     ids = [p.id for p in state.pitches]
     if not ids:
-        raise CommandRefused("no_pitches", "This event has no pitches.")
+        raise Refused("no_pitches")
     if state.current_pitch_id in ids:
         index = ids.index(state.current_pitch_id) + 1
         if index >= len(ids):
-            raise CommandRefused("last_pitch", "This is the last pitch.")
+            raise Refused("last_pitch")
     else:
         index = 0
     return await goto_pitch(state, ids[index], db=db, bus=bus, namespace=namespace)
@@ -219,7 +220,7 @@ async def open_voting(
 async def close_voting(state: EventState, *, db: Database, bus: Bus, namespace: str) -> EventState:
     states = _closing_others(state, None)
     if not states:
-        raise CommandRefused("not_open", "Voting is not open.")
+        raise Refused("not_open")
     return await _change(
         state, db=db, bus=bus, namespace=namespace, states=states, current=state.current_pitch_id
     )
@@ -232,7 +233,7 @@ async def reveal_results(
     pitch = state.pitch(pitch_id)
     assert pitch is not None
     if pitch.state is PitchState.PENDING:
-        raise CommandRefused("not_voted", "Open voting on this pitch first.")
+        raise Refused("not_voted")
     states = _closing_others(state, None)
     states[pitch_id] = PitchState.REVEALED
     return await _change(
@@ -244,9 +245,9 @@ async def reset_votes(
     state: EventState, pitch_id: int, *, confirm: bool, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     if not confirm:
-        raise CommandRefused("not_confirmed", "Resetting votes needs confirmation.")
+        raise Refused("not_confirmed")
     pitch_id = _require_pitch(state, pitch_id)
-    return await _change(
+    new_state = await _change(
         state,
         db=db,
         bus=bus,
@@ -255,3 +256,6 @@ async def reset_votes(
         current=state.current_pitch_id,
         reset=pitch_id,
     )
+    # Every phone, on every process, forgets its rating of the pitch and says so.
+    await bus.publish(event_channel(namespace, state.id), encode(BusVotesReset(pitch_id=pitch_id)))
+    return new_state

@@ -78,6 +78,8 @@ window.EventApp = window.EventApp || {};
       case "out_of_scale": return EA.t("Score must be between %(min)d and %(max)d.", p);
       case "rate_limited": return EA.t("Too many messages; slow down.");
       case "not_saved": return EA.t("Vote not saved; retrying.");
+      case "link_replaced": return EA.t("This link was replaced. Ask the organiser for the new link.");
+      case "too_many_sockets": return EA.t("This device is connected too many times; close a tab.");
       case "no_pitches": return EA.t("This event has no pitches.");
       case "last_pitch": return EA.t("This is the last pitch.");
       case "not_open": return EA.t("Voting is not open.");
@@ -99,6 +101,8 @@ window.EventApp = window.EventApp || {};
   EA.listen = function (type, fn) { (EA.listeners[type] = EA.listeners[type] || []).push(fn); };
 
   var PING_MS = 25000;
+  // Close code of a screen whose link the organiser renewed: reconnecting cannot help.
+  var LINK_REPLACED = 4403;
 
   EA.connect = function (options) {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
@@ -137,6 +141,7 @@ window.EventApp = window.EventApp || {};
       };
       ws.onclose = function (event) {
         if (ws !== socket) return;
+        if (event.code === LINK_REPLACED) { ended(EA.t("This link was replaced. Ask the organiser for the new link.")); return; }
         if (event.code === 1012) attempt = 0; // server restarting: another takes over now
         dropAndRetry();
       };
@@ -174,6 +179,20 @@ window.EventApp = window.EventApp || {};
       attempt = 0;
       clearTimeout(retryTimer);
       retryTimer = setTimeout(open, Math.random() * 1000);
+    }
+
+    // For good: say why on the page (options.onEnded may show it its own way).
+    function ended(text) {
+      closedByUs = true;
+      socket = null;
+      clearInterval(pingTimer);
+      clearTimeout(retryTimer);
+      status("closed");
+      if (options.onEnded) { options.onEnded(text); return; }
+      var note = EA.el("p", "ended", text);
+      note.setAttribute("role", "alert");
+      note.id = "ended";
+      document.body.insertBefore(note, document.body.firstChild);
     }
 
     function send(message) {
