@@ -20,10 +20,12 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event, Pitch, Vote
@@ -38,6 +40,8 @@ from eventapp.networking.models import (
 )
 from eventapp.networking.suggestions import SuggestionCache
 from eventapp.voting.rules import PitchSpec, create_event
+
+T = TypeVar("T")
 
 TAGS = [f"tag {i}" for i in range(300)]
 
@@ -55,7 +59,7 @@ def seed(db: Database, attendees: int, topics: int, pitches: int, rng: random.Ra
         session.commit()
         first = (
             session.execute(
-                insert(Attendee).returning(Attendee.id),
+                insert(Attendee).returning(col(Attendee.id)),
                 [
                     {
                         "event_id": event.id,
@@ -141,9 +145,9 @@ def seed(db: Database, attendees: int, topics: int, pitches: int, rng: random.Ra
     return event.id
 
 
-def timed(label: str, fn: object, *args: object) -> object:
+def timed(label: str, fn: Callable[..., T], *args: object) -> T:
     started = time.perf_counter()
-    result = fn(*args)  # type: ignore[operator]
+    result = fn(*args)
     print(f"{label:<44} {time.perf_counter() - started:7.2f} s")
     return result
 
@@ -182,8 +186,8 @@ def main() -> None:
         result = timed(
             f"score all {args.attendees} attendees + damping", compute_suggestions, features
         )
-        ids = [int(x) for x in features.ids.tolist()]  # type: ignore[attr-defined]
-        listed = sum(len(result.for_attendee(a)) for a in ids)  # type: ignore[attr-defined]
+        ids = [int(x) for x in features.ids.tolist()]
+        listed = sum(len(result.for_attendee(a)) for a in ids)
         print(f"{'suggestions made':<44} {listed:7d}")
         times = asyncio.run(serve(db, event_id, rng.sample(ids, len(ids)), args.rounds))
         times.sort()

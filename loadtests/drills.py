@@ -183,7 +183,7 @@ async def redis_restart(servers: Servers, args: argparse.Namespace) -> tuple[Jso
     moment: Json = {}
 
     async def restart() -> None:
-        await asyncio.to_thread(servers.redis.restart)  # type: ignore[union-attr]
+        await asyncio.to_thread(servers.redis.restart)
         moment["at"] = time.perf_counter()
         # What SQL held when Redis came back empty: until the hub rebuilds from SQL, the
         # projector cannot show that many (fewer votes follow the restart than preceded it).

@@ -144,7 +144,7 @@ class LiveSocket:
         # Abruptly, as a phone losing its network does; no closing handshake to wait for.
         self.reader.kill(block=True, timeout=1)
         with contextlib.suppress(websocket.WebSocketException, OSError):
-            self.ws.shutdown()  # type: ignore[no-untyped-call]
+            self.ws.shutdown()
 
 
 def _ws_url(host: str, code: str) -> str:

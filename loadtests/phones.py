@@ -15,6 +15,7 @@ import contextlib
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -313,7 +314,7 @@ def vote_to_screen(
     return latencies
 
 
-async def connect_all(phones: list[Phone], concurrency: int) -> tuple[int, list[str]]:
+async def connect_all(phones: Sequence[Phone], concurrency: int) -> tuple[int, list[str]]:
     """Connect every phone, ``concurrency`` handshakes at a time; returns (connected, errors)."""
     gate = asyncio.Semaphore(concurrency)
     failures: list[str] = []

@@ -20,7 +20,8 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.settings import Settings
 from eventapp.voting.rules import PitchSpec, create_event
-from loadtests.harness import AppServer, free_port, wait_for_port
+from loadtests.harness import AppServer, wait_for_port
+from loadtests.harness import free_port as free_port  # used by other test modules
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-import httpx
+import httpx2  # starlette.testclient answers with httpx2 responses
 import zxingcpp
 from PIL import Image, ImageDraw
 from starlette.testclient import TestClient
@@ -38,11 +38,11 @@ class Phone:
         self.client.cookies.set(f"ea_{self.event.code}", self.token)
         self.client.cookies.set("ea_csrf", CSRF)
 
-    def get(self, path: str, *, lang: str = "en") -> httpx.Response:
+    def get(self, path: str, *, lang: str = "en") -> httpx2.Response:
         self._use()
         return self.client.get(path, headers={"accept-language": lang})
 
-    def post(self, path: str, data: dict[str, Any] | None = None) -> httpx.Response:
+    def post(self, path: str, data: dict[str, Any] | None = None) -> httpx2.Response:
         self._use()
         return self.client.post(
             path,
@@ -51,7 +51,7 @@ class Phone:
             follow_redirects=False,
         )
 
-    def save_profile(self, **fields: Any) -> httpx.Response:
+    def save_profile(self, **fields: Any) -> httpx2.Response:
         data: dict[str, Any] = {"name": self.name, "opt_in": "on", **fields}
         return self.post(f"{self.net}/profile", data)
 
@@ -61,7 +61,7 @@ class Phone:
 
 def decode_svg_qr(svg: bytes) -> str:
     """Paint the SVG's unit squares ("Mx,yHx+1Vy+1Hxz") and decode them as a QR code."""
-    size = int(re.search(rb'viewBox="0 0 (\d+) ', svg).group(1))  # type: ignore[union-attr]
+    size = int(re.search(rb'viewBox="0 0 (\d+) ', svg).group(1))
     scale = 8
     image = Image.new("L", (size * scale, size * scale), 255)
     draw = ImageDraw.Draw(image)

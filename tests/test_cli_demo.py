@@ -98,7 +98,7 @@ def _help(*command: str) -> str:
 def test_readme_command_line_section_lists_every_option() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
-    commands = re.search(r"\{([a-z,-]+)\}", _help()).group(1).split(",")  # type: ignore[union-attr]
+    commands = re.search(r"\{([a-z,-]+)\}", _help()).group(1).split(",")
     assert "create" in commands and "purge" in commands
     missing = []
     for command in commands:

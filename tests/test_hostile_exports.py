@@ -113,7 +113,7 @@ def test_no_export_in_any_format_carries_a_formula_cell(
     client: TestClient, hostile_event: tuple[str, str, list[str]]
 ) -> None:
     code, key, _ = hostile_event
-    seen_hostile = set()
+    seen_hostile: set[str] = set()
     for exporter in registry.listing():
         for fmt in FORMATS:
             content = _export(client, code, key, exporter.slug, fmt)

@@ -28,12 +28,20 @@ def _root(event: Event) -> str:
 
 
 def _post(
-    client: TestClient, event: Event, kind: str, *, lang: dict[str, str] = EN, **kwargs: object
+    client: TestClient,
+    event: Event,
+    kind: str,
+    *,
+    lang: dict[str, str] = EN,
+    data: dict[str, str] | None = None,
+    files: dict[str, tuple[str, bytes]] | None = None,
 ) -> tuple[int, str]:
     page = client.get(_root(event), headers=lang)
-    data = {"csrf": csrf_of(page.text), **kwargs.pop("data", {})}  # type: ignore[dict-item]
     response = client.post(
-        f"{_root(event)}/import/{kind}", headers={**ORIGIN, **lang}, data=data, **kwargs
+        f"{_root(event)}/import/{kind}",
+        headers={**ORIGIN, **lang},
+        data={"csrf": csrf_of(page.text), **(data or {})},
+        files=files,
     )
     return response.status_code, response.text
 

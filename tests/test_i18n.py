@@ -12,6 +12,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from eventapp.app import create_app
@@ -92,7 +93,12 @@ def test_a_third_language_is_one_po_file_and_its_code_in_the_setting(
         'msgstr[0] "%(num)d voix"\nmsgstr[1] "%(num)d voix"\n',
     )
     event.languages = "de,en,fr"
-    db.call(lambda s: (s.merge(event), s.commit()))
+
+    def save(session: Session) -> None:
+        session.merge(event)
+        session.commit()
+
+    db.call(save)
     settings = Settings(database_url="unused", languages=("de", "en", "fr"), locale_dir=tmp_path)
     with TestClient(create_app(settings, database=db)) as client:
         page = client.get(f"/e/{event.code}", headers={"accept-language": "fr-FR,fr;q=0.9"})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.testclient import TestClient
+from collections.abc import Callable
+from typing import Any
+
+from starlette.testclient import TestClient, WebSocketTestSession
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
@@ -27,12 +30,13 @@ def _vote(client: TestClient, event: Event, name: str, pitch_id: int, score: int
         receive_until(phone, of_type("vote_ack"))
 
 
-def _screen_with(ws: object, predicate: object) -> dict[str, object]:
+def _screen_with(
+    ws: WebSocketTestSession, predicate: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
     # Screens sent before the first pitch is on stage have no "current": skip them (the
     # hub's ticker may send one between hello and the moderator's first command).
-    return receive_until(  # type: ignore[arg-type]
-        ws,
-        lambda m: m["type"] == "screen" and m["current"] is not None and predicate(m),  # type: ignore[operator]
+    return receive_until(
+        ws, lambda m: m["type"] == "screen" and m["current"] is not None and predicate(m)
     )
 
 

@@ -108,7 +108,7 @@ def test_pdf_shows_the_leaderboard_when_rendered(
         for x in range(0, rgb.width, 2)
         for y in range(0, rgb.height, 2)
         if (px := rgb.getpixel((x, y))) and px[2] > 200 and px[0] < 60
-    )  # type: ignore[index]
+    )
     assert blue > 500
     assert isinstance(image, Image.Image) and image.width > 800
     pdf.close()

@@ -39,7 +39,7 @@ def test_join_qr_code_decodes_to_the_attendee_link(client: TestClient, event: Ev
     svg = client.get(f"/e/{event.code}/qr.svg")
     assert svg.headers["content-type"] == "image/svg+xml"
     # The SVG is one path of unit squares ("Mx,yHx+1Vy+1Hxz"): paint them and decode.
-    size = int(re.search(rb'viewBox="0 0 (\d+) ', svg.content).group(1))  # type: ignore[union-attr]
+    size = int(re.search(rb'viewBox="0 0 (\d+) ', svg.content).group(1))
     squares = re.findall(rb"M(\d+),(\d+)H", svg.content)
     assert squares
     scale = 8

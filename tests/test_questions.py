@@ -59,7 +59,7 @@ def _moderate(ws: WebSocketTestSession, question_id: int, action: str, **extra: 
 
 
 def _connect(client: TestClient, event: Event) -> WebSocketTestSession:
-    return client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN)  # type: ignore[return-value]
+    return client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN)
 
 
 def test_ask_upvote_and_moderate_with_exact_counts_everywhere(
@@ -160,12 +160,12 @@ def test_pre_moderation_shows_waiting_questions_only_to_asker_and_moderator(
         seen = _questions(
             b, lambda m: (p := _pitch_block(m, pitch)) is not None and p["counts"]["waiting"] == 1
         )
-        assert _pitch_block(seen, pitch)["questions"] == []  # type: ignore[index]
+        assert _pitch_block(seen, pitch)["questions"] == []
         assert _upvote(b, qid)["code"] == "not_visible"
         full = _questions(
             mod, lambda m: (p := _pitch_block(m, pitch)) is not None and p["questions"]
         )
-        assert _pitch_block(full, pitch)["questions"][0]["state"] == "waiting"  # type: ignore[index]
+        assert _pitch_block(full, pitch)["questions"][0]["state"] == "waiting"
         assert _moderate(mod, qid, "approve")["type"] == "question_ack"
         mine = receive_until(
             a, lambda m: m["type"] == "my_questions" and m["questions"][0]["state"] == "shown"
@@ -174,7 +174,7 @@ def test_pre_moderation_shows_waiting_questions_only_to_asker_and_moderator(
         visible = _questions(
             b, lambda m: (p := _pitch_block(m, pitch)) is not None and p["questions"]
         )
-        assert [q["id"] for q in _pitch_block(visible, pitch)["questions"]] == [qid]  # type: ignore[index]
+        assert [q["id"] for q in _pitch_block(visible, pitch)["questions"]] == [qid]
     assert _upvote_rows(db) == 0
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import openpyxl
 import pytest
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
@@ -238,14 +238,14 @@ def test_presenter_answers_a_named_asker_privately_through_a_contact_request(
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
         hello_screen(mod, "moderator", event.moderator_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
-    db.call(
-        lambda s: (
-            s.execute(
-                update(Pitch).where(Pitch.id == pitch).values(presenter_attendee_id=presenter.id)
-            ),
-            s.commit(),
+
+    def make_presenter(session: Session) -> None:
+        session.execute(
+            update(Pitch).where(Pitch.id == pitch).values(presenter_attendee_id=presenter.id)
         )
-    )
+        session.commit()
+
+    db.call(make_presenter)
     ids = {}
     for phone, anonymous in ((asker, False), (shy, True)):
         with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws:

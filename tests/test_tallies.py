@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from redis.asyncio import Redis
@@ -14,7 +14,7 @@ from tests.conftest import RedisServer
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def make_tallies(request: pytest.FixtureRequest) -> Iterator[type]:
+def make_tallies(request: pytest.FixtureRequest) -> Iterator[Callable[[], Tallies]]:
     if request.param == "memory":
         yield lambda: MemoryTallies()
         return

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocket, expect
 
 from eventapp.__main__ import DEMO_NAME, DEMO_PITCHES
 from tests.e2e.conftest import (
@@ -327,13 +327,12 @@ def test_7_a_quick_series_of_taps_sends_the_newest_rating_and_stays_connected(
     join(phone, served, "Schnelle Finger")
     sent: list[str] = []
     closed: list[bool] = []
-    phone.on(
-        "websocket",
-        lambda ws: (
-            ws.on("framesent", lambda payload: sent.append(str(payload))),
-            ws.on("close", lambda _: closed.append(True)),
-        ),
-    )
+
+    def watch(ws: WebSocket) -> None:
+        ws.on("framesent", lambda payload: sent.append(str(payload)))
+        ws.on("close", lambda _: closed.append(True))
+
+    phone.on("websocket", watch)
     phone.reload()
     expect(phone.locator("#conn")).to_have_class("conn open", timeout=WAIT)
     command(moderator, "open_voting", "open")

@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zxingcpp
@@ -21,7 +22,7 @@ from tests.conftest import AppProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PHONE = {
+PHONE: dict[str, Any] = {
     "viewport": {"width": 390, "height": 844},
     "is_mobile": True,
     "has_touch": True,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import openpyxl
 import pypdfium2 as pdfium
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, AppProcess
 from tests.live_client import LiveClient, join_http
@@ -158,11 +158,11 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
     org.set_input_files(
         "#import-pitches input[type=file]",
         files=[
-            {
-                "name": "bad.csv",
-                "mimeType": "text/csv",
-                "buffer": b"title;presenter\n;IHK\n=cmd|' /C calc'!A0;x\n",
-            }
+            FilePayload(
+                name="bad.csv",
+                mimeType="text/csv",
+                buffer=b"title;presenter\n;IHK\n=cmd|' /C calc'!A0;x\n",
+            )
         ],
     )
     org.click("#import-pitches button")
@@ -173,11 +173,11 @@ def test_organiser_sets_up_imports_rotates_exports_and_reports(
     org.set_input_files(
         "#import-pitches input[type=file]",
         files=[
-            {
-                "name": "pitches.csv",
-                "mimeType": "text/csv",
-                "buffer": "Titel;Präsentiert von\nDigitaler Zwilling;Hochschule\n".encode(),
-            }
+            FilePayload(
+                name="pitches.csv",
+                mimeType="text/csv",
+                buffer="Titel;Präsentiert von\nDigitaler Zwilling;Hochschule\n".encode(),
+            )
         ],
     )
     org.click("#import-pitches button")
