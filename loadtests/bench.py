@@ -38,7 +38,8 @@ import uvloop
 
 from eventapp.core.db import Database
 from eventapp.settings import Settings
-from loadtests.harness import (
+from tests.support.phones import Phone, Screen, Stats, connect_all, vote_to_screen
+from tests.support.servers import (
     RESULTS,
     ROOT,
     AppServer,
@@ -55,7 +56,6 @@ from loadtests.harness import (
     tree_rss,
     wait_for_port,
 )
-from loadtests.phones import Phone, Screen, Stats, connect_all, vote_to_screen
 
 Json = dict[str, Any]
 

@@ -38,7 +38,8 @@ import websockets
 from eventapp.core.db import Database
 from eventapp.questions import queries as qstore
 from eventapp.settings import Settings
-from loadtests.harness import (
+from tests.support.phones import Json, Phone, Screen, Stats, connect_all
+from tests.support.servers import (
     Servers,
     app_env,
     ms,
@@ -47,7 +48,6 @@ from loadtests.harness import (
     raise_fd_limit,
     seed_attendees,
 )
-from loadtests.phones import Json, Phone, Screen, Stats, connect_all
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

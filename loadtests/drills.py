@@ -29,7 +29,8 @@ from typing import Any
 import uvloop
 
 from eventapp.core.db import Database
-from loadtests.harness import (
+from tests.support.phones import Phone, Screen, Stats, connect_all
+from tests.support.servers import (
     RESULTS,
     AppServer,
     Servers,
@@ -41,7 +42,6 @@ from loadtests.harness import (
     seed_attendees,
     stored_votes,
 )
-from loadtests.phones import Phone, Screen, Stats, connect_all
 
 Json = dict[str, Any]
 

@@ -19,7 +19,7 @@ from typing import Any
 import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from loadtests.harness import raise_fd_limit
+from tests.support.servers import raise_fd_limit
 
 
 class Floor:

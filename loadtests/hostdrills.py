@@ -46,7 +46,9 @@ import websockets
 
 from eventapp.core.db import Database
 from loadtests.drills import Hall
-from loadtests.harness import (
+from loadtests.testbed import Testbed
+from tests.support.phones import Phone, Screen, Stats, connect_all
+from tests.support.servers import (
     RESULTS,
     Servers,
     in_netns,
@@ -57,8 +59,6 @@ from loadtests.harness import (
     seed_attendees,
     stored_votes,
 )
-from loadtests.phones import Phone, Screen, Stats, connect_all
-from loadtests.testbed import Testbed
 
 Json = dict[str, Any]
 

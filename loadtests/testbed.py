@@ -44,7 +44,7 @@ from types import TracebackType
 import httpx
 
 from eventapp.core.db import Database
-from loadtests.harness import RESULTS, AppServer, RedisProcess, app_env, in_netns, wait_for_port
+from tests.support.servers import RESULTS, AppServer, RedisServer, app_env, in_netns, wait_for_port
 
 APP_PORT = 8000
 REDIS_PORT = 6379
@@ -114,7 +114,7 @@ class Testbed:
     # /readyz once the app has it (it also checks SQL, Redis and the schema).
     ready_path: str = "/healthz"
     apps: list[AppServer] = field(default_factory=list)
-    redis: RedisProcess | None = None
+    redis: RedisServer | None = None
     nginx: subprocess.Popen[bytes] | None = None
     namespace: str = field(default_factory=lambda: f"testbed-{uuid.uuid4().hex[:8]}")
 
@@ -294,7 +294,7 @@ class Testbed:
 
     def start_redis(self) -> None:
         assert self.workdir is not None
-        self.redis = RedisProcess(
+        self.redis = RedisServer(
             REDIS_PORT, self.workdir, host=self.addr("redis"), netns=self.netns("redis")
         )
         self.redis.start()

@@ -4,8 +4,6 @@ server (REDIS_URL, or one started here on a free port), real app processes."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,66 +18,19 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.settings import Settings
 from eventapp.voting.rules import PitchSpec, create_event
-from loadtests.harness import AppServer, wait_for_port
-from loadtests.harness import free_port as free_port  # used by other test modules
+from tests.support.servers import AppServer, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class RedisServer:
-    url: str
-    port: int
-    process: subprocess.Popen[bytes] | None
-    workdir: Path | None
-
-    def restart(self) -> None:
-        """Kill and start again with no data: what a crashed, non-persistent Redis does."""
-        assert self.process is not None, "cannot restart an external REDIS_URL server"
-        self.process.kill()
-        self.process.wait()
-        self.process = _spawn_redis(self.port, self.workdir)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-def _spawn_redis(port: int, workdir: Path | None) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server not found: run .ci/test, which installs it")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    return proc
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """Our own redis-server on a free port (restartable for drills), or REDIS_URL."""
     if os.environ.get("REDIS_URL") and not os.environ.get("EVENTAPP_OWN_REDIS"):
-        yield RedisServer(os.environ["REDIS_URL"], 0, None, None)
+        yield RedisServer(0, None, external_url=os.environ["REDIS_URL"])
         return
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    server = RedisServer(f"redis://127.0.0.1:{port}/0", port, _spawn_redis(port, workdir), workdir)
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
     yield server
     server.stop()
 
@@ -87,10 +38,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server a test may restart or kill."""
-    port = free_port()
-    server = RedisServer(
-        f"redis://127.0.0.1:{port}/0", port, _spawn_redis(port, tmp_path), tmp_path
-    )
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
     yield server
     server.stop()
 

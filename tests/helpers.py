@@ -1,20 +1,17 @@
-"""Small helpers the tests share: joining over HTTP, talking the live protocol."""
+"""Small helpers the in-process tests share: joining through a TestClient, talking the
+live protocol over its sockets."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from starlette.testclient import TestClient, WebSocketTestSession
 
+# The in-process (TestClient) twin of tests.support.joining.join_http, on the same parser.
+from tests.support.servers import csrf_of as csrf_of
+
 ORIGIN = {"origin": "http://testserver"}
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "join form has no csrf field"
-    return match.group(1)
 
 
 def join(client: TestClient, code: str, name: str, organization: str = "") -> str:

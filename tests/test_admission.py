@@ -28,8 +28,8 @@ from eventapp.organizing import attendees as electorate
 from eventapp.organizing import invites
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
-from tests.conftest import RedisServer
 from tests.helpers import ORIGIN, csrf_of, join
+from tests.support.servers import RedisServer
 
 DE = {"accept-language": "de"}
 EN = {"accept-language": "en"}

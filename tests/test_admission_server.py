@@ -24,8 +24,8 @@ from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess
+from tests.support.servers import CSRF
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 pytestmark = pytest.mark.slow
 
 

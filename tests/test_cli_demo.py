@@ -16,7 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadtests import drills
-from loadtests.harness import Servers, raise_fd_limit
+from tests.support.servers import Servers, raise_fd_limit
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from eventapp.core.db import Database
-from loadtests.harness import free_port, new_event, seed_attendees, stored_votes
-from loadtests.phones import Phone, Screen, Stats, connect_all
-from tests.conftest import ROOT, DatabaseTarget, RedisServer
+from tests.conftest import ROOT, DatabaseTarget
+from tests.support.phones import Phone, Screen, Stats, connect_all
+from tests.support.servers import RedisServer, free_port, new_event, seed_attendees, stored_votes
 from tests.test_startup import wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]

@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
-from loadtests.harness import free_port
-from tests.conftest import AppProcess, RedisServer, _postgres_url, _spawn_redis
+from tests.conftest import AppProcess, _postgres_url
+from tests.support.servers import RedisServer, free_port
 from tests.tcp_proxy import TcpProxy
 
 
@@ -69,7 +69,7 @@ def test_readyz_follows_redis(
     assert took < 10
     # The liveness probe does not care: the process itself is fine.
     assert httpx.get(f"{app.url}/healthz").json() == {"status": "ok"}
-    own_redis.process = _spawn_redis(own_redis.port, own_redis.workdir)
+    own_redis.start()
     took, body = wait_ready(app.url, True)
     assert body["checks"]["redis"] == "ok" and took < 10
 

@@ -25,8 +25,8 @@ import pytest
 from eventapp.core.db import Database
 from eventapp.voting.rules import PitchSpec, create_event
 from eventapp.web import limits
-from loadtests.harness import free_port
-from tests.live_client import LiveClient, join_http
+from tests.support.phones import LiveClient
+from tests.support.servers import free_port, join_http
 
 ROOT = Path(__file__).resolve().parent.parent
 

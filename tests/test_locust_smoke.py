@@ -23,8 +23,9 @@ from sqlmodel import Session, col, select
 from eventapp.core.db import Database
 from eventapp.core.models import Vote
 from eventapp.voting import queries
-from tests.conftest import ROOT, AppProcess, DatabaseTarget, RedisServer
-from tests.live_client import LiveClient
+from tests.conftest import ROOT, AppProcess, DatabaseTarget
+from tests.support.phones import LiveClient
+from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -11,8 +11,9 @@ import pytest
 from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
-from tests.conftest import AppProcess, DatabaseTarget, RedisServer
-from tests.live_client import LiveClient, join_http
+from tests.conftest import AppProcess, DatabaseTarget
+from tests.support.phones import LiveClient
+from tests.support.servers import RedisServer, join_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

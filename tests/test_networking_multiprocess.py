@@ -14,9 +14,10 @@ import pytest
 
 from eventapp.core.db import Database
 from eventapp.voting.rules import PitchSpec, create_event
-from tests.conftest import AppProcess, DatabaseTarget, RedisServer
-from tests.live_client import LiveClient
+from tests.conftest import AppProcess, DatabaseTarget
 from tests.network_helpers import decode_svg_qr
+from tests.support.phones import LiveClient
+from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -23,8 +23,8 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.settings import Settings
 from eventapp.voting.rules import PitchSpec, create_event
-from loadtests.harness import free_port
 from tests.conftest import ROOT
+from tests.support.servers import free_port
 
 
 def procfile_command(kind: str) -> str:

@@ -16,8 +16,9 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.questions import queries as qstore
 from eventapp.voting.rules import PitchSpec, create_event
-from tests.conftest import AppProcess, DatabaseTarget, RedisServer
-from tests.live_client import LiveClient, join_http
+from tests.conftest import AppProcess, DatabaseTarget
+from tests.support.phones import LiveClient
+from tests.support.servers import RedisServer, join_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

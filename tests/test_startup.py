@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from eventapp.core import schema
-from loadtests.harness import free_port
 from tests.conftest import ROOT, _postgres_url
+from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ROUNDS = 3

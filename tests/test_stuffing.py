@@ -22,10 +22,10 @@ from eventapp.admission import queries as admission
 from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
-from tests.conftest import AppProcess, RedisServer, _postgres_url
-from tests.live_client import LiveClient
+from tests.conftest import AppProcess, _postgres_url
+from tests.support.phones import LiveClient
+from tests.support.servers import CSRF, RedisServer, join_with
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 HONEST = 20
 FAKES = 40
 
@@ -37,17 +37,7 @@ def honest_scores(pitch_index: int, i: int) -> int:
 
 async def join(base: str, code: str, name: str, *, load_vote_page: bool) -> str:
     async with httpx.AsyncClient(base_url=base) as http:
-        page = await http.get(f"/e/{code}")
-        match = CSRF.search(page.text)
-        assert match, page.text[:500]
-        response = await http.post(
-            f"/e/{code}/join",
-            data={"name": name, "csrf": match.group(1)},
-            headers={"origin": base},
-        )
-        assert response.status_code == 303, html.unescape(response.text)[-800:]
-        token = response.cookies.get(f"ea_{code}")
-        assert token
+        token = await join_with(http, code, name)
         if load_vote_page:
             assert (await http.get(f"/e/{code}")).status_code == 200
         return token

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from eventapp.voting.tallies import MemoryTallies, RedisTallies, Tallies, TallyVote
-from tests.conftest import RedisServer
+from tests.support.servers import RedisServer
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from loadtests import hostdrills
-from loadtests.harness import raise_fd_limit
 from loadtests.testbed import Testbed, why_unavailable
+from tests.support.servers import raise_fd_limit
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -21,7 +21,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from sqlalchemy import Engine, create_engine, text
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import ROOT, AppProcess, RedisServer, free_port
+from tests.conftest import ROOT, AppProcess
+from tests.support.servers import RedisServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (containers), no GPU, and nothing that phones home: the only host a page

@@ -1,5 +1,8 @@
-"""Asyncio WebSocket clients that behave like the attendee page (static/js/attendee.js),
-for sizes Locust cannot drive from one small machine.
+"""Asyncio WebSocket clients for real app processes.
+
+``LiveClient`` is the plain one the tests use: say hello, send, wait for a message.
+``Phone`` and ``Screen`` behave like the attendee page (static/js/attendee.js) and the
+projector/moderator screens, for sizes Locust cannot drive from one small machine.
 
 A phone says hello with its device token, keeps the newest unacknowledged rating per
 pitch, resends it with the same seq after a reconnect or a ``not_saved`` error, and
@@ -15,7 +18,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -333,3 +336,37 @@ async def connect_all(phones: Sequence[Phone], concurrency: int) -> tuple[int, l
 
     results = await asyncio.gather(*(one(p) for p in phones))
     return sum(results), failures
+
+
+class LiveClient:
+    """One socket as a test drives it: every message received is kept in ``inbox``."""
+
+    def __init__(self, base: str, code: str) -> None:
+        self.base = base
+        self.url = base.replace("http://", "ws://") + f"/e/{code}/ws"
+        self.ws: Any = None
+        self.inbox: list[dict[str, Any]] = []
+
+    async def connect(self, hello: dict[str, Any]) -> dict[str, Any]:
+        self.ws = await websockets.connect(self.url, additional_headers={"origin": self.base})
+        await self.send(hello)
+        return await self.wait_for(lambda m: m["type"] in ("welcome", "error"))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        async def next_match() -> dict[str, Any]:
+            while True:
+                message: dict[str, Any] = json.loads(await self.ws.recv())
+                self.inbox.append(message)
+                if predicate(message):
+                    return message
+
+        return await asyncio.wait_for(next_match(), timeout)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()

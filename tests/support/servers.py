@@ -1,8 +1,10 @@
-"""What the benchmark and the drills share: start and stop real servers (redis-server,
-uvicorn), seed attendees in SQL, join over HTTP, measure memory, summarise latencies.
+"""Real servers for the tests, the benchmark and the drills: redis-server and uvicorn
+processes, started on free ports, health-checked, stopped (or killed with their whole
+process tree) when done.
 
-Everything listens on loopback only, and every process started here is stopped by the
-``Servers`` context manager, also when a run fails half-way.
+Everything listens on loopback only (or on a test bed host's address inside its network
+namespace), and every process started by ``Servers`` is stopped when its ``with`` block
+ends, also when a run fails half-way.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event, Vote
 from eventapp.voting.rules import PitchSpec, create_event
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 RESULTS = ROOT / "loadtests" / "results"
 
 
@@ -67,38 +69,30 @@ def in_netns(netns: str | None) -> list[str]:
     return ["ip", "netns", "exec", netns] if netns else []
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no samples."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
-
-
 # ------------------------------------------------------------------ processes
 
 
 @dataclass
-class RedisProcess:
+class RedisServer:
+    """A redis-server of our own: empty, nothing persisted, so a restart is what a crash of
+    a non-persistent Redis does. ``external_url`` stands for a server named by REDIS_URL
+    instead, which we neither start nor stop."""
+
     port: int
-    workdir: Path
+    workdir: Path | None
     process: subprocess.Popen[bytes] | None = None
     host: str = "127.0.0.1"
     netns: str | None = None
+    external_url: str | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return self.external_url or f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise SystemExit("redis-server not found (apt-get install redis-server)")
+            raise SystemExit("redis-server not found: run .ci/test, which installs it")
         self.process = subprocess.Popen(
             [
                 *in_netns(self.netns),
@@ -129,8 +123,15 @@ class RedisProcess:
             self.process.wait()
 
     def restart(self) -> None:
+        """Kill and start again with no data."""
+        assert self.external_url is None, "cannot restart an external REDIS_URL server"
         self.kill()
         self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 @dataclass
@@ -261,11 +262,11 @@ class Servers:
     """The processes of one run; leaving the ``with`` block stops all of them."""
 
     workdir: Path
-    redis: RedisProcess | None = None
+    redis: RedisServer | None = None
     apps: list[AppServer] = field(default_factory=list)
 
-    def start_redis(self) -> RedisProcess:
-        self.redis = RedisProcess(free_port(), self.workdir)
+    def start_redis(self) -> RedisServer:
+        self.redis = RedisServer(free_port(), self.workdir)
         self.redis.start()
         return self.redis
 
@@ -296,9 +297,6 @@ def app_env(database_url: str, redis_url: str | None, namespace: str) -> dict[st
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env
-
-
-# ------------------------------------------------------------------ event and attendees
 
 
 def new_event(db: Database, *, pitches: int, name: str = "Load test") -> Event:
@@ -351,8 +349,15 @@ def stored_votes(db: Database, pitch_id: int) -> dict[int, tuple[int, int]]:
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-async def join_http(http: httpx.AsyncClient, code: str, name: str) -> str:
-    """Join through the real form (CSRF cookie + field), as a new phone; returns the token."""
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "join form has no csrf field"
+    return match.group(1)
+
+
+async def join_with(http: httpx.AsyncClient, code: str, name: str) -> str:
+    """Join through the real form (CSRF cookie + field), as a new phone; returns the token.
+    ``http`` may be reused for the next phone: its cookies are cleared first."""
     http.cookies.clear()
     page = await http.get(f"/e/{code}")
     match = CSRF.search(page.text)
@@ -365,8 +370,14 @@ async def join_http(http: httpx.AsyncClient, code: str, name: str) -> str:
     )
     token = response.cookies.get(f"ea_{code}")
     if response.status_code != 303 or not token:
-        raise RuntimeError(f"join refused: {response.status_code}")
+        raise RuntimeError(f"join refused: {response.status_code} {response.text[-500:]}")
     return token
+
+
+async def join_http(base: str, code: str, name: str) -> str:
+    """One new phone joins the app at ``base``, with a client of its own."""
+    async with httpx.AsyncClient(base_url=base) as http:
+        return await join_with(http, code, name)
 
 
 async def join_many(base: str, code: str, count: int, concurrency: int = 32) -> list[str]:
@@ -377,10 +388,23 @@ async def join_many(base: str, code: str, count: int, concurrency: int = 32) -> 
     async def worker() -> None:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             for i in counter:
-                tokens.append(await join_http(http, code, f"Phone {i}"))
+                tokens.append(await join_with(http, code, f"Phone {i}"))
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
     return tokens
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no samples."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
 
 
 @contextlib.contextmanager
