@@ -38,21 +38,17 @@ import uvloop
 
 from eventapp.core.db import Database
 from eventapp.settings import Settings
+from loadtests.harness import RESULTS, ms, percentile
+from tests.support.joining import join_many
 from tests.support.phones import Phone, Screen, Stats, connect_all, vote_to_screen
+from tests.support.seeding import new_event, seed_attendees, stored_votes
 from tests.support.servers import (
-    RESULTS,
     ROOT,
     AppServer,
     Servers,
     app_env,
     free_port,
-    join_many,
-    ms,
-    new_event,
-    percentile,
     raise_fd_limit,
-    seed_attendees,
-    stored_votes,
     tree_rss,
     wait_for_port,
 )

@@ -38,16 +38,10 @@ import websockets
 from eventapp.core.db import Database
 from eventapp.questions import queries as qstore
 from eventapp.settings import Settings
+from loadtests.harness import ms, percentile
 from tests.support.phones import Json, Phone, Screen, Stats, connect_all
-from tests.support.servers import (
-    Servers,
-    app_env,
-    ms,
-    new_event,
-    percentile,
-    raise_fd_limit,
-    seed_attendees,
-)
+from tests.support.seeding import new_event, seed_attendees
+from tests.support.servers import Servers, app_env, raise_fd_limit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

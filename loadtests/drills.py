@@ -29,19 +29,10 @@ from typing import Any
 import uvloop
 
 from eventapp.core.db import Database
+from loadtests.harness import RESULTS, ms, percentile
 from tests.support.phones import Phone, Screen, Stats, connect_all
-from tests.support.servers import (
-    RESULTS,
-    AppServer,
-    Servers,
-    app_env,
-    ms,
-    new_event,
-    percentile,
-    raise_fd_limit,
-    seed_attendees,
-    stored_votes,
-)
+from tests.support.seeding import new_event, seed_attendees, stored_votes
+from tests.support.servers import AppServer, Servers, app_env, raise_fd_limit
 
 Json = dict[str, Any]
 

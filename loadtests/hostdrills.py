@@ -46,19 +46,11 @@ import websockets
 
 from eventapp.core.db import Database
 from loadtests.drills import Hall
+from loadtests.harness import RESULTS, ms, percentile
 from loadtests.testbed import Testbed
 from tests.support.phones import Phone, Screen, Stats, connect_all
-from tests.support.servers import (
-    RESULTS,
-    Servers,
-    in_netns,
-    ms,
-    new_event,
-    percentile,
-    raise_fd_limit,
-    seed_attendees,
-    stored_votes,
-)
+from tests.support.seeding import new_event, seed_attendees, stored_votes
+from tests.support.servers import Servers, in_netns, raise_fd_limit
 
 Json = dict[str, Any]
 

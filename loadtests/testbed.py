@@ -44,7 +44,8 @@ from types import TracebackType
 import httpx
 
 from eventapp.core.db import Database
-from tests.support.servers import RESULTS, AppServer, RedisServer, app_env, in_netns, wait_for_port
+from loadtests.harness import RESULTS
+from tests.support.servers import AppServer, RedisServer, app_env, in_netns, wait_for_port
 
 APP_PORT = 8000
 REDIS_PORT = 6379

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.testclient import TestClient, WebSocketTestSession
 
 # The in-process (TestClient) twin of tests.support.joining.join_http, on the same parser.
-from tests.support.servers import csrf_of as csrf_of
+from tests.support.joining import csrf_of as csrf_of
 
 ORIGIN = {"origin": "http://testserver"}
 

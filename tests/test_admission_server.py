@@ -24,7 +24,7 @@ from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess
-from tests.support.servers import CSRF
+from tests.support.joining import CSRF
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,9 @@ from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
+from tests.support.joining import join_http
 from tests.support.phones import LiveClient
-from tests.support.servers import RedisServer, join_http
+from tests.support.servers import RedisServer
 
 PHONES = 60
 CHANGES = 4

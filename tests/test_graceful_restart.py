@@ -21,7 +21,8 @@ import pytest
 from eventapp.core.db import Database
 from tests.conftest import ROOT, DatabaseTarget
 from tests.support.phones import Phone, Screen, Stats, connect_all
-from tests.support.servers import RedisServer, free_port, new_event, seed_attendees, stored_votes
+from tests.support.seeding import new_event, seed_attendees, stored_votes
+from tests.support.servers import RedisServer, free_port
 from tests.test_startup import wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]

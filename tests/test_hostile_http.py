@@ -25,8 +25,9 @@ import pytest
 from eventapp.core.db import Database
 from eventapp.voting.rules import PitchSpec, create_event
 from eventapp.web import limits
+from tests.support.joining import join_http
 from tests.support.phones import LiveClient
-from tests.support.servers import free_port, join_http
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,9 @@ from eventapp.core.models import Event
 from eventapp.questions import queries as qstore
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
+from tests.support.joining import join_http
 from tests.support.phones import LiveClient
-from tests.support.servers import RedisServer, join_http
+from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

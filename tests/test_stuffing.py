@@ -23,8 +23,9 @@ from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, _postgres_url
+from tests.support.joining import CSRF, join_with
 from tests.support.phones import LiveClient
-from tests.support.servers import CSRF, RedisServer, join_with
+from tests.support.servers import RedisServer
 
 HONEST = 20
 FAKES = 40

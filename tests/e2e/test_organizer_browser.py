@@ -21,8 +21,8 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, AppProcess
+from tests.support.joining import join_http
 from tests.support.phones import LiveClient
-from tests.support.servers import join_http
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

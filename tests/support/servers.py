@@ -9,33 +9,22 @@ ends, also when a run fails half-way.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import re
 import resource
-import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 import psutil  # type: ignore[import-untyped]
-from sqlalchemy import insert
-from sqlmodel import col, select
-
-from eventapp.core.db import Database
-from eventapp.core.models import Attendee, Event, Vote
-from eventapp.voting.rules import PitchSpec, create_event
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-RESULTS = ROOT / "loadtests" / "results"
 
 
 def raise_fd_limit() -> int:
@@ -297,122 +286,3 @@ def app_env(database_url: str, redis_url: str | None, namespace: str) -> dict[st
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env
-
-
-def new_event(db: Database, *, pitches: int, name: str = "Load test") -> Event:
-    return create_event(
-        name,
-        [PitchSpec(f"Pilot project {i + 1}", "Stadtwerke") for i in range(pitches)],
-        db=db,
-        live_results=True,
-        language="en",
-    )
-
-
-def seed_attendees(db: Database, event_id: int, count: int) -> list[tuple[int, str]]:
-    """Insert attendees straight into SQL (the join form is measured separately);
-    returns (attendee_id, device token) of each."""
-    if count <= 0:
-        return []
-    prefix = secrets.token_hex(4)
-    rows = [
-        {
-            "event_id": event_id,
-            "token": f"{prefix}-{i}-{secrets.token_urlsafe(24)}",
-            "name": f"Seeded phone {i}",
-            "organization": "",
-        }
-        for i in range(count)
-    ]
-    with db.engine.begin() as conn:
-        for start in range(0, count, 2000):
-            conn.execute(insert(Attendee), rows[start : start + 2000])
-        found = conn.execute(
-            select(col(Attendee.id), col(Attendee.token)).where(
-                Attendee.event_id == event_id, col(Attendee.token).startswith(prefix)
-            )
-        ).all()
-    return [(int(i), str(t)) for i, t in found if i is not None]
-
-
-def stored_votes(db: Database, pitch_id: int) -> dict[int, tuple[int, int]]:
-    """attendee_id -> (score, seq) stored in SQL for a pitch."""
-    with db.engine.connect() as conn:
-        rows = conn.execute(
-            select(col(Vote.attendee_id), col(Vote.score), col(Vote.seq)).where(
-                Vote.pitch_id == pitch_id
-            )
-        ).all()
-    return {int(a): (int(s), int(q)) for a, s, q in rows}
-
-
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF.search(html)
-    assert match, "join form has no csrf field"
-    return match.group(1)
-
-
-async def join_with(http: httpx.AsyncClient, code: str, name: str) -> str:
-    """Join through the real form (CSRF cookie + field), as a new phone; returns the token.
-    ``http`` may be reused for the next phone: its cookies are cleared first."""
-    http.cookies.clear()
-    page = await http.get(f"/e/{code}")
-    match = CSRF.search(page.text)
-    if match is None:
-        raise RuntimeError(f"join page without csrf field: {page.status_code}")
-    response = await http.post(
-        f"/e/{code}/join",
-        data={"name": name, "csrf": match.group(1)},
-        headers={"origin": str(http.base_url).rstrip("/")},
-    )
-    token = response.cookies.get(f"ea_{code}")
-    if response.status_code != 303 or not token:
-        raise RuntimeError(f"join refused: {response.status_code} {response.text[-500:]}")
-    return token
-
-
-async def join_http(base: str, code: str, name: str) -> str:
-    """One new phone joins the app at ``base``, with a client of its own."""
-    async with httpx.AsyncClient(base_url=base) as http:
-        return await join_with(http, code, name)
-
-
-async def join_many(base: str, code: str, count: int, concurrency: int = 32) -> list[str]:
-    """Join ``count`` phones over HTTP, ``concurrency`` at a time (one client each)."""
-    tokens: list[str] = []
-    counter = iter(range(count))
-
-    async def worker() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            for i in counter:
-                tokens.append(await join_with(http, code, f"Phone {i}"))
-
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-    return tokens
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no samples."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
-
-
-@contextlib.contextmanager
-def timer() -> Iterator[list[float]]:
-    """``with timer() as t: ...`` then ``t[0]`` holds the elapsed seconds."""
-    box: list[float] = []
-    started = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box.append(time.perf_counter() - started)
