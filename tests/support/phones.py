@@ -28,6 +28,12 @@ from websockets.asyncio.client import ClientConnection
 Json = dict[str, Any]
 
 
+async def open_socket(ws_url: str, origin: str, **options: Any) -> ClientConnection:
+    """Open a socket to the app as its pages do, with their Origin (the app refuses a
+    socket from another origin); ``options`` go to websockets.connect."""
+    return await websockets.connect(ws_url, additional_headers={"origin": origin}, **options)
+
+
 @dataclass
 class Stats:
     """Shared by all phones of one run (one asyncio loop: no locking needed)."""
@@ -87,9 +93,9 @@ class Phone:
 
     async def connect(self, timeout: float = 60.0) -> Json:
         """Open the socket, say hello, wait for welcome; resend what was not confirmed."""
-        self.ws = await websockets.connect(
+        self.ws = await open_socket(
             self.ws_url,
-            additional_headers={"origin": self.origin},
+            self.origin,
             open_timeout=timeout,
             ping_interval=None,
             close_timeout=2,
@@ -234,9 +240,9 @@ class Screen:
         self._changed = asyncio.Event()
 
     async def connect(self) -> Json:
-        self.ws = await websockets.connect(
+        self.ws = await open_socket(
             self.ws_url,
-            additional_headers={"origin": self.origin},
+            self.origin,
             ping_interval=None,
             max_size=2**22,
             max_queue=None,
@@ -344,11 +350,11 @@ class LiveClient:
     def __init__(self, base: str, code: str) -> None:
         self.base = base
         self.url = base.replace("http://", "ws://") + f"/e/{code}/ws"
-        self.ws: Any = None
+        self.ws: ClientConnection | None = None
         self.inbox: list[dict[str, Any]] = []
 
     async def connect(self, hello: dict[str, Any]) -> dict[str, Any]:
-        self.ws = await websockets.connect(self.url, additional_headers={"origin": self.base})
+        self.ws = await open_socket(self.url, self.base)
         await self.send(hello)
         return await self.wait_for(lambda m: m["type"] in ("welcome", "error"))
 
