@@ -379,7 +379,7 @@ async def bench_app(args: argparse.Namespace, servers: Servers) -> Json:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{servers.workdir / 'bench.db'}"
     database_url = Settings.from_environ({"DATABASE_URL": database_url}).database_url
     db = Database(database_url)
-    db.create_all()
+    db.migrate()  # the real path: every table, whatever this process imported
     redis_url = None
     if args.redis or args.procs > 1 or args.workers > 1:
         redis_url = servers.start_redis().url

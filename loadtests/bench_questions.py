@@ -195,7 +195,7 @@ async def run(args: argparse.Namespace, servers: Servers) -> Json:
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{servers.workdir / 'q.db'}"
     database_url = Settings.from_environ({"DATABASE_URL": database_url}).database_url
     db = Database(database_url)
-    db.create_all()
+    db.migrate()  # the real path: every table, whatever this process imported
     redis_url = servers.start_redis().url if (args.redis or args.procs > 1) else None
     env = app_env(database_url, redis_url, f"qbench-{uuid.uuid4().hex[:8]}")
     apps = [servers.start_app(env) for _ in range(args.procs)]

@@ -145,7 +145,7 @@ async def open_hall(servers: Servers, phones: int, *, pitches: int = 3) -> Hall:
     redis = servers.start_redis()
     url = f"sqlite:///{servers.workdir / 'drill.db'}"
     db = Database(url)
-    db.create_all()
+    db.migrate()  # the real path: every table, whatever this process imported
     app = servers.start_app(app_env(url, redis.url, f"drill-{uuid.uuid4().hex[:8]}"))
     event = new_event(db, pitches=pitches, name="Drill")
     assert event.id is not None

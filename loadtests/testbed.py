@@ -207,7 +207,7 @@ class Testbed:
         # The schema first, from one place: two app processes starting at once on a fresh
         # PostgreSQL race in create_all (issue 10). With migrations this is `migrate`.
         db = Database(self.database_url)
-        db.create_all()
+        db.migrate()  # the real path: every table, whatever this process imported
         db.engine.dispose()
         for host in ("app1", "app2"):
             self.apps.append(self._app(host))

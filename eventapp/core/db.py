@@ -67,7 +67,9 @@ class Database:
 
     def create_all(self) -> None:
         """Tables straight from the models, stamped as the newest revision (tests, scratch
-        databases). Real databases are made and upgraded by ``prepare``/``migrate``."""
+        databases). Only the tables of model modules this process has imported are made,
+        so scripts that do not import the app (load tests, tools) use ``migrate``; real
+        databases are made and upgraded by ``prepare``/``migrate``."""
         SQLModel.metadata.create_all(self.engine)
         with self.engine.connect() as conn:
             if migrations.current_revision(conn) is None:
