@@ -205,10 +205,10 @@
     var first = announced === null;
     announced = key;
     if (first && role === "projector") return;
-    var text = pitch.title + ": " + EA.t(pitch.state);
+    var text = pitch.title + ": " + EA.stateLabel(pitch.state);
     if (current && current.summary && current.summary.n) {
-      text += ". " + EA.t("mean") + " " + fmt(current.summary.mean) + " · " + current.summary.n + " " +
-        EA.t(current.summary.n === 1 ? "vote" : "votes");
+      text += ". " + EA.t("Mean %(mean)s", { mean: fmt(current.summary.mean) }) + " · " +
+        EA.nt("%(num)d vote", "%(num)d votes", current.summary.n);
     }
     region.textContent = text;
   }
