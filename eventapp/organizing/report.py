@@ -90,7 +90,7 @@ class Report:
         """Pitches outside the fair rank, each with why: listed, never drawn as an empty
         chart and never placed in the table by votes the hall has not seen."""
         return [
-            (r, "No votes" if r.summary.n == 0 else "Not revealed")
+            (r, N_("No votes") if r.summary.n == 0 else N_("Not revealed"))
             for r in self.results
             if r.shown_rank is None
         ]
