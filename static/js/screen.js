@@ -64,7 +64,9 @@
     var list = $("leaderboard");
     var rows = screen ? screen.leaderboard : [];
     var limit = role === "projector" ? 8 : rows.length;
-    var key = JSON.stringify(rows.slice(0, limit)) + (role === "projector" ? window.innerWidth + "x" + window.innerHeight : "");
+    // On the projector the room below the QR code also depends on the hall code (hall.js).
+    var key = JSON.stringify(rows.slice(0, limit)) + (role === "projector" ? window.innerWidth + "x" +
+      window.innerHeight + "|" + $("hall-code-box").hidden : "");
     if (list.dataset.key === key) return;
     list.dataset.key = key;
     list.textContent = "";
@@ -221,7 +223,8 @@
     var h1 = $("pitch-title");
     var main = h1.parentNode;
     var key = h1.textContent + "|" + window.innerWidth + "x" + window.innerHeight + "|" +
-      $("results").hidden + "|" + $("bars").children.length + "|" + $("blind-note").hidden;
+      $("results").hidden + "|" + $("bars").children.length + "|" + $("blind-note").hidden + "|" +
+      $("obtained").textContent;
     if (key === fitted) return;
     fitted = key;
     var size = 7;
