@@ -443,7 +443,7 @@ def test_10_organiser_hears_the_real_reason_and_an_extra_column_is_refused(
     # Scale 1-5 -> 0-10 after votes: the reason is the votes, not the number of labels.
     organizer.locator("#s-min").fill("0")
     organizer.locator("#s-max").fill("10")
-    organizer.locator(".settings-form button[type=submit]").click()
+    organizer.locator("#save-settings").click()
     errors = organizer.locator("#errors .error")
     expect(errors).to_have_count(1)
     expect(errors).to_contain_text("Stimmen")
