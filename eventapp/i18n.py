@@ -156,6 +156,10 @@ class Formats:
     def gettext(self, text: str | Translatable, /, **params: Any) -> str:
         if not isinstance(text, str):
             return text.render(self.catalogue.gettext)
+        if not text:
+            # gettext("") is the catalogue's header ("Project-Id-Version: ..."), never
+            # what an empty value (an unset organisation type) should show.
+            return ""
         out = self.catalogue.gettext(text)
         return out % params if params else out
 

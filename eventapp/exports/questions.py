@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eventapp.exports.base import Cell, ExportContext, Exporter, Table
+from eventapp.i18n import N_
 from eventapp.questions import queries as qstore
 from eventapp.questions.models import PUBLIC_STATES, QuestionState
 from eventapp.questions.queries import QuestionView, aware
@@ -61,8 +62,8 @@ def questions_by_pitch(ctx: ExportContext) -> list[PitchQuestions]:
 
 class Questions(Exporter):
     slug = "questions"
-    title = "Questions to the presenters"
-    description = (
+    title = N_("Questions to the presenters")
+    description = N_(
         "Every question per pitch with its upvotes and state; the asker's name only where "
         "they chose to show it."
     )

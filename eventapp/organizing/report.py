@@ -33,11 +33,11 @@ ACCENT = colors.HexColor("#0b5fff")
 MUTED = colors.HexColor("#5b6270")
 LINE = colors.HexColor("#d9dde3")
 PALETTE = ["#0b5fff", "#11804a", "#a35a00", "#b3261e", "#6a3fb5", "#00838f", "#5b6270"]
-RANKING_NOTE = (
+RANKING_NOTE = N_(
     "Fair rank orders the pitches by adjusted mean: each pitch starts with a few virtual"
     " votes at the overall mean, so a handful of votes cannot top the table."
 )
-PDF_NOTE = (
+PDF_NOTE = N_(
     "This PDF is a print copy. The accessible, official version of this report is its"
     " web page (HTML)."
 )
@@ -90,7 +90,7 @@ class Report:
         """Pitches outside the fair rank, each with why: listed, never drawn as an empty
         chart and never placed in the table by votes the hall has not seen."""
         return [
-            (r, "No votes" if r.summary.n == 0 else "Not revealed")
+            (r, N_("No votes") if r.summary.n == 0 else N_("Not revealed"))
             for r in self.results
             if r.shown_rank is None
         ]

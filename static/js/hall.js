@@ -16,6 +16,7 @@
       .then(function (a) {
         if (!a) { setTimeout(refresh, 10000); return; }
         var box = $("hall-code-box");
+        var before = box.hidden + "|" + $("obtained").textContent;
         if (a.hall_code) {
           $("hall-code").textContent = a.hall_code;
           box.hidden = false;
@@ -30,6 +31,9 @@
         var obtained = $("obtained");
         obtained.textContent = line;
         obtained.hidden = false;
+        // Both lines take room on the stage: screen.js refits the title and the leaderboard
+        // on "resize" when they changed.
+        if (box.hidden + "|" + obtained.textContent !== before) window.dispatchEvent(new Event("resize"));
         // Poll just after the code changes, and at least every 15 s for the turnout.
         setTimeout(refresh, Math.min(15000, a.next_change_in * 1000 + 500));
       })

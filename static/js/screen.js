@@ -64,7 +64,9 @@
     var list = $("leaderboard");
     var rows = screen ? screen.leaderboard : [];
     var limit = role === "projector" ? 8 : rows.length;
-    var key = JSON.stringify(rows.slice(0, limit)) + (role === "projector" ? window.innerWidth + "x" + window.innerHeight : "");
+    // On the projector the room below the QR code also depends on the hall code (hall.js).
+    var key = JSON.stringify(rows.slice(0, limit)) + (role === "projector" ? window.innerWidth + "x" +
+      window.innerHeight + "|" + $("hall-code-box").hidden : "");
     if (list.dataset.key === key) return;
     list.dataset.key = key;
     list.textContent = "";
@@ -205,10 +207,10 @@
     var first = announced === null;
     announced = key;
     if (first && role === "projector") return;
-    var text = pitch.title + ": " + EA.t(pitch.state);
+    var text = pitch.title + ": " + EA.stateLabel(pitch.state);
     if (current && current.summary && current.summary.n) {
-      text += ". " + EA.t("mean") + " " + fmt(current.summary.mean) + " · " + current.summary.n + " " +
-        EA.t(current.summary.n === 1 ? "vote" : "votes");
+      text += ". " + EA.t("Mean %(mean)s", { mean: fmt(current.summary.mean) }) + " · " +
+        EA.nt("%(num)d vote", "%(num)d votes", current.summary.n);
     }
     region.textContent = text;
   }
@@ -221,7 +223,8 @@
     var h1 = $("pitch-title");
     var main = h1.parentNode;
     var key = h1.textContent + "|" + window.innerWidth + "x" + window.innerHeight + "|" +
-      $("results").hidden + "|" + $("bars").children.length + "|" + $("blind-note").hidden;
+      $("results").hidden + "|" + $("bars").children.length + "|" + $("blind-note").hidden + "|" +
+      $("obtained").textContent;
     if (key === fitted) return;
     fitted = key;
     var size = 7;

@@ -40,8 +40,10 @@ def test_every_page_passes_axe_in_both_languages(
     locale = LOCALES[lang]
     problems: dict[str, list[str]] = {}
 
+    # Screens show the event's language unless their link asks for another (README,
+    # "Languages"); the browser's locale alone does not switch them.
     moderator = contexts.page(locale=locale, **LAPTOP)
-    moderator.goto(served.links["moderator"])
+    moderator.goto(f"{served.links['moderator']}?lang={lang}")
     expect(moderator.locator("#conn")).to_have_class("conn open", timeout=WAIT)
     expect(moderator.locator("html")).to_have_attribute("lang", lang)
     check(moderator, "moderator", problems)
@@ -51,8 +53,9 @@ def test_every_page_passes_axe_in_both_languages(
     moderator.locator(".cancel-reset").first.click()
 
     projector = contexts.page(locale=locale, **PROJECTOR)
-    projector.goto(served.links["projector"])
+    projector.goto(f"{served.links['projector']}?lang={lang}")
     expect(projector.locator("#conn")).to_have_class("conn-dot open", timeout=WAIT)
+    expect(projector.locator("html")).to_have_attribute("lang", lang)
     check(projector, "projector", problems)
 
     phone = contexts.page(locale=locale, **PHONE)
