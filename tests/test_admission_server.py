@@ -164,7 +164,7 @@ def queries_attendees(session, event_id):
 
 # ------------------------------------------------------------------ limits
 
-FLOOD_SECONDS = 20.0
+FLOOD_SECONDS = 60.0
 RATE, BURST = 8.5, 100  # the defaults (Settings.join_rate, join_burst)
 
 
@@ -217,8 +217,16 @@ def test_join_limit_stops_a_flood_but_lets_a_hall_in(
     flooded = create_event("Flooded", [PitchSpec("P")], db=db)
     hall = create_event("Hall", [PitchSpec("P")], db=db)
     app = app_processes({"DATABASE_URL": url, "JOIN_RATE": str(RATE), "JOIN_BURST": str(BURST)})
-    created, attempts = asyncio.run(_flood(app.url, flooded.code, FLOOD_SECONDS))
-    # The documented limit is 610 a minute (100 + 60 × 8.5); over 20 s: 100 + 20 × 8.5.
+
+    async def flood_while_a_hall_joins() -> tuple[tuple[int, int], tuple[list[int], float]]:
+        # Two events, so the flood and the hall have buckets of their own; they run at the
+        # same time, which also shows the flood does not slow the hall down.
+        return await asyncio.gather(
+            _flood(app.url, flooded.code, FLOOD_SECONDS), _hall(app.url, hall.code, 1000, 115.0)
+        )
+
+    (created, attempts), (results, took) = asyncio.run(flood_while_a_hall_joins())
+    # The documented limit: 610 a minute (a burst of 100, then 8.5 a second).
     limit = BURST + FLOOD_SECONDS * RATE
     print(
         f"\nflood: {attempts} attempts in {FLOOD_SECONDS:.0f} s, {created} created, "
@@ -227,7 +235,6 @@ def test_join_limit_stops_a_flood_but_lets_a_hall_in(
     assert db.read(queries.attendee_count, flooded.id) == created
     assert created <= limit + RATE  # one refill step of slack for the requests in flight
     assert attempts > 2 * created  # the script was refused, not just slow
-    results, took = asyncio.run(_hall(app.url, hall.code, 1000, 115.0))
     print(f"hall: 1000 people within {took:.0f} s, {results.count(303)} joined")
     assert results.count(303) == 1000
     assert took < 125  # arrivals end at 115 s; the last answers follow
