@@ -136,14 +136,16 @@ def test_upvote_storm_with_duplicates_and_reconnects_ends_exact_everywhere(
                 and {q["id"]: q["upvotes"] for q in m.get("top", [])} == expected
             )
 
-        final_mod = await moderator.wait_for(exact, timeout=20)
-        final_proj = await projector.wait_for(projector_exact, timeout=20)
-        # A phone on each process (one that never reconnected) shows the same counts.
-        final_a = await phones[1].wait_for(exact, timeout=20)
-        final_b = await phones[2].wait_for(exact, timeout=20)
-        for client in (moderator, projector, *phones):
-            seen += [json.dumps(m) for m in client.inbox]
-            await client.close()
+        try:
+            final_mod = await moderator.wait_for(exact, timeout=20)
+            final_proj = await projector.wait_for(projector_exact, timeout=20)
+            # A phone on each process (one that never reconnected) shows the same counts.
+            final_a = await phones[1].wait_for(exact, timeout=20)
+            final_b = await phones[2].wait_for(exact, timeout=20)
+        finally:  # closed also when a wait fails, so no socket outlives the test
+            for client in (moderator, projector, *phones):
+                seen += [json.dumps(m) for m in client.inbox]
+                await client.close()
         return expected, [final_mod, final_proj, final_a, final_b], seen
 
     expected, finals, seen = asyncio.run(scenario())

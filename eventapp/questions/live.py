@@ -255,7 +255,10 @@ class QuestionFeed:
         try:
             await self._tick(event_id, live)
         except Exception:
-            # SQL or Redis away: keep the last picture, retry next tick.
+            # SQL or Redis away (or SQLite busy): keep the last picture and try again next
+            # tick; the change that was being loaded or announced must not be forgotten.
+            feed = self._feed(event_id)
+            feed.dirty = True
             log.debug("questions tick failed for event %s", event_id, exc_info=True)
 
     async def _tick(self, event_id: int, live: _Live) -> None:
@@ -267,7 +270,11 @@ class QuestionFeed:
             self._forget_idle(now)
         if feed.publish:
             feed.publish = False
-            await self.bus.publish(self.channel(event_id), CHANGED)
+            try:
+                await self.bus.publish(self.channel(event_id), CHANGED)
+            except Exception:
+                feed.publish = True  # the other processes still need to hear of it
+                raise
         if live.state.version != feed.version:
             feed.dirty = True  # another pitch on stage: other pitches are open
         if feed.next_close is not None and store.now_utc() >= feed.next_close:

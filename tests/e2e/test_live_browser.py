@@ -90,7 +90,7 @@ def test_reset_quick_taps_tabs_and_a_replaced_link(
         moderator.send({"type": "open_voting", "pitch_id": pitch_id})
         moderator.wait("command_ack")
         expect(phone.locator("#vote-status")).to_have_text(
-            "Ihre Bewertung wurde zurückgesetzt – bitte bewerten Sie erneut.", timeout=WAIT
+            "Ihre Bewertung wurde zurückgesetzt – bitte bewerten Sie noch einmal.", timeout=WAIT
         )
         assert _pressed(phone) == []
         assert served.votes() == []
