@@ -25,7 +25,7 @@ from eventapp.networking.profiles import Refused
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.rules import new_device_token
-from eventapp.voting.views import COOKIE_MAX_AGE, origin_of, take_join
+from eventapp.voting.views import origin_of, set_identity, take_join
 from eventapp.web.render import language, render
 from eventapp.web.security import csrf_ok
 
@@ -94,15 +94,7 @@ async def _join(request: Request, event: Event, token: str) -> Response:
         )
     await asyncio.to_thread(record_consent, attendee, "privacy", db=request.state.db)
     response = RedirectResponse(f"/e/{event.code}", status_code=303)
-    response.set_cookie(
-        ATTENDEE_COOKIE.format(code=event.code),
-        attendee.token,
-        max_age=COOKIE_MAX_AGE,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-        path=f"/e/{event.code}",
-    )
+    set_identity(request, response, event, attendee)
     return response
 
 

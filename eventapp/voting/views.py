@@ -52,7 +52,8 @@ def _not_found(request: Request) -> Response:
     return render(request, "error.html", {"message": "Page not found."}, status_code=404)
 
 
-def _set_identity(request: Request, response: Response, event: Event, attendee: Attendee) -> None:
+def set_identity(request: Request, response: Response, event: Event, attendee: Attendee) -> None:
+    """The cookies that make this browser the attendee (and tie it to its device)."""
     settings: Settings = request.state.settings
     response.set_cookie(
         ATTENDEE_COOKIE.format(code=event.code),
@@ -159,7 +160,7 @@ async def join(request: Request) -> Response:
     # The join form names the privacy notice: record which version was accepted, and when.
     await asyncio.to_thread(record_consent, attendee, "privacy", db=request.state.db)
     response = RedirectResponse(f"/e/{event.code}", status_code=303)
-    _set_identity(request, response, event, attendee)
+    set_identity(request, response, event, attendee)
     return response
 
 
@@ -182,7 +183,7 @@ async def resume(request: Request) -> Response:
     if attendee is None:
         return JSONResponse({"error": "unknown_token"}, status_code=404)
     response = JSONResponse({"ok": True, "name": attendee.name})
-    _set_identity(request, response, event, attendee)
+    set_identity(request, response, event, attendee)
     return response
 
 
