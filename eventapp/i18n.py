@@ -135,8 +135,15 @@ def check_languages(languages: tuple[str, ...], locale_dir: Path = LOCALE_DIR) -
 
 
 def translator(lang: str) -> Callable[[str], str]:
-    """gettext for one language (the shortest way for code that only needs ``_``)."""
-    return translations(lang).gettext
+    """gettext for one language (the shortest way for code that only needs ``_``).
+
+    An empty text stays empty: gettext("") would be the catalogue's header."""
+    lookup = translations(lang).gettext
+
+    def gettext(text: str) -> str:
+        return lookup(text) if text else ""
+
+    return gettext
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from eventapp.i18n import (
     js_catalog,
     load_catalogue,
     negotiate,
+    translator,
 )
 from eventapp.i18n_tools import extract, read_catalogue, untranslated
 from eventapp.networking.profiles import parse_tags
@@ -136,6 +137,8 @@ def test_negotiation_and_formats() -> None:
     assert de.integer(1234) == "1.234"
     assert de.date("2026-05-14") == "14.05.2026"
     assert de.ngettext("%(num)d vote", "%(num)d votes", 1) == "1 Stimme"
+    # An empty value (an unset organisation type) stays empty, not the catalogue header.
+    assert (translator("de")(""), de.gettext("")) == ("", "")
 
 
 def test_tags_keep_the_spelling_typed_and_match_whatever_the_case() -> None:
