@@ -211,6 +211,7 @@ def test_delete_my_data_removes_profile_contacts_interests_and_notes(
     from sqlmodel import select
 
     from eventapp.networking.models import (
+        ContactBlock,
         ContactLink,
         ContactNote,
         NetworkProfile,
@@ -226,12 +227,18 @@ def test_delete_my_data_removes_profile_contacts_interests_and_notes(
     pitch_id = db.read(queries.load_state, event.id).pitches[0].id
     anna.post(f"{anna.net}/pitches/{pitch_id}", {"role": "partner"})
     ben.post(f"{ben.net}/contacts/{anna.id}/note", {"text": "met at the coffee bar"})
+    carl = Phone(client, db, event, "Carl Braun")
+    carl.save_profile(organization="Verkehr", org_type="public_admin")
+    carl.post(f"{carl.net}/block/{anna.id}")
+    anna.post(f"{anna.net}/block/{carl.id}")
 
     def rows(model: type) -> list[object]:
         return list(db.read(lambda s: s.exec(select(model)).all()))
 
     before = [len(rows(m)) for m in (NetworkProfile, ContactLink, PartnerInterest, ContactNote)]
-    assert before == [2, 1, 1, 1]
+    assert before == [3, 1, 1, 1]
+    blocks = {(b.blocker_id, b.blocked_id) for b in rows(ContactBlock)}  # type: ignore[attr-defined]
+    assert blocks == {(carl.id, anna.id), (anna.id, carl.id)}
     anna.get(f"/e/{event.code}/privacy")
     done = client.post(
         f"/e/{event.code}/privacy/delete",
@@ -239,6 +246,10 @@ def test_delete_my_data_removes_profile_contacts_interests_and_notes(
         data={"csrf": CSRF, "confirm": "yes"},
     )
     assert "Your data was deleted" in done.text
-    assert [p.attendee_id for p in rows(NetworkProfile)] == [ben.id]  # type: ignore[attr-defined]
+    assert [p.attendee_id for p in rows(NetworkProfile)] == [ben.id, carl.id]  # type: ignore[attr-defined]
+    # Anna's own block is gone; Carl's block against her is Carl's data and stays (with
+    # the device hash it holds, it keeps her phone away from him if she joins again).
+    kept = [(b.blocker_id, b.blocked_id) for b in rows(ContactBlock)]  # type: ignore[attr-defined]
+    assert kept == [(carl.id, anna.id)]
     assert rows(ContactLink) == [] and rows(PartnerInterest) == [] and rows(ContactNote) == []
     assert "Anna" not in ben.get(f"{ben.net}/contacts").text

@@ -49,6 +49,10 @@ def consents_of_event(session: Session, event_id: int) -> list[ConsentRecord]:
 
 
 _KEPT_ON_DELETE = frozenset({"vote", "consentrecord", "attendee", "pitch"})
+# Columns naming the attendee in rows that are someone else's data: a block another person
+# set against them stays (with the device hash it holds, it still keeps a re-joined phone
+# away from the blocker), or "delete my data" would be a way round being blocked.
+_OTHERS_ROWS = {"contact_block": frozenset({"blocked_id"})}
 
 
 def _refs(table: Table, target: str) -> list[Column[Any]]:
@@ -59,11 +63,13 @@ def delete_attendee_data(session: Session, attendee_id: int, new_token: str) -> 
     """Delete every row about the attendee (profiles, contacts, interests: any table with a
     foreign key to attendee, so networking tables are covered as they appear), blank the
     attendee row and keep it as the anonymous owner of the votes. Tallies are keyed by
-    attendee id and stay exactly as they were."""
+    attendee id and stay exactly as they were. Blocks others set against the attendee are
+    the blockers' data and stay (``_OTHERS_ROWS``)."""
     for table in reversed(SQLModel.metadata.sorted_tables):
         if table.name in _KEPT_ON_DELETE:
             continue
-        columns = _refs(table, "attendee")
+        kept = _OTHERS_ROWS.get(table.name, frozenset())
+        columns = [c for c in _refs(table, "attendee") if c.name not in kept]
         if columns:
             session.execute(table.delete().where(or_(*(c == attendee_id for c in columns))))
     session.execute(
