@@ -14,8 +14,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from eventapp.admission import queries as admission
-from eventapp.admission.rules import AdmissionRefused, clean_count, clean_mode
+from eventapp.admission.rules import clean_count, clean_mode
 from eventapp.core.models import Event
+from eventapp.errors import Refused
 from eventapp.i18n import N_, translator
 from eventapp.organizing import attendees as electorate
 from eventapp.organizing import badges, imports, invites
@@ -45,11 +46,8 @@ def _chosen(request: Request) -> tuple[list[int], list[str]]:
     return ids, flags
 
 
-async def _refused(
-    request: Request, event: Event, text: str, params: dict[str, object]
-) -> Response:
-    _ = _gettext(request, event)
-    message = _(text) % params if params else _(text)
+async def _refused(request: Request, event: Event, refusal: Refused) -> Response:
+    message = refusal.render(_gettext(request, event))
     return await views.console(request, event, status_code=400, errors=[message])
 
 
@@ -61,7 +59,7 @@ async def save_admission(request: Request, event: Event) -> Response:
         mode = clean_mode(form.get("mode", "open"))
         cap = clean_count(form.get("cap", ""), label=N_("Attendee cap"))
         expected = clean_count(form.get("expected", ""), label=N_("Expected attendees"))
-    except AdmissionRefused as exc:
+    except Refused as exc:
         return await views.console(
             request, event, status_code=400, errors=[exc.render(_gettext(request, event))]
         )
@@ -93,8 +91,8 @@ async def preview_removal(request: Request, event: Event) -> Response:
     ids = await _selected(request, event)
     try:
         changes = await request.state.db.run_read(electorate.preview_removal, event.id, ids)
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
+    except Refused as exc:
+        return await _refused(request, event, exc)
     extra = {
         "removal_preview": changes,
         "removal_ids": ids,
@@ -112,8 +110,8 @@ async def remove(request: Request, event: Event) -> Response:
         entry = await request.state.db.run(
             electorate.remove_attendees, event.id, ids, reason=reason, actor=ACTOR
         )
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
+    except Refused as exc:
+        return await _refused(request, event, exc)
     await _sync(request, event)
     return _home(event, f"removed-{entry.id}", "attendees")
 
@@ -136,8 +134,8 @@ async def undo(request: Request, event: Event) -> Response:
         await request.state.db.run(
             electorate.undo_removal, event.id, int(raw) if raw.isdigit() else -1, actor=ACTOR
         )
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
+    except Refused as exc:
+        return await _refused(request, event, exc)
     await _sync(request, event)
     return _home(event, "undone", "attendees")
 
@@ -149,13 +147,13 @@ async def merge(request: Request, event: Event) -> Response:
     keep, other = _ids([form.get("keep", "")]), _ids([form.get("other", "")])
     try:
         if not keep or not other:
-            raise electorate.ChangeRefused("Choose two different attendees to merge.")
+            raise Refused("merge_same", "Choose two different attendees to merge.")
         reason = electorate.clean_reason(form.get("reason", ""))
         await request.state.db.run(
             electorate.merge_attendees, event.id, keep[0], other[0], reason=reason, actor=ACTOR
         )
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
+    except Refused as exc:
+        return await _refused(request, event, exc)
     await _sync(request, event)
     return _home(event, "merged", "attendees")
 

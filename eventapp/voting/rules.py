@@ -117,7 +117,7 @@ async def join_event(
     origin: JoinOrigin | None = None,
 ) -> Attendee:
     """Join through the form. The event's admission mode and cap are checked in the
-    transaction that creates the attendee (raises AdmissionRefused; nothing is created)."""
+    transaction that creates the attendee (raises Refused; nothing is created)."""
     name = clean_text(name, field="name", max_length=60, required=True)
     organization = clean_text(organization, field="organization", max_length=80)
     attendee: Attendee = await db.run(
