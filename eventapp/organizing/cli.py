@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -24,7 +25,12 @@ from eventapp.exports import base as exports
 from eventapp.exports import registry
 from eventapp.organizing import admission_cli, imports, report
 from eventapp.organizing import rules as organizing
-from eventapp.organizing.forms import settings_form
+from eventapp.organizing.event_settings import (
+    EventSettings,
+    parse_days,
+    parse_languages,
+    parse_scale,
+)
 from eventapp.organizing.rules import Publisher
 from eventapp.settings import Settings
 from eventapp.voting import queries
@@ -76,6 +82,32 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--force", action="store_true", help="purge CODE even before its retention period ends"
     )
     admission_cli.add_parsers(sub)  # admission, import-invites, badges, attendees (issue 12)
+
+
+def settings_input(args: argparse.Namespace, current: EventSettings) -> EventSettings:
+    """The options given, over the event's current settings (``|`` separates lines)."""
+    changes: dict[str, object] = {}
+    for key in ("name", "date", "language"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    if args.languages is not None:
+        changes["languages"] = parse_languages(args.languages)
+    if args.retention_days is not None:
+        changes["retention_days"] = parse_days(args.retention_days)
+    if args.results is not None:
+        changes["live_results"] = args.results == "live"
+    if args.networking is not None:
+        changes["networking"] = args.networking == "on"
+    if args.scale:
+        low, _, high = args.scale.partition("-")
+        changes["scale_min"], changes["scale_max"] = parse_scale(low, high)
+    if args.labels is not None:
+        changes["labels"] = tuple(args.labels.split("|"))
+    if args.topics is not None:
+        changes["topics"] = tuple(args.topics.split("|"))
+    if args.matrix is not None:
+        changes["org_type_matrix"] = args.matrix.replace("|", "\n")
+    return dataclasses.replace(current, **changes)  # type: ignore[arg-type]
 
 
 def _bus(settings: Settings) -> Bus:
@@ -146,31 +178,11 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         Path(args.output).write_bytes(report.pdf(report.build_report(ctx, network_of(ctx))))
         return 0
     if args.command == "settings":
-        form = settings_form(event)
-        for key in (
-            "name",
-            "date",
-            "languages",
-            "language",
-            "retention_days",
-            "results",
-            "networking",
-            "topics",
-        ):
-            value = getattr(args, key, None)
-            if value is not None:
-                form[key] = value.replace("|", "\n") if key == "topics" else value
-        form["networking"] = "on" if form["networking"] in ("on", "True") else ""
-        if args.scale:
-            form["scale_min"], _, form["scale_max"] = args.scale.partition("-")
-        if args.labels is not None:
-            form["scale_labels"] = args.labels.replace("|", "\n")
-        if args.matrix is not None:
-            form["org_type_matrix"] = args.matrix.replace("|", "\n")
+        changed = settings_input(args, EventSettings.of_event(event))
         event_id = event.id
         asyncio.run(
             _publishing(
-                settings, lambda p: organizing.update_settings(event, form, db=db, publish=p)
+                settings, lambda p: organizing.update_settings(event, changed, db=db, publish=p)
             )
         )
         print(f"saved settings of {event.code} (event {event_id})")

@@ -100,7 +100,7 @@ async def save_settings(request: Request, event: Event) -> Response:
     try:
         await organizing.update_settings(
             event,
-            _form(request),
+            views.settings_input(_form(request)),
             db=request.state.db,
             publish=_publisher(request),
             languages=request.state.settings.languages,
