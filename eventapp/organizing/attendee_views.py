@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -21,7 +22,7 @@ from eventapp.i18n import N_, translator
 from eventapp.organizing import attendees as electorate
 from eventapp.organizing import badges, imports, invites
 from eventapp.organizing import forms as views
-from eventapp.organizing.views import ROOT, _form, _home, _publisher, organizer_only
+from eventapp.organizing.views import ROOT, _form, _home, organizer_only
 from eventapp.web.render import base_url, language
 
 ACTOR = "organiser console"
@@ -106,24 +107,23 @@ async def remove(request: Request, event: Event) -> Response:
     assert event.id is not None
     ids, _flags = _chosen(request)
     try:
-        reason = electorate.clean_reason(_form(request).get("reason", ""))
-        entry = await request.state.db.run(
-            electorate.remove_attendees, event.id, ids, reason=reason, actor=ACTOR
+        entry = await electorate.remove(
+            event.id, ids, reason=_form(request).get("reason", ""), actor=ACTOR, **_live(request)
         )
     except Refused as exc:
         return await _refused(request, event, exc)
-    await _sync(request, event)
     return _home(event, f"removed-{entry.id}", "attendees")
 
 
-async def _sync(request: Request, event: Event) -> None:
-    assert event.id is not None
-    await electorate.sync_live(
-        event.id,
-        db=request.state.db,
-        tallies=request.state.hub.tallies,
-        publish=_publisher(request),
-    )
+def _live(request: Request) -> dict[str, Any]:
+    """What a change of the electorate writes to and announces on."""
+    hub = request.state.hub
+    return {
+        "db": request.state.db,
+        "tallies": hub.tallies,
+        "bus": hub.bus,
+        "namespace": request.state.settings.namespace,
+    }
 
 
 @organizer_only
@@ -131,12 +131,10 @@ async def undo(request: Request, event: Event) -> Response:
     assert event.id is not None
     raw = str(request.path_params["audit_id"])
     try:
-        await request.state.db.run(
-            electorate.undo_removal, event.id, int(raw) if raw.isdigit() else -1, actor=ACTOR
-        )
+        audit_id = int(raw) if raw.isdigit() else -1
+        await electorate.undo(event.id, audit_id, actor=ACTOR, **_live(request))
     except Refused as exc:
         return await _refused(request, event, exc)
-    await _sync(request, event)
     return _home(event, "undone", "attendees")
 
 
@@ -148,13 +146,16 @@ async def merge(request: Request, event: Event) -> Response:
     try:
         if not keep or not other:
             raise Refused("merge_same", "Choose two different attendees to merge.")
-        reason = electorate.clean_reason(form.get("reason", ""))
-        await request.state.db.run(
-            electorate.merge_attendees, event.id, keep[0], other[0], reason=reason, actor=ACTOR
+        await electorate.merge(
+            event.id,
+            keep[0],
+            other[0],
+            reason=form.get("reason", ""),
+            actor=ACTOR,
+            **_live(request),
         )
     except Refused as exc:
         return await _refused(request, event, exc)
-    await _sync(request, event)
     return _home(event, "merged", "attendees")
 
 

@@ -21,14 +21,15 @@ from sqlmodel import Session, col, select
 
 from eventapp.admission import queries as admission
 from eventapp.admission.models import AuditEntry, RemovedVote
+from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Pitch, Vote, utcnow
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.errors import Refused
 from eventapp.i18n import N_
-from eventapp.organizing.rules import Publisher
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
+from eventapp.voting.rules import publish_state
 from eventapp.voting.stats import summarize
 from eventapp.voting.tallies import Tallies, TallyVote
 
@@ -381,7 +382,7 @@ def merge_attendees(
 
 
 async def sync_live(
-    event_id: int, *, db: Database, tallies: Tallies, publish: Publisher
+    event_id: int, *, db: Database, tallies: Tallies, bus: Bus, namespace: str
 ) -> EventState:
     """After a change: rebuild the new rounds' tallies from SQL, then announce the state
     (screens switch to the new keys only once they hold the exact counts)."""
@@ -392,7 +393,60 @@ async def sync_live(
         event_id,
         [TallyVote(pid, rounds[pid], aid, score, seq) for pid, aid, score, seq in rows],
     )
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
+
+
+# The organiser's changes as rules: the transaction, then ``sync_live`` (which publishes).
+
+
+async def remove(
+    event_id: int,
+    ids: Sequence[int],
+    *,
+    reason: str,
+    actor: str,
+    db: Database,
+    tallies: Tallies,
+    bus: Bus,
+    namespace: str,
+) -> AuditEntry:
+    entry = await db.run(remove_attendees, event_id, ids, reason=clean_reason(reason), actor=actor)
+    await sync_live(event_id, db=db, tallies=tallies, bus=bus, namespace=namespace)
+    return entry
+
+
+async def undo(
+    event_id: int,
+    audit_id: int,
+    *,
+    actor: str,
+    db: Database,
+    tallies: Tallies,
+    bus: Bus,
+    namespace: str,
+) -> AuditEntry:
+    entry = await db.run(undo_removal, event_id, audit_id, actor=actor)
+    await sync_live(event_id, db=db, tallies=tallies, bus=bus, namespace=namespace)
+    return entry
+
+
+async def merge(
+    event_id: int,
+    keep_id: int,
+    other_id: int,
+    *,
+    reason: str,
+    actor: str,
+    db: Database,
+    tallies: Tallies,
+    bus: Bus,
+    namespace: str,
+) -> AuditEntry:
+    entry = await db.run(
+        merge_attendees, event_id, keep_id, other_id, reason=clean_reason(reason), actor=actor
+    )
+    await sync_live(event_id, db=db, tallies=tallies, bus=bus, namespace=namespace)
+    return entry
 
 
 def attendee_panel(session: Session, event_id: int) -> dict[str, object]:

@@ -15,7 +15,9 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from eventapp.core import privacy
 from eventapp.core.bus import Bus, MemoryBus, RedisBus
@@ -31,9 +33,10 @@ from eventapp.organizing.event_settings import (
     parse_languages,
     parse_scale,
 )
-from eventapp.organizing.rules import Publisher
 from eventapp.settings import Settings
 from eventapp.voting import queries
+
+T = TypeVar("T")
 
 COMMANDS = (
     "export",
@@ -126,10 +129,11 @@ def _event(db: Database, code: str | None) -> Event:
     return event
 
 
-async def _publishing(settings: Settings, work: object) -> object:
+async def _publishing(settings: Settings, work: Callable[[Bus], Awaitable[T]]) -> T:
+    """Run a rule that publishes its change (it gets the bus), then close the bus."""
     bus = _bus(settings)
     try:
-        return await work(Publisher(bus, settings.namespace))  # type: ignore[operator]
+        return await work(bus)
     finally:
         await bus.close()
 
@@ -182,7 +186,10 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         event_id = event.id
         asyncio.run(
             _publishing(
-                settings, lambda p: organizing.update_settings(event, changed, db=db, publish=p)
+                settings,
+                lambda bus: organizing.update_settings(
+                    event, changed, db=db, bus=bus, namespace=settings.namespace
+                ),
             )
         )
         print(f"saved settings of {event.code} (event {event_id})")
@@ -201,7 +208,10 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
     if not args.dry_run:
         asyncio.run(
             _publishing(
-                settings, lambda p: imports.apply_import(event.id or 0, checked, db=db, publish=p)
+                settings,
+                lambda bus: imports.apply_import(
+                    event.id or 0, checked, db=db, bus=bus, namespace=settings.namespace
+                ),
             )
         )
     print(f"{'checked' if args.dry_run else 'imported'} {len(checked.rows)} {kind}")

@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eventapp.core import queries as shared
+from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.errors import Refused
 from eventapp.i18n import N_
 from eventapp.organizing import queries as store
-from eventapp.organizing.rules import Publisher
 from eventapp.voting.queries import EventState
+from eventapp.voting.rules import publish_state
 
 MAX_BYTES = 1_000_000  # a list of a few hundred organisations is a few kB
 MAX_ROWS = 2000
@@ -400,14 +401,15 @@ def check_file(
 
 
 async def apply_import(
-    event_id: int, checked: CheckedImport, *, db: Database, publish: Publisher
+    event_id: int, checked: CheckedImport, *, db: Database, bus: Bus, namespace: str
 ) -> EventState | int:
     """Store every checked row, or nothing when any row is bad."""
     if not checked.ok:
         raise ImportFileError("Nothing was imported: fix the rows listed and try again.")
     if checked.kind.slug == "pitches":
         specs = [(r["title"], r.get("presenter", ""), None) for r in checked.rows]
-        return await publish.state(await db.run(store.add_pitches, event_id, specs))
+        state = await db.run(store.add_pitches, event_id, specs)
+        return await publish_state(state, bus=bus, namespace=namespace)
     return int(await db.run(store.add_partners, event_id, checked.rows))
 
 

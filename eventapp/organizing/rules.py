@@ -1,7 +1,8 @@
 """The organiser's set-up: event settings, the pitch list, and rotating screen links.
 
-Each change is one transaction; afterwards the new state is published on the event's
-channel, exactly like the moderator's changes, so open phones and screens update.
+Each change is one transaction; after it commits, the rule publishes the new state on the
+event's channel itself (``voting.rules.publish_state``), exactly like the moderator's
+changes, so open phones and screens update. Rules take ``bus`` and ``namespace``.
 """
 
 from __future__ import annotations
@@ -20,36 +21,16 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
-from eventapp.messages import BusKeyRotated, encode, server_message
+from eventapp.messages import BusKeyRotated, encode
 from eventapp.organizing import queries as store
 from eventapp.organizing.event_settings import EventSettings
 from eventapp.organizing.event_settings import format_matrix as format_matrix
 from eventapp.questions.rules import clean_question_settings
 from eventapp.voting.queries import EventState, vote_total
-from eventapp.voting.rules import event_channel, new_key
+from eventapp.voting.rules import event_channel, new_key, publish_state
 
 ROTATABLE = {"moderator": "moderator_key", "projector": "projector_key"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-@dataclass(frozen=True)
-class Publisher:
-    """Where a change is announced: the bus and the namespace of the event channels."""
-
-    bus: Bus
-    namespace: str
-
-    async def state(self, state: EventState) -> EventState:
-        await self.bus.publish(
-            event_channel(self.namespace, state.id), server_message("state", event=state.as_json())
-        )
-        return state
-
-    async def key_rotated(self, event_id: int, role: str) -> None:
-        """A screen link was replaced: open screens that used the old key close, on
-        every process."""
-        envelope = BusKeyRotated(role="moderator" if role == "moderator" else "projector")
-        await self.bus.publish(event_channel(self.namespace, event_id), encode(envelope))
 
 
 def _lines(
@@ -167,7 +148,8 @@ async def update_settings(
     settings: EventSettings,
     *,
     db: Database,
-    publish: Publisher,
+    bus: Bus,
+    namespace: str,
     languages: tuple[str, ...] = LANGUAGES,
 ) -> EventState:
     assert event.id is not None
@@ -188,7 +170,7 @@ async def update_settings(
         state = await db.run(store.update_event, event.id, values)
     except store.ScaleLocked:
         raise InvalidInput("scale", "cannot change after votes were cast") from None
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 @dataclass(frozen=True)
@@ -221,16 +203,16 @@ def clean_pitch(form: Mapping[str, str], attendee_ids: Sequence[int]) -> PitchIn
 
 
 async def add_pitch(
-    event_id: int, pitch: PitchInput, *, db: Database, publish: Publisher
+    event_id: int, pitch: PitchInput, *, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     state = await db.run(
         store.add_pitches, event_id, [(pitch.title, pitch.presenter, pitch.presenter_attendee_id)]
     )
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 async def edit_pitch(
-    event_id: int, pitch_id: int, pitch: PitchInput, *, db: Database, publish: Publisher
+    event_id: int, pitch_id: int, pitch: PitchInput, *, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     state = await db.run(
         store.update_pitch,
@@ -240,31 +222,34 @@ async def edit_pitch(
         pitch.presenter,
         pitch.presenter_attendee_id,
     )
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 async def move_pitch(
-    event_id: int, pitch_id: int, delta: int, *, db: Database, publish: Publisher
+    event_id: int, pitch_id: int, delta: int, *, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     state = await db.run(store.move_pitch, event_id, pitch_id, -1 if delta < 0 else 1)
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 async def delete_pitch(
-    event_id: int, pitch_id: int, *, confirm: bool, db: Database, publish: Publisher
+    event_id: int, pitch_id: int, *, confirm: bool, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     """Deleting also deletes the pitch's votes, so it needs an explicit confirmation."""
     if not confirm:
         raise InvalidInput("delete", "tick the box to confirm: the pitch and its votes go")
     state = await db.run(store.delete_pitch, event_id, pitch_id)
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
-def rotate_key(event: Event, role: str, *, db: Database) -> Event:
+async def rotate_key(event: Event, role: str, *, db: Database, bus: Bus, namespace: str) -> Event:
     """Give a screen a new secret link; the old one stops working at once for new sockets
-    and page loads. The caller then announces it (``Publisher.key_rotated``) so already
-    open screens with the old key are closed too."""
+    and page loads, and already open screens with the old key are closed, on every
+    process."""
     assert event.id is not None
     if role not in ROTATABLE:
         raise InvalidInput("link", "only the moderator and projector links can be renewed")
-    return db.call(store.set_key, event.id, ROTATABLE[role], new_key())
+    changed = await db.run(store.set_key, event.id, ROTATABLE[role], new_key())
+    envelope = BusKeyRotated(role="moderator" if role == "moderator" else "projector")
+    await bus.publish(event_channel(namespace, event.id), encode(envelope))
+    return changed
