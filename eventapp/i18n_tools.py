@@ -50,11 +50,9 @@ KEYWORDS: dict[str, object] = {
     "ProtocolError": (2,),
     "CommandRefused": (2,),
     "ImportFileError": (1,),
-    "Problem": (2,),
+    "problem": (3,),
     "Reason": (2,),
     "Refused": (2,),
-    "AdmissionRefused": (2,),
-    "ChangeRefused": (1,),
 }
 COMMENT_TAGS = ("Translators:",)
 

@@ -221,3 +221,25 @@ def test_row_errors_are_shown_in_german(client: TestClient, event: Event) -> Non
     assert "Spalte fehlt: title. Die erste Zeile muss die Spalten benennen" in html.unescape(
         missing.text
     )
+
+
+def test_row_problems_are_refusals_with_a_code_and_the_column() -> None:
+    table = [
+        ["title", "presenter"],
+        ["Smart Parking", "Stadtwerke"],
+        ["smart parking", ""],
+        ["=1+1", ""],
+        ["Wärmewende", "Stadtwerke", "stray"],
+    ]
+    checked = imports.check_rows(imports.KINDS["pitches"], table, existing=["Wärmewende"])
+    assert [(e.row, [(p.code, p.params) for p in e.problems]) for e in checked.errors] == [
+        (3, [("repeated", {"column": "", "value": "'smart parking'", "row": "2"})]),
+        (4, [("formula", {"column": "title"})]),
+        (5, [("extra_cells", {"column": "", "columns": "2"})]),
+    ]
+    assert [e.message for e in checked.errors] == [
+        "'smart parking' repeats row 2",
+        "title holds a formula; enter the value instead",
+        "has more cells than the first row has columns (2); put values that contain the "
+        "separator in quotes",
+    ]

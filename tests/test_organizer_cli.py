@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -11,13 +12,19 @@ import sys
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee
+from eventapp.core.validation import InvalidInput
 from eventapp.enums import PitchState
+from eventapp.organizing import cli, forms
+from eventapp.organizing.event_settings import EventSettings
+from eventapp.organizing.rules import clean_settings
 from eventapp.voting import queries
 from eventapp.voting.queries import VoteRow
+from eventapp.voting.rules import PitchSpec, create_event
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -137,3 +144,49 @@ def test_purge_waits_for_the_retention_period_unless_forced(tmp_path: Path) -> N
     assert _cli(tmp_path, "purge", code, "--force").stdout == f"purged {code}\n"
     missing = _cli(tmp_path, "export", code, "--what", "votes")
     assert missing.returncode == 1 and f"no event with code '{code}'" in missing.stderr
+
+
+def test_the_form_and_the_command_line_give_the_rule_the_same_typed_settings(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'settings.db'}")
+    db.create_all()
+    event = create_event("Projektbörse", [PitchSpec("Smart Parking")], db=db)
+    parser = argparse.ArgumentParser()
+    cli.add_parsers(parser.add_subparsers(dest="command"))
+
+    def argv(*options: str) -> EventSettings:
+        args = parser.parse_args(["settings", event.code, *options])
+        return cli.settings_input(args, EventSettings.of_event(event))
+
+    from_cli = argv(
+        *("--name", "Forum", "--languages", "de, en", "--scale", "1-4", "--results", "live"),
+        *("--labels", "nein|eher nein|eher ja|ja", "--topics", "Mobilität|Energie"),
+        *("--matrix", "Start-up: Forschung|KMU: Hochschule", "--networking", "on"),
+        *("--retention-days", "30"),
+    )
+    form = forms.settings_form(event) | {
+        "name": "Forum",
+        "languages": "de, en",
+        "scale_min": "1",
+        "scale_max": "4",
+        "results": "live",
+        "scale_labels": "nein\neher nein\neher ja\nja",
+        "topics": "Mobilität\nEnergie",
+        "org_type_matrix": "Start-up: Forschung\nKMU: Hochschule",
+        "networking": "on",
+        "retention_days": "30",
+    }
+    assert from_cli == forms.settings_input(form)
+    values = clean_settings(from_cli)
+    assert (values["name"], values["languages"], values["scale_max"]) == ("Forum", "de,en", 4)
+    assert json.loads(str(values["org_type_matrix"])) == {
+        "Start-up": ["Forschung"],
+        "KMU": ["Hochschule"],
+    }
+    # Options not given keep the event's values; a bad number is refused as on the page.
+    assert argv() == EventSettings.of_event(event)
+    with pytest.raises(InvalidInput) as refused:
+        argv("--scale", "x-5")
+    assert refused.value.message == "must be two whole numbers 0 ≤ min < max ≤ 10"
+    db.close()

@@ -11,13 +11,13 @@ from sqlmodel import Session, col, select
 
 from eventapp.admission.models import AuditEntry, EventAdmission, Invite, Mode
 from eventapp.admission.rules import (
-    AdmissionRefused,
     JoinOrigin,
     check_cap,
     check_mode,
     new_invite_token,
 )
 from eventapp.core.models import Attendee, Event, utcnow
+from eventapp.errors import Refused
 
 
 def admission_of(session: Session, event_id: int, *, lock: bool = False) -> EventAdmission:
@@ -95,10 +95,10 @@ def admit(
     return attendee
 
 
-BAD_INVITE = AdmissionRefused(
+BAD_INVITE = Refused(
     "bad_invite", "This personal link is not valid. Please ask the organiser for your link."
 )
-USED_INVITE = AdmissionRefused(
+USED_INVITE = Refused(
     "invite_used",
     "This personal code is already in use on another device. Ask the organiser to approve "
     "this device or to re-issue your code.",

@@ -6,46 +6,35 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eventapp.admission.hallcode import HallCheck, check_hall_code
 from eventapp.admission.models import Mode
+from eventapp.errors import Refused
 
 MAX_CAP = 100_000
 
 
-class AdmissionRefused(Exception):
-    """A join that is refused. ``text`` is English with %(name)s placeholders, so the page
-    can translate it into the phone's language before filling them in."""
-
-    def __init__(self, code: str, text: str, **params: object) -> None:
-        super().__init__(text % params if params else text)
-        self.code = code
-        self.text = text
-        self.params = params
-
-    def render(self, gettext: Callable[[str], str] = str) -> str:
-        return gettext(self.text) % self.params if self.params else gettext(self.text)
-
-
-INVITE_ONLY = AdmissionRefused(
+# A refused join is an ``eventapp.errors.Refused``: a stable code (README "Trusting the
+# result"), English text with %(name)s placeholders and their params, so the page can say
+# it in the phone's language.
+INVITE_ONLY = Refused(
     "invite_only",
     "This event admits invited guests only. Please use your personal link or the QR code "
     "on your badge.",
 )
 
 
-def hall_refusal(check: HallCheck) -> AdmissionRefused | None:
+def hall_refusal(check: HallCheck) -> Refused | None:
     if check is HallCheck.OK:
         return None
     if check is HallCheck.EXPIRED:
-        return AdmissionRefused(
+        return Refused(
             "hall_code_expired",
             "This hall code has expired. Please scan the QR code on the screen again or "
             "type the code shown there now.",
         )
-    return AdmissionRefused(
+    return Refused(
         "hall_code_wrong",
         "This hall code is not right. Please type the code shown on the screen in the hall.",
     )
@@ -63,19 +52,19 @@ def check_mode(mode: str, *, secret: str, hall_code: str, now: float) -> None:
 
 def check_cap(cap: int, admitted: int) -> None:
     if cap and admitted >= cap:
-        raise AdmissionRefused(
+        raise Refused(
             "event_full",
             "This event is full: the organiser admits at most %(cap)d attendees.",
-            cap=cap,
+            {"cap": cap},
         )
 
 
-def rate_refusal(wait: float) -> AdmissionRefused:
-    return AdmissionRefused(
+def rate_refusal(wait: float) -> Refused:
+    return Refused(
         "rate_limited",
         "Many people are joining from your network right now. Please try again in "
         "%(seconds)d seconds.",
-        seconds=max(1, int(wait + 0.999)),
+        {"seconds": max(1, int(wait + 0.999))},
     )
 
 
@@ -138,9 +127,7 @@ def clean_mode(value: str) -> Mode:
     try:
         return Mode(value.strip().lower())
     except ValueError:
-        raise AdmissionRefused(
-            "bad_mode", "Admission must be one of: open, hall, invite."
-        ) from None
+        raise Refused("bad_mode", "Admission must be one of: open, hall, invite.") from None
 
 
 def clean_count(value: str | int, *, label: str) -> int:
@@ -148,10 +135,9 @@ def clean_count(value: str | int, *, label: str) -> int:
     if not text:
         return 0
     if not text.isdigit() or int(text) > MAX_CAP:
-        raise AdmissionRefused(
+        raise Refused(
             "bad_number",
             "%(label)s must be a whole number from 0 to %(max)d.",
-            label=label,
-            max=MAX_CAP,
+            {"label": label, "max": MAX_CAP},
         )
     return int(text)

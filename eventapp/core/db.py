@@ -1,4 +1,11 @@
-"""The SQL engine, run off the event loop in a small thread pool."""
+"""The SQL engine, run off the event loop in a small thread pool.
+
+The transaction convention of every area: a transaction is one function of a ``Session``
+handed to ``Database.run`` (or ``call``); that function commits once at its end (a session
+closed without a commit rolls back), and the helpers it calls never commit. After the
+commit the rule that asked for the write publishes the change itself on the event's bus
+channel (``voting.rules.publish_state``); nothing is published for a write that failed.
+"""
 
 from __future__ import annotations
 

@@ -15,13 +15,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from eventapp.admission import queries as admission
-from eventapp.admission.rules import AdmissionRefused
 from eventapp.core.models import Event
 from eventapp.core.privacy import record_consent
+from eventapp.errors import Refused
 from eventapp.i18n import N_, translator
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.networking import contacts as ct
-from eventapp.networking.profiles import Refused
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from eventapp.voting.rules import new_device_token
@@ -86,7 +85,7 @@ async def _join(request: Request, event: Event, token: str) -> Response:
         attendee = await request.state.db.run(
             admission.admit_invite, event.id, token, device_token, origin=origin
         )
-    except AdmissionRefused as exc:
+    except Refused as exc:
         status = 429 if exc.code == "rate_limited" else 403
         _ = translator(language(request, event.language, event))
         return render(

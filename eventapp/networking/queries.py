@@ -1,7 +1,9 @@
 """Networking queries: plain functions of a Session (see network_models for the tables).
 
-Writers do not commit: the domain runs several of them in one transaction and commits,
-so a rule checked inside the transaction still holds when the write lands. The plain
+Writers do not commit: they are helpers of the transaction bodies in ``profiles`` and
+``contacts``, which run several of them in one transaction and commit once (the
+convention: ``eventapp/core/db.py``), so a rule checked inside the transaction still
+holds when the write lands. The plain
 read functions at the end (``list_connections``, ``list_partner_interests``) are what the
 organiser's exports read.
 """

@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from eventapp.admission import queries as admission
-from eventapp.admission.rules import AdmissionRefused, clean_count, clean_mode
+from eventapp.admission.rules import clean_count, clean_mode
 from eventapp.core.db import Database
 from eventapp.core.models import Event
+from eventapp.errors import Refused
 from eventapp.organizing import attendees as electorate
 from eventapp.organizing import badges, invites
 from eventapp.settings import Settings
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace, db: Database, event: Event, settings: Settings
             expected = (
                 None if args.expected is None else clean_count(args.expected, label="--expected")
             )
-        except AdmissionRefused as exc:
+        except Refused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         adm = db.call(admission.save_admission, event.id, mode=mode, cap=cap, expected=expected)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -14,13 +15,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from eventapp.admission import queries as admission
-from eventapp.admission.rules import AdmissionRefused, clean_count, clean_mode
+from eventapp.admission.rules import clean_count, clean_mode
 from eventapp.core.models import Event
+from eventapp.errors import Refused
 from eventapp.i18n import N_, translator
 from eventapp.organizing import attendees as electorate
 from eventapp.organizing import badges, imports, invites
 from eventapp.organizing import forms as views
-from eventapp.organizing.views import ROOT, _form, _home, _publisher, organizer_only
+from eventapp.organizing.views import ROOT, _form, _home, organizer_only
 from eventapp.web.render import base_url, language
 
 ACTOR = "organiser console"
@@ -45,11 +47,8 @@ def _chosen(request: Request) -> tuple[list[int], list[str]]:
     return ids, flags
 
 
-async def _refused(
-    request: Request, event: Event, text: str, params: dict[str, object]
-) -> Response:
-    _ = _gettext(request, event)
-    message = _(text) % params if params else _(text)
+async def _refused(request: Request, event: Event, refusal: Refused) -> Response:
+    message = refusal.render(_gettext(request, event))
     return await views.console(request, event, status_code=400, errors=[message])
 
 
@@ -61,7 +60,7 @@ async def save_admission(request: Request, event: Event) -> Response:
         mode = clean_mode(form.get("mode", "open"))
         cap = clean_count(form.get("cap", ""), label=N_("Attendee cap"))
         expected = clean_count(form.get("expected", ""), label=N_("Expected attendees"))
-    except AdmissionRefused as exc:
+    except Refused as exc:
         return await views.console(
             request, event, status_code=400, errors=[exc.render(_gettext(request, event))]
         )
@@ -93,8 +92,8 @@ async def preview_removal(request: Request, event: Event) -> Response:
     ids = await _selected(request, event)
     try:
         changes = await request.state.db.run_read(electorate.preview_removal, event.id, ids)
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
+    except Refused as exc:
+        return await _refused(request, event, exc)
     extra = {
         "removal_preview": changes,
         "removal_ids": ids,
@@ -108,24 +107,23 @@ async def remove(request: Request, event: Event) -> Response:
     assert event.id is not None
     ids, _flags = _chosen(request)
     try:
-        reason = electorate.clean_reason(_form(request).get("reason", ""))
-        entry = await request.state.db.run(
-            electorate.remove_attendees, event.id, ids, reason=reason, actor=ACTOR
+        entry = await electorate.remove(
+            event.id, ids, reason=_form(request).get("reason", ""), actor=ACTOR, **_live(request)
         )
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
-    await _sync(request, event)
+    except Refused as exc:
+        return await _refused(request, event, exc)
     return _home(event, f"removed-{entry.id}", "attendees")
 
 
-async def _sync(request: Request, event: Event) -> None:
-    assert event.id is not None
-    await electorate.sync_live(
-        event.id,
-        db=request.state.db,
-        tallies=request.state.hub.tallies,
-        publish=_publisher(request),
-    )
+def _live(request: Request) -> dict[str, Any]:
+    """What a change of the electorate writes to and announces on."""
+    hub = request.state.hub
+    return {
+        "db": request.state.db,
+        "tallies": hub.tallies,
+        "bus": hub.bus,
+        "namespace": request.state.settings.namespace,
+    }
 
 
 @organizer_only
@@ -133,12 +131,10 @@ async def undo(request: Request, event: Event) -> Response:
     assert event.id is not None
     raw = str(request.path_params["audit_id"])
     try:
-        await request.state.db.run(
-            electorate.undo_removal, event.id, int(raw) if raw.isdigit() else -1, actor=ACTOR
-        )
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
-    await _sync(request, event)
+        audit_id = int(raw) if raw.isdigit() else -1
+        await electorate.undo(event.id, audit_id, actor=ACTOR, **_live(request))
+    except Refused as exc:
+        return await _refused(request, event, exc)
     return _home(event, "undone", "attendees")
 
 
@@ -149,14 +145,17 @@ async def merge(request: Request, event: Event) -> Response:
     keep, other = _ids([form.get("keep", "")]), _ids([form.get("other", "")])
     try:
         if not keep or not other:
-            raise electorate.ChangeRefused("Choose two different attendees to merge.")
-        reason = electorate.clean_reason(form.get("reason", ""))
-        await request.state.db.run(
-            electorate.merge_attendees, event.id, keep[0], other[0], reason=reason, actor=ACTOR
+            raise Refused("merge_same", "Choose two different attendees to merge.")
+        await electorate.merge(
+            event.id,
+            keep[0],
+            other[0],
+            reason=form.get("reason", ""),
+            actor=ACTOR,
+            **_live(request),
         )
-    except electorate.ChangeRefused as exc:
-        return await _refused(request, event, exc.text, exc.params)
-    await _sync(request, event)
+    except Refused as exc:
+        return await _refused(request, event, exc)
     return _home(event, "merged", "attendees")
 
 

@@ -21,13 +21,15 @@ from sqlmodel import Session, col, select
 
 from eventapp.admission import queries as admission
 from eventapp.admission.models import AuditEntry, RemovedVote
+from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Pitch, Vote, utcnow
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.errors import Refused
 from eventapp.i18n import N_
-from eventapp.organizing.rules import Publisher
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
+from eventapp.voting.rules import publish_state
 from eventapp.voting.stats import summarize
 from eventapp.voting.tallies import Tallies, TallyVote
 
@@ -48,15 +50,6 @@ BURST_JOINS = 30
 # all of an attendee's votes are in such clusters.
 CLUSTER_SIZE = 10
 MAX_REASON = 200
-
-
-class ChangeRefused(Exception):
-    """A removal, merge or undo that is refused; nothing was changed."""
-
-    def __init__(self, text: str, **params: object) -> None:
-        super().__init__(text % params if params else text)
-        self.text = text
-        self.params = params
 
 
 @dataclass(frozen=True)
@@ -187,16 +180,16 @@ class PitchChange:
 
 def _active_in_event(session: Session, event_id: int, ids: Sequence[int]) -> list[Attendee]:
     if not ids:
-        raise ChangeRefused("Choose at least one attendee.")
+        raise Refused("no_attendees", "Choose at least one attendee.")
     found = {
         a.id: a for a in session.exec(select(Attendee).where(col(Attendee.id).in_(set(ids)))).all()
     }
     for aid in sorted(set(ids)):
         a = found.get(aid)
         if a is None or a.event_id != event_id:
-            raise ChangeRefused("Attendee #%(id)d is not in this event.", id=aid)
+            raise Refused("not_attendee", "Attendee #%(id)d is not in this event.", {"id": aid})
         if a.removed_at is not None:
-            raise ChangeRefused("Attendee #%(id)d was already removed.", id=aid)
+            raise Refused("already_removed", "Attendee #%(id)d was already removed.", {"id": aid})
     return [found[aid] for aid in sorted(set(ids))]
 
 
@@ -246,7 +239,9 @@ def clean_reason(reason: str) -> str:
     try:
         return clean_text(reason, field="reason", max_length=MAX_REASON)
     except InvalidInput:
-        raise ChangeRefused("The reason must be plain text of at most 200 characters.") from None
+        raise Refused(
+            "bad_reason", "The reason must be plain text of at most 200 characters."
+        ) from None
 
 
 def remove_attendees(
@@ -255,7 +250,7 @@ def remove_attendees(
     _lock(session, event_id)
     try:
         attendees = _active_in_event(session, event_id, ids)
-    except ChangeRefused:
+    except Refused:
         session.rollback()
         raise
     chosen = [a.id for a in attendees]
@@ -295,13 +290,13 @@ def remove_attendees(
 def undo_removal(session: Session, event_id: int, audit_id: int, *, actor: str) -> AuditEntry:
     _lock(session, event_id)
     entry = session.get(AuditEntry, audit_id)
-    refusal: ChangeRefused | None = None
+    refusal: Refused | None = None
     if admission.admission_of(session, event_id).closed_at is not None:
-        refusal = ChangeRefused("The event is closed: removals can no longer be undone.")
+        refusal = Refused("event_closed", "The event is closed: removals can no longer be undone.")
     elif entry is None or entry.event_id != event_id or entry.action != "remove":
-        refusal = ChangeRefused("There is no such removal in this event.")
+        refusal = Refused("no_removal", "There is no such removal in this event.")
     elif entry.undone_at is not None:
-        refusal = ChangeRefused("This removal was already undone.")
+        refusal = Refused("already_undone", "This removal was already undone.")
     if refusal is not None:
         session.rollback()
         raise refusal
@@ -348,9 +343,9 @@ def merge_attendees(
     _lock(session, event_id)
     try:
         if keep_id == other_id:
-            raise ChangeRefused("Choose two different attendees to merge.")
+            raise Refused("merge_same", "Choose two different attendees to merge.")
         _active_in_event(session, event_id, [keep_id, other_id])
-    except ChangeRefused:
+    except Refused:
         session.rollback()
         raise
     mine = {v.pitch_id: v for v in session.exec(select(Vote).where(Vote.attendee_id == keep_id))}
@@ -387,7 +382,7 @@ def merge_attendees(
 
 
 async def sync_live(
-    event_id: int, *, db: Database, tallies: Tallies, publish: Publisher
+    event_id: int, *, db: Database, tallies: Tallies, bus: Bus, namespace: str
 ) -> EventState:
     """After a change: rebuild the new rounds' tallies from SQL, then announce the state
     (screens switch to the new keys only once they hold the exact counts)."""
@@ -398,7 +393,60 @@ async def sync_live(
         event_id,
         [TallyVote(pid, rounds[pid], aid, score, seq) for pid, aid, score, seq in rows],
     )
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
+
+
+# The organiser's changes as rules: the transaction, then ``sync_live`` (which publishes).
+
+
+async def remove(
+    event_id: int,
+    ids: Sequence[int],
+    *,
+    reason: str,
+    actor: str,
+    db: Database,
+    tallies: Tallies,
+    bus: Bus,
+    namespace: str,
+) -> AuditEntry:
+    entry = await db.run(remove_attendees, event_id, ids, reason=clean_reason(reason), actor=actor)
+    await sync_live(event_id, db=db, tallies=tallies, bus=bus, namespace=namespace)
+    return entry
+
+
+async def undo(
+    event_id: int,
+    audit_id: int,
+    *,
+    actor: str,
+    db: Database,
+    tallies: Tallies,
+    bus: Bus,
+    namespace: str,
+) -> AuditEntry:
+    entry = await db.run(undo_removal, event_id, audit_id, actor=actor)
+    await sync_live(event_id, db=db, tallies=tallies, bus=bus, namespace=namespace)
+    return entry
+
+
+async def merge(
+    event_id: int,
+    keep_id: int,
+    other_id: int,
+    *,
+    reason: str,
+    actor: str,
+    db: Database,
+    tallies: Tallies,
+    bus: Bus,
+    namespace: str,
+) -> AuditEntry:
+    entry = await db.run(
+        merge_attendees, event_id, keep_id, other_id, reason=clean_reason(reason), actor=actor
+    )
+    await sync_live(event_id, db=db, tallies=tallies, bus=bus, namespace=namespace)
+    return entry
 
 
 def attendee_panel(session: Session, event_id: int) -> dict[str, object]:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from eventapp.core import privacy
 from eventapp.core.bus import Bus, MemoryBus, RedisBus
@@ -24,10 +27,16 @@ from eventapp.exports import base as exports
 from eventapp.exports import registry
 from eventapp.organizing import admission_cli, imports, report
 from eventapp.organizing import rules as organizing
-from eventapp.organizing.forms import settings_form
-from eventapp.organizing.rules import Publisher
+from eventapp.organizing.event_settings import (
+    EventSettings,
+    parse_days,
+    parse_languages,
+    parse_scale,
+)
 from eventapp.settings import Settings
 from eventapp.voting import queries
+
+T = TypeVar("T")
 
 COMMANDS = (
     "export",
@@ -78,6 +87,32 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     admission_cli.add_parsers(sub)  # admission, import-invites, badges, attendees (issue 12)
 
 
+def settings_input(args: argparse.Namespace, current: EventSettings) -> EventSettings:
+    """The options given, over the event's current settings (``|`` separates lines)."""
+    changes: dict[str, object] = {}
+    for key in ("name", "date", "language"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    if args.languages is not None:
+        changes["languages"] = parse_languages(args.languages)
+    if args.retention_days is not None:
+        changes["retention_days"] = parse_days(args.retention_days)
+    if args.results is not None:
+        changes["live_results"] = args.results == "live"
+    if args.networking is not None:
+        changes["networking"] = args.networking == "on"
+    if args.scale:
+        low, _, high = args.scale.partition("-")
+        changes["scale_min"], changes["scale_max"] = parse_scale(low, high)
+    if args.labels is not None:
+        changes["labels"] = tuple(args.labels.split("|"))
+    if args.topics is not None:
+        changes["topics"] = tuple(args.topics.split("|"))
+    if args.matrix is not None:
+        changes["org_type_matrix"] = args.matrix.replace("|", "\n")
+    return dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+
+
 def _bus(settings: Settings) -> Bus:
     """Publish to Redis when the app runs on it, so open screens see the change."""
     if settings.redis_url:
@@ -94,10 +129,11 @@ def _event(db: Database, code: str | None) -> Event:
     return event
 
 
-async def _publishing(settings: Settings, work: object) -> object:
+async def _publishing(settings: Settings, work: Callable[[Bus], Awaitable[T]]) -> T:
+    """Run a rule that publishes its change (it gets the bus), then close the bus."""
     bus = _bus(settings)
     try:
-        return await work(Publisher(bus, settings.namespace))  # type: ignore[operator]
+        return await work(bus)
     finally:
         await bus.close()
 
@@ -146,31 +182,14 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
         Path(args.output).write_bytes(report.pdf(report.build_report(ctx, network_of(ctx))))
         return 0
     if args.command == "settings":
-        form = settings_form(event)
-        for key in (
-            "name",
-            "date",
-            "languages",
-            "language",
-            "retention_days",
-            "results",
-            "networking",
-            "topics",
-        ):
-            value = getattr(args, key, None)
-            if value is not None:
-                form[key] = value.replace("|", "\n") if key == "topics" else value
-        form["networking"] = "on" if form["networking"] in ("on", "True") else ""
-        if args.scale:
-            form["scale_min"], _, form["scale_max"] = args.scale.partition("-")
-        if args.labels is not None:
-            form["scale_labels"] = args.labels.replace("|", "\n")
-        if args.matrix is not None:
-            form["org_type_matrix"] = args.matrix.replace("|", "\n")
+        changed = settings_input(args, EventSettings.of_event(event))
         event_id = event.id
         asyncio.run(
             _publishing(
-                settings, lambda p: organizing.update_settings(event, form, db=db, publish=p)
+                settings,
+                lambda bus: organizing.update_settings(
+                    event, changed, db=db, bus=bus, namespace=settings.namespace
+                ),
             )
         )
         print(f"saved settings of {event.code} (event {event_id})")
@@ -189,7 +208,10 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
     if not args.dry_run:
         asyncio.run(
             _publishing(
-                settings, lambda p: imports.apply_import(event.id or 0, checked, db=db, publish=p)
+                settings,
+                lambda bus: imports.apply_import(
+                    event.id or 0, checked, db=db, bus=bus, namespace=settings.namespace
+                ),
             )
         )
     print(f"{'checked' if args.dry_run else 'imported'} {len(checked.rows)} {kind}")

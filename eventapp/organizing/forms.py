@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,12 @@ from eventapp.organizing import imports
 from eventapp.organizing import queries as store
 from eventapp.organizing import rules as organizing
 from eventapp.organizing.attendees import attendee_panel
+from eventapp.organizing.event_settings import (
+    EventSettings,
+    parse_days,
+    parse_languages,
+    parse_scale,
+)
 from eventapp.organizing.rules import format_matrix
 from eventapp.questions.rules import question_settings_form
 from eventapp.voting import queries
@@ -27,6 +33,29 @@ from eventapp.web.render import base_url, event_links, render
 
 # The console names the event's links by their keys (web.render.event_links).
 LINK_NAMES = (N_("attendee"), N_("moderator"), N_("projector"), N_("organizer"))
+
+
+def settings_input(form: Mapping[str, str]) -> EventSettings:
+    """The settings form's fields as typed input (raises InvalidInput for a number that
+    is not one, like the rule would)."""
+    scale_min, scale_max = parse_scale(form.get("scale_min", ""), form.get("scale_max", ""))
+    return EventSettings(
+        name=form.get("name", ""),
+        date=form.get("date", ""),
+        languages=parse_languages(form.get("languages", "") or ""),
+        language=form.get("language", "de"),
+        scale_min=scale_min,
+        scale_max=scale_max,
+        labels=tuple(form.get("scale_labels", "").splitlines()),
+        live_results=form.get("results", "blind") == "live",
+        topics=tuple(form.get("topics", "").splitlines()),
+        org_type_matrix=form.get("org_type_matrix", ""),
+        networking=form.get("networking", "") == "on",
+        retention_days=parse_days(form.get("retention_days", "")),
+        timezone=form.get("timezone", ""),
+        # The Q&A fields ("questions", "questions_…", "question_…"), read by questions.rules.
+        questions={k: v for k, v in form.items() if k.startswith("question")},
+    )
 
 
 def settings_form(event: Event) -> dict[str, str]:

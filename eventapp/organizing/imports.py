@@ -13,16 +13,18 @@ import hmac
 import io
 import json
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eventapp.core import queries as shared
+from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.validation import InvalidInput, clean_text
+from eventapp.errors import Refused
 from eventapp.i18n import N_
 from eventapp.organizing import queries as store
-from eventapp.organizing.rules import Publisher
 from eventapp.voting.queries import EventState
+from eventapp.voting.rules import publish_state
 
 MAX_BYTES = 1_000_000  # a list of a few hundred organisations is a few kB
 MAX_ROWS = 2000
@@ -107,35 +109,37 @@ class ImportFileError(ValueError):
         return gettext(self.text) % self.params
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a cell, kept in parts so the page can translate it."""
-
-    field: str
-    text: str  # English, with %(placeholders)s filled from params
-    params: tuple[tuple[str, str | int], ...] = ()
-
-    def render(self, gettext: Callable[[str], str] = str) -> str:
-        body = gettext(self.text) % dict(self.params)
-        return f"{gettext(self.field)} {body}" if self.field else body
+def problem(
+    code: str, column: str, text: str, params: Mapping[str, str | int] | None = None
+) -> Refused:
+    """One thing wrong with a row: a ``Refused`` whose ``column`` param names the column
+    (English, an ``_()`` key; empty when the problem is the whole row's)."""
+    return Refused(code, text, {"column": column, **(params or {})})
 
 
-def _problem(exc: InvalidInput) -> Problem:
+def _problem(exc: InvalidInput) -> Refused:
     # The rule's English template and parameters, translated where the page shows them.
-    return Problem(exc.field, exc.template, tuple(exc.params.items()))
+    return problem("bad_value", exc.field, exc.template, exc.params)
+
+
+def _say(refusal: Refused, gettext: Callable[[str], str]) -> str:
+    """``column what is wrong`` ("title is required"), both parts translated."""
+    column = str(refusal.params.get("column", ""))
+    body = refusal.render(gettext)
+    return f"{gettext(column)} {body}" if column else body
 
 
 @dataclass(frozen=True)
 class RowError:
     row: int  # as the spreadsheet numbers it: the header is row 1
-    problems: tuple[Problem, ...]
+    problems: tuple[Refused, ...]
 
     @property
     def message(self) -> str:
-        return "; ".join(p.render() for p in self.problems)
+        return self.translated(str)
 
     def translated(self, gettext: Callable[[str], str]) -> str:
-        return "; ".join(p.render(gettext) for p in self.problems)
+        return "; ".join(_say(p, gettext) for p in self.problems)
 
     def render(self, gettext: Callable[[str], str]) -> str:
         """Pages show a row's problems with ``{{ _(row_error) }}``."""
@@ -301,23 +305,26 @@ def check_rows(
         if not any(c.strip() for c in cells):
             continue
         row: dict[str, str] = {}
-        problems: list[Problem] = []
+        problems: list[Refused] = []
         # More cells than the header names: usually a value with an unquoted separator,
         # which would shift every later column. Refused, never dropped silently.
         if any(c.strip() for c in cells[len(table[0]) :]):
             problems.append(
-                Problem(
+                problem(
+                    "extra_cells",
                     "",
-                    "has more cells than the first row has columns ({columns}); "
+                    "has more cells than the first row has columns (%(columns)s); "
                     "put values that contain the separator in quotes",
-                    (("columns", str(len(table[0]))),),
+                    {"columns": str(len(table[0]))},
                 )
             )
         for column in kind.columns:
             index = columns.get(column.key)
             raw = cells[index] if index is not None and index < len(cells) else ""
             if raw.lstrip().startswith("="):
-                problems.append(Problem(column.label, "holds a formula; enter the value instead"))
+                problems.append(
+                    problem("formula", column.label, "holds a formula; enter the value instead")
+                )
                 continue
             try:
                 row[column.key] = clean_text(
@@ -328,14 +335,12 @@ def check_rows(
         if not problems and kind.unique in row:
             key = row[kind.unique].casefold()
             if key in seen:
-                value = (("value", repr(row[kind.unique])), ("row", str(seen[key])))
+                value = {"value": repr(row[kind.unique]), "row": str(seen[key])}
                 problems.append(
-                    Problem(
-                        "",
-                        N_("%(value)s repeats row %(row)s")
-                        if seen[key]
-                        else N_("%(value)s repeats what is already stored"),
-                        value,
+                    problem("repeated", "", N_("%(value)s repeats row %(row)s"), value)
+                    if seen[key]
+                    else problem(
+                        "already_stored", "", N_("%(value)s repeats what is already stored"), value
                     )
                 )
             seen.setdefault(key, number)
@@ -396,14 +401,15 @@ def check_file(
 
 
 async def apply_import(
-    event_id: int, checked: CheckedImport, *, db: Database, publish: Publisher
+    event_id: int, checked: CheckedImport, *, db: Database, bus: Bus, namespace: str
 ) -> EventState | int:
     """Store every checked row, or nothing when any row is bad."""
     if not checked.ok:
         raise ImportFileError("Nothing was imported: fix the rows listed and try again.")
     if checked.kind.slug == "pitches":
         specs = [(r["title"], r.get("presenter", ""), None) for r in checked.rows]
-        return await publish.state(await db.run(store.add_pitches, event_id, specs))
+        state = await db.run(store.add_pitches, event_id, specs)
+        return await publish_state(state, bus=bus, namespace=namespace)
     return int(await db.run(store.add_partners, event_id, checked.rows))
 
 

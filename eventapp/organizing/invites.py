@@ -19,9 +19,10 @@ from collections.abc import Sequence
 
 from eventapp.admission import queries as admission
 from eventapp.core.db import Database
+from eventapp.errors import Refused
 from eventapp.i18n import N_
 from eventapp.organizing import imports
-from eventapp.organizing.imports import CheckedImport, Column, ImportKind, Problem, RowError
+from eventapp.organizing.imports import CheckedImport, Column, ImportKind, RowError, problem
 
 KIND = ImportKind(
     "invites",
@@ -111,19 +112,18 @@ def check_table(
     # Row numbers of the good rows: check_rows drops blank and bad rows, so recount.
     numbered = _numbers(table, checked)
     for number, row in numbered:
-        problems: list[Problem] = []
+        problems: list[Refused] = []
         email = row.get("email", "")
         if email and not EMAIL.match(email):
-            problems.append(Problem("email", "is not an e-mail address"))
+            problems.append(problem("bad_email", "email", "is not an e-mail address"))
         key = _key(row["name"], row.get("organization", ""), email)
         if key in seen:
-            params = (("value", repr(email or row["name"])), ("row", str(seen[key])))
-            text = (
-                N_("%(value)s repeats row %(row)s")
+            params = {"value": repr(email or row["name"]), "row": str(seen[key])}
+            problems.append(
+                problem("repeated", "", N_("%(value)s repeats row %(row)s"), params)
                 if seen[key]
-                else N_("%(value)s is already invited")
+                else problem("already_invited", "", N_("%(value)s is already invited"), params)
             )
-            problems.append(Problem("", text, params))
         seen.setdefault(key, number)
         if problems:
             errors.setdefault(number, []).extend(problems)

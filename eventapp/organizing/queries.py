@@ -1,8 +1,9 @@
 """SQL for the organiser: settings, the pitch list, imports, keys, dashboard, privacy.
 
-Kept apart from ``queries`` (the live path) so each module stays one concept. Every
+Kept apart from ``queries`` (the live path) so each module stays one concept. Each
+writer is a whole transaction and commits its own work (``eventapp/core/db.py``). Every
 writer that changes what screens show bumps ``Event.version`` and returns the new
-``EventState``, so the domain can publish it.
+``EventState``, so the rule can publish it after the commit.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The organiser's set-up: event settings, the pitch list, and rotating screen links.
 
-Each change is one transaction; afterwards the new state is published on the event's
-channel, exactly like the moderator's changes, so open phones and screens update.
+Each change is one transaction; after it commits, the rule publishes the new state on the
+event's channel itself (``voting.rules.publish_state``), exactly like the moderator's
+changes, so open phones and screens update. Rules take ``bus`` and ``namespace``.
 """
 
 from __future__ import annotations
@@ -20,38 +21,22 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
-from eventapp.messages import BusKeyRotated, encode, server_message
+from eventapp.messages import BusKeyRotated, encode
 from eventapp.organizing import queries as store
+from eventapp.organizing.event_settings import EventSettings
+from eventapp.organizing.event_settings import format_matrix as format_matrix
 from eventapp.questions.rules import clean_question_settings
 from eventapp.voting.queries import EventState, vote_total
-from eventapp.voting.rules import event_channel, new_key
+from eventapp.voting.rules import event_channel, new_key, publish_state
 
 ROTATABLE = {"moderator": "moderator_key", "projector": "projector_key"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-@dataclass(frozen=True)
-class Publisher:
-    """Where a change is announced: the bus and the namespace of the event channels."""
-
-    bus: Bus
-    namespace: str
-
-    async def state(self, state: EventState) -> EventState:
-        await self.bus.publish(
-            event_channel(self.namespace, state.id), server_message("state", event=state.as_json())
-        )
-        return state
-
-    async def key_rotated(self, event_id: int, role: str) -> None:
-        """A screen link was replaced: open screens that used the old key close, on
-        every process."""
-        envelope = BusKeyRotated(role="moderator" if role == "moderator" else "projector")
-        await self.bus.publish(event_channel(self.namespace, event_id), encode(envelope))
-
-
-def _lines(text: str, *, field: str, max_items: int = 60, max_length: int = 60) -> list[str]:
-    items = [clean_text(x, field=field, max_length=max_length) for x in text.splitlines()]
+def _lines(
+    lines: Sequence[str], *, field: str, max_items: int = 60, max_length: int = 60
+) -> list[str]:
+    items = [clean_text(x, field=field, max_length=max_length) for x in lines]
     items = [x for x in items if x]
     if len(items) > max_items:
         raise InvalidInput(field, "has more than %(limit)d entries", limit=max_items)
@@ -100,26 +85,21 @@ def parse_matrix(text: str) -> dict[str, list[str]]:
     return matrix
 
 
-def format_matrix(raw: str) -> str:
-    data = json.loads(raw or "{}")
-    return "\n".join(f"{k}: {', '.join(v)}" for k, v in data.items())
-
-
 def clean_settings(
-    form: Mapping[str, str], *, languages: tuple[str, ...] = LANGUAGES
+    settings: EventSettings, *, languages: tuple[str, ...] = LANGUAGES
 ) -> dict[str, object]:
-    """Validate the settings form into Event column values (raises InvalidInput).
+    """Validate typed settings into Event column values (raises InvalidInput).
 
     ``languages``: those the server offers (the LANGUAGES setting)."""
     server_languages = languages
     values: dict[str, object] = {
-        "name": clean_text(form.get("name", ""), field="name", max_length=120, required=True)
+        "name": clean_text(settings.name, field="name", max_length=120, required=True)
     }
-    date = form.get("date", "").strip()
+    date = settings.date.strip()
     if date and not _DATE.match(date):
         raise InvalidInput("date", "must look like 2026-05-14")
     values["date"] = date
-    chosen = [x for x in (form.get("languages", "") or "").replace(" ", "").split(",") if x]
+    chosen = list(settings.languages)
     if not chosen or any(x not in server_languages for x in chosen):
         raise InvalidInput(
             "languages",
@@ -127,41 +107,31 @@ def clean_settings(
             codes=", ".join(server_languages),
         )
     values["languages"] = ",".join(dict.fromkeys(chosen))
-    if form.get("language", "de") not in chosen:
+    if settings.language not in chosen:
         raise InvalidInput("language", "must be one of the offered languages")
-    values["language"] = form.get("language", "de")
-    try:
-        lo, hi = int(form.get("scale_min", "")), int(form.get("scale_max", ""))
-    except ValueError:
-        raise InvalidInput("scale", "must be two whole numbers 0 ≤ min < max ≤ 10") from None
+    values["language"] = settings.language
+    lo, hi = settings.scale_min, settings.scale_max
     if not 0 <= lo < hi <= 10:
         raise InvalidInput("scale", "must be two whole numbers 0 ≤ min < max ≤ 10")
     values["scale_min"], values["scale_max"] = lo, hi
-    labels = [
-        clean_text(x, field="label", max_length=40)
-        for x in form.get("scale_labels", "").splitlines()
-    ]
+    labels = [clean_text(x, field="label", max_length=40) for x in settings.labels]
     labels = labels if any(labels) else []
     if labels and len(labels) != hi - lo + 1:
         raise InvalidInput("labels", "needs %(count)d labels, one per score", count=hi - lo + 1)
     values["scale_labels"] = json.dumps(labels, ensure_ascii=False)
-    values["live_results"] = form.get("results", "blind") == "live"
-    values["topics"] = json.dumps(
-        _lines(form.get("topics", ""), field="topics"), ensure_ascii=False
-    )
+    values["live_results"] = settings.live_results
+    values["topics"] = json.dumps(_lines(settings.topics, field="topics"), ensure_ascii=False)
     values["org_type_matrix"] = json.dumps(
-        parse_matrix(form.get("org_type_matrix", "")), ensure_ascii=False
+        parse_matrix(settings.org_type_matrix), ensure_ascii=False
     )
-    values["networking_enabled"] = form.get("networking", "") == "on"
-    try:
-        days = int(form.get("retention_days", ""))
-    except ValueError:
-        raise InvalidInput("retention period", "must be a whole number of days") from None
+    values["networking_enabled"] = settings.networking
+    days = settings.retention_days
     if not 1 <= days <= 3650:
         raise InvalidInput("retention period", "must be between 1 and 3650 days")
     values["retention_days"] = days
-    values.update(clean_question_settings(form))  # audience questions (eventapp/questions)
-    timezone = form.get("timezone", "").strip() or DEFAULT_TIMEZONE
+    # Audience questions (eventapp/questions).
+    values.update(clean_question_settings(settings.questions))
+    timezone = settings.timezone.strip() or DEFAULT_TIMEZONE
     if timezone not in _timezones():
         raise InvalidInput("time zone", "is not a time zone name such as Europe/Berlin")
     values["timezone"] = timezone
@@ -175,31 +145,32 @@ def _timezones() -> frozenset[str]:
 
 async def update_settings(
     event: Event,
-    form: Mapping[str, str],
+    settings: EventSettings,
     *,
     db: Database,
-    publish: Publisher,
+    bus: Bus,
+    namespace: str,
     languages: tuple[str, ...] = LANGUAGES,
 ) -> EventState:
     assert event.id is not None
     # The real reason first: once votes exist the scale is fixed, whatever the labels say
     # (checking the labels first sent organisers off counting labels for nothing).
-    wanted = (form.get("scale_min", "").strip(), form.get("scale_max", "").strip())
+    wanted = (settings.scale_min, settings.scale_max)
     event_id = event.id
 
     def votes(session: Session, /) -> int:
         return vote_total(session, event_id)
 
-    if wanted != (str(event.scale_min), str(event.scale_max)):
+    if wanted != (event.scale_min, event.scale_max):
         total: int = await db.run_read(votes)
         if total:
             raise InvalidInput("scale", "cannot change after votes were cast")
-    values = clean_settings(form, languages=languages)
+    values = clean_settings(settings, languages=languages)
     try:
         state = await db.run(store.update_event, event.id, values)
     except store.ScaleLocked:
         raise InvalidInput("scale", "cannot change after votes were cast") from None
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 @dataclass(frozen=True)
@@ -232,16 +203,16 @@ def clean_pitch(form: Mapping[str, str], attendee_ids: Sequence[int]) -> PitchIn
 
 
 async def add_pitch(
-    event_id: int, pitch: PitchInput, *, db: Database, publish: Publisher
+    event_id: int, pitch: PitchInput, *, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     state = await db.run(
         store.add_pitches, event_id, [(pitch.title, pitch.presenter, pitch.presenter_attendee_id)]
     )
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 async def edit_pitch(
-    event_id: int, pitch_id: int, pitch: PitchInput, *, db: Database, publish: Publisher
+    event_id: int, pitch_id: int, pitch: PitchInput, *, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     state = await db.run(
         store.update_pitch,
@@ -251,31 +222,34 @@ async def edit_pitch(
         pitch.presenter,
         pitch.presenter_attendee_id,
     )
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 async def move_pitch(
-    event_id: int, pitch_id: int, delta: int, *, db: Database, publish: Publisher
+    event_id: int, pitch_id: int, delta: int, *, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     state = await db.run(store.move_pitch, event_id, pitch_id, -1 if delta < 0 else 1)
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
 async def delete_pitch(
-    event_id: int, pitch_id: int, *, confirm: bool, db: Database, publish: Publisher
+    event_id: int, pitch_id: int, *, confirm: bool, db: Database, bus: Bus, namespace: str
 ) -> EventState:
     """Deleting also deletes the pitch's votes, so it needs an explicit confirmation."""
     if not confirm:
         raise InvalidInput("delete", "tick the box to confirm: the pitch and its votes go")
     state = await db.run(store.delete_pitch, event_id, pitch_id)
-    return await publish.state(state)
+    return await publish_state(state, bus=bus, namespace=namespace)
 
 
-def rotate_key(event: Event, role: str, *, db: Database) -> Event:
+async def rotate_key(event: Event, role: str, *, db: Database, bus: Bus, namespace: str) -> Event:
     """Give a screen a new secret link; the old one stops working at once for new sockets
-    and page loads. The caller then announces it (``Publisher.key_rotated``) so already
-    open screens with the old key are closed too."""
+    and page loads, and already open screens with the old key are closed, on every
+    process."""
     assert event.id is not None
     if role not in ROTATABLE:
         raise InvalidInput("link", "only the moderator and projector links can be renewed")
-    return db.call(store.set_key, event.id, ROTATABLE[role], new_key())
+    changed = await db.run(store.set_key, event.id, ROTATABLE[role], new_key())
+    envelope = BusKeyRotated(role="moderator" if role == "moderator" else "projector")
+    await bus.publish(event_channel(namespace, event.id), encode(envelope))
+    return changed

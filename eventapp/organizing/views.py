@@ -81,10 +81,6 @@ def _home(event: Event, done: str = "", anchor: str = "") -> RedirectResponse:
     return RedirectResponse(f"{url}?done={done}#{anchor}" if done else url, status_code=303)
 
 
-def _publisher(request: Request) -> organizing.Publisher:
-    return organizing.Publisher(request.state.hub.bus, request.state.settings.namespace)
-
-
 def _invalid(request: Request, event: Event, exc: InvalidInput) -> InvalidInput:
     # The page renders it in the reader's language.
     return exc
@@ -100,9 +96,10 @@ async def save_settings(request: Request, event: Event) -> Response:
     try:
         await organizing.update_settings(
             event,
-            _form(request),
+            views.settings_input(_form(request)),
             db=request.state.db,
-            publish=_publisher(request),
+            bus=request.state.hub.bus,
+            namespace=request.state.settings.namespace,
             languages=request.state.settings.languages,
         )
     except InvalidInput as exc:
@@ -127,7 +124,11 @@ async def add_pitch(request: Request, event: Event) -> Response:
     try:
         pitch = organizing.clean_pitch(_form(request), await _attendee_ids(request, event))
         await organizing.add_pitch(
-            event.id, pitch, db=request.state.db, publish=_publisher(request)
+            event.id,
+            pitch,
+            db=request.state.db,
+            bus=request.state.hub.bus,
+            namespace=request.state.settings.namespace,
         )
     except InvalidInput as exc:
         return await views.console(
@@ -153,7 +154,8 @@ async def edit_pitch(request: Request, event: Event) -> Response:
                 _pitch_id(request),
                 -1 if action == "up" else 1,
                 db=request.state.db,
-                publish=_publisher(request),
+                bus=request.state.hub.bus,
+                namespace=request.state.settings.namespace,
             )
         elif action == "delete":
             await organizing.delete_pitch(
@@ -161,7 +163,8 @@ async def edit_pitch(request: Request, event: Event) -> Response:
                 _pitch_id(request),
                 confirm=form.get("confirm") == "yes",
                 db=request.state.db,
-                publish=_publisher(request),
+                bus=request.state.hub.bus,
+                namespace=request.state.settings.namespace,
             )
         else:
             pitch = organizing.clean_pitch(form, await _attendee_ids(request, event))
@@ -170,7 +173,8 @@ async def edit_pitch(request: Request, event: Event) -> Response:
                 _pitch_id(request),
                 pitch,
                 db=request.state.db,
-                publish=_publisher(request),
+                bus=request.state.hub.bus,
+                namespace=request.state.settings.namespace,
             )
     except InvalidInput as exc:
         return await views.console(
@@ -201,7 +205,13 @@ async def import_file(request: Request, event: Event) -> Response:
                 )
             )
             if checked.ok:
-                await imports.apply_import(event.id, checked, db=db, publish=_publisher(request))
+                await imports.apply_import(
+                    event.id,
+                    checked,
+                    db=db,
+                    bus=request.state.hub.bus,
+                    namespace=request.state.settings.namespace,
+                )
                 return _home(event, f"import-{kind}", "import")
         else:
             upload = form.get("file")
@@ -228,15 +238,17 @@ async def import_file(request: Request, event: Event) -> Response:
 @organizer_only
 async def rotate(request: Request, event: Event) -> Response:
     try:
-        await run_in_threadpool(
-            organizing.rotate_key, event, request.path_params["role"], db=request.state.db
+        await organizing.rotate_key(
+            event,
+            request.path_params["role"],
+            db=request.state.db,
+            bus=request.state.hub.bus,
+            namespace=request.state.settings.namespace,
         )
     except InvalidInput as exc:
         return await views.console(
             request, event, status_code=400, errors=[_invalid(request, event, exc)]
         )
-    assert event.id is not None
-    await _publisher(request).key_rotated(event.id, request.path_params["role"])
     return _home(event, "rotated", "links")
 
 

@@ -1,4 +1,5 @@
-"""SQL queries as plain functions of a Session. Each writer commits its own work."""
+"""SQL queries as plain functions of a Session. Each writer is a whole transaction and
+commits its own work (the convention: ``eventapp/core/db.py``)."""
 
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ async def join_event(
     origin: JoinOrigin | None = None,
 ) -> Attendee:
     """Join through the form. The event's admission mode and cap are checked in the
-    transaction that creates the attendee (raises AdmissionRefused; nothing is created)."""
+    transaction that creates the attendee (raises Refused; nothing is created)."""
     name = clean_text(name, field="name", max_length=60, required=True)
     organization = clean_text(organization, field="organization", max_length=80)
     attendee: Attendee = await db.run(
@@ -153,10 +153,17 @@ async def _change(
         current_pitch_id=current,
         reset_pitch_id=reset,
     )
+    return await publish_state(new_state, bus=bus, namespace=namespace)
+
+
+async def publish_state(state: EventState, *, bus: Bus, namespace: str) -> EventState:
+    """Announce a committed state on the event's channel: every phone and screen, on
+    every process, gets it. Each rule that changes the state calls this after its write
+    (organizing's rules too)."""
     await bus.publish(
-        event_channel(namespace, state.id), server_message("state", event=new_state.as_json())
+        event_channel(namespace, state.id), server_message("state", event=state.as_json())
     )
-    return new_state
+    return state
 
 
 def _require_pitch(state: EventState, pitch_id: int | None) -> int:

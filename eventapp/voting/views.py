@@ -14,7 +14,6 @@ from eventapp.admission import queries as admission
 from eventapp.admission.hallcode import normalise
 from eventapp.admission.limits import JoinLimiter
 from eventapp.admission.rules import (
-    AdmissionRefused,
     JoinOrigin,
     address_group,
     device_label,
@@ -23,6 +22,7 @@ from eventapp.admission.rules import (
 from eventapp.core.models import Attendee, Event
 from eventapp.core.privacy import record_consent
 from eventapp.core.validation import InvalidInput
+from eventapp.errors import Refused
 from eventapp.i18n import N_, Translatable
 from eventapp.live.pump import ATTENDEE_COOKIE
 from eventapp.settings import Settings
@@ -119,7 +119,7 @@ def origin_of(request: Request) -> JoinOrigin:
 
 
 async def take_join(request: Request, event: Event, origin: JoinOrigin) -> None:
-    """One join attempt from this address group (raises AdmissionRefused when over)."""
+    """One join attempt from this address group (raises Refused when over)."""
     limiter: JoinLimiter = request.state.join_limiter
     wait = await limiter.take(f"{event.id}:{origin.address_group or 'unknown'}")
     if wait > 0:
@@ -154,7 +154,7 @@ async def join(request: Request) -> Response:
         )
     except InvalidInput as exc:
         return await _join_page(request, event, [exc], values, status_code=400)
-    except AdmissionRefused as exc:
+    except Refused as exc:
         status = 429 if exc.code == "rate_limited" else 403
         return await _join_page(request, event, [exc], values, status_code=status)
     # The join form names the privacy notice: record which version was accepted, and when.
