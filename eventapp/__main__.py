@@ -54,8 +54,9 @@ DEMO_PITCHES = [
 ]
 
 
-def _print_links(event: Event, base: str, as_json: bool) -> None:
-    links = event_links(event, base)
+def _print_links(event: Event, base: str, as_json: bool, db: Database) -> None:
+    assert event.id is not None
+    links = event_links(event, base, db.read(queries.stages_of, event.id)[0])
     if as_json:
         print(json.dumps({"code": event.code, "name": event.name, "links": links}, indent=2))
         return
@@ -280,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 live_results=args.live_results,
                 language=args.language,
             )
-            _print_links(event, base, args.json)
+            _print_links(event, base, args.json, db)
             if not (getattr(args, "base_url", None) or settings.public_url):
                 print(
                     f"note: these links use {base}; pass --base-url (or set PUBLIC_URL) "
@@ -292,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if found is None:
                 print(f"no event with code {args.code!r}", file=sys.stderr)
                 return 1
-            _print_links(found, base, args.json)
+            _print_links(found, base, args.json, db)
         elif args.command == "demo":
             # A second run must not add an event and then die on the busy port: check the
             # port first, and reuse the demo event of an earlier run.
@@ -306,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             event = _existing_demo(db) or create_event(
                 DEMO_NAME, [PitchSpec(t, p) for t, p in DEMO_PITCHES], db=db
             )
-            _print_links(event, base, as_json=False)
+            _print_links(event, base, as_json=False, db=db)
             sys.stdout.flush()  # the links show even when stdout is a pipe or a log file
             db.close()
             _serve(settings, args.host, args.port, args.workers)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from eventapp.core.db import Database
 from eventapp.voting import queries
+from tests.support.seeding import first_stage
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -52,7 +53,7 @@ def test_create_prints_links_as_json_and_stores_the_pitches(tmp_path: Path) -> N
         ("Smart Parking", "Stadtwerke"),
         ("Wärmewende", ""),
     ]
-    assert out["links"]["moderator"].endswith(event.moderator_key)
+    assert out["links"]["moderator"].endswith(first_stage(db, event).moderator_key)
 
     again = _cli(tmp_path, "links", code, "--json", "--base-url", "https://vote.example.org")
     assert json.loads(again.stdout) == out

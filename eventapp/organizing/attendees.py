@@ -25,6 +25,7 @@ from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Pitch, Vote, utcnow
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.i18n import N_
+from eventapp.organizing.queries import bump_versions
 from eventapp.organizing.rules import Publisher
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
@@ -203,7 +204,8 @@ def _active_in_event(session: Session, event_id: int, ids: Sequence[int]) -> lis
 def preview_removal(session: Session, event_id: int, ids: Sequence[int]) -> list[PitchChange]:
     """How each pitch's count and mean would change if these attendees were removed."""
     _active_in_event(session, event_id, ids)
-    state = queries.load_state(session, event_id)
+    states = queries.load_states(session, event_id)
+    state = states[0]
     before = queries.counts_by_pitch(session, event_id)
     gone: dict[int, Counter[int]] = defaultdict(Counter)
     for pitch_id, score in session.exec(
@@ -213,7 +215,7 @@ def preview_removal(session: Session, event_id: int, ids: Sequence[int]) -> list
     ).all():
         gone[pitch_id][score] += 1
     changes = []
-    for p in state.pitches:
+    for p in (p for s in states for p in s.pitches):
         counts = before.get(p.id, {})
         after = {s: n - gone[p.id][s] for s, n in counts.items()}
         b = summarize(counts, scale_min=state.scale_min, scale_max=state.scale_max)
@@ -237,9 +239,8 @@ def _new_rounds(session: Session, event_id: int) -> None:
     session.execute(
         update(Pitch).where(col(Pitch.event_id) == event_id).values(round=Pitch.round + 1)
     )
-    event = queries.lock_event(session, event_id)
-    event.version += 1
-    session.add(event)
+    queries.lock_event(session, event_id)
+    bump_versions(session, event_id)
 
 
 def clean_reason(reason: str) -> str:
@@ -391,14 +392,16 @@ async def sync_live(
 ) -> EventState:
     """After a change: rebuild the new rounds' tallies from SQL, then announce the state
     (screens switch to the new keys only once they hold the exact counts)."""
-    state: EventState = await db.run_read(queries.load_state, event_id)
+    states: list[EventState] = await db.run_read(queries.load_states, event_id)
     rows = await db.run_read(queries.votes_of_event, event_id)
-    rounds = {p.id: p.round for p in state.pitches}
+    rounds = await db.run_read(queries.pitch_rounds, event_id)
     await tallies.rebuild(
         event_id,
         [TallyVote(pid, rounds[pid], aid, score, seq) for pid, aid, score, seq in rows],
     )
-    return await publish.state(state)
+    for state in states[1:]:
+        await publish.state(state)
+    return await publish.state(states[0])
 
 
 def attendee_panel(session: Session, event_id: int) -> dict[str, object]:

@@ -98,7 +98,9 @@ async def console(
     partners = await db.run_read(shared.partners_of_event, event.id)
     context = {
         "key": event.organizer_key,
-        "links": event_links(event, base_url(request)),
+        "links": event_links(
+            event, base_url(request), (await db.run_read(queries.stages_of, event.id))[0]
+        ),
         "state": state,
         "attendees": attendees,
         "partners": partners,

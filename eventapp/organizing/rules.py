@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
 from eventapp.messages import BusKeyRotated, encode, server_message
@@ -271,11 +271,11 @@ async def delete_pitch(
     return await publish.state(state)
 
 
-def rotate_key(event: Event, role: str, *, db: Database) -> Event:
+def rotate_key(event: Event, role: str, *, db: Database, stage_id: int | None = None) -> Stage:
     """Give a screen a new secret link; the old one stops working at once for new sockets
     and page loads. The caller then announces it (``Publisher.key_rotated``) so already
     open screens with the old key are closed too."""
     assert event.id is not None
     if role not in ROTATABLE:
         raise InvalidInput("link", "only the moderator and projector links can be renewed")
-    return db.call(store.set_key, event.id, ROTATABLE[role], new_key())
+    return db.call(store.set_key, event.id, ROTATABLE[role], new_key(), stage_id)

@@ -9,7 +9,8 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from eventapp.core.db import Database
-from eventapp.core.models import Attendee, Event, Vote
+from eventapp.core.models import Attendee, Event, Stage, Vote
+from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 
 
@@ -21,6 +22,17 @@ def new_event(db: Database, *, pitches: int, name: str = "Load test") -> Event:
         live_results=True,
         language="en",
     )
+
+
+def first_stage(db: Database, event: Event) -> Stage:
+    """The first (in a one-stage event: the only) stage, holding the screen links."""
+    assert event.id is not None
+    return db.read(queries.stages_of, event.id)[0]
+
+
+def stages(db: Database, event: Event) -> list[Stage]:
+    assert event.id is not None
+    return db.read(queries.stages_of, event.id)
 
 
 def seed_attendees(db: Database, event_id: int, count: int) -> list[tuple[int, str]]:
