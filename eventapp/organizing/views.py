@@ -18,13 +18,14 @@ from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.core.permissions import can_organize
 from eventapp.core.validation import InvalidInput
+from eventapp.errors import Refused
 from eventapp.exports import base as exports
 from eventapp.exports import registry
 from eventapp.exports.voting import results_of
 from eventapp.i18n import N_
 from eventapp.networking.models import ORG_TYPE_LABELS
 from eventapp.organizing import forms as views
-from eventapp.organizing import imports, report
+from eventapp.organizing import imports, report, stages
 from eventapp.organizing import rules as organizing
 from eventapp.settings import Settings
 from eventapp.voting import queries
@@ -125,14 +126,17 @@ async def _attendee_ids(request: Request, event: Event) -> list[int]:
 async def add_pitch(request: Request, event: Event) -> Response:
     assert event.id is not None
     try:
-        pitch = organizing.clean_pitch(_form(request), await _attendee_ids(request, event))
-        await organizing.add_pitch(
-            event.id, pitch, db=request.state.db, publish=_publisher(request)
-        )
-    except InvalidInput as exc:
-        return await views.console(
-            request, event, status_code=400, errors=[_invalid(request, event, exc)]
-        )
+        form = _form(request)
+        pitch = organizing.clean_pitch(form, await _attendee_ids(request, event))
+        if form.get("place"):
+            stage_id, session_id = stages.parse_place(form)
+            await stages.add_pitch(event.id, pitch, stage_id, session_id, **_live(request))
+        else:
+            await organizing.add_pitch(
+                event.id, pitch, db=request.state.db, publish=_publisher(request)
+            )
+    except (InvalidInput, Refused) as exc:
+        return await views.console(request, event, status_code=400, errors=[exc])
     return _home(event, "pitch", "pitches")
 
 
@@ -155,6 +159,11 @@ async def edit_pitch(request: Request, event: Event) -> Response:
                 db=request.state.db,
                 publish=_publisher(request),
             )
+        elif action == "place":
+            stage_id, session_id = stages.parse_place(form)
+            await stages.place_pitch(
+                event.id, _pitch_id(request), stage_id, session_id, **_live(request)
+            )
         elif action == "delete":
             await organizing.delete_pitch(
                 event.id,
@@ -172,15 +181,94 @@ async def edit_pitch(request: Request, event: Event) -> Response:
                 db=request.state.db,
                 publish=_publisher(request),
             )
-    except InvalidInput as exc:
-        return await views.console(
-            request, event, status_code=400, errors=[_invalid(request, event, exc)]
-        )
+    except (InvalidInput, Refused) as exc:
+        return await views.console(request, event, status_code=400, errors=[exc])
     except LookupError:
         return await views.console(
             request, event, status_code=404, errors=[N_("This pitch no longer exists.")]
         )
     return _home(event, "pitch", "pitches")
+
+
+def _live(request: Request) -> dict[str, Any]:
+    """Where a stage rule writes and announces: the database, bus and namespace."""
+    return {
+        "db": request.state.db,
+        "bus": request.state.hub.bus,
+        "namespace": request.state.settings.namespace,
+    }
+
+
+def _path_id(request: Request, name: str) -> int:
+    raw = str(request.path_params[name])
+    return int(raw) if raw.isdigit() else -1
+
+
+@organizer_only
+async def add_stage(request: Request, event: Event) -> Response:
+    assert event.id is not None
+    try:
+        await stages.add_stage(event.id, _form(request).get("name", ""), **_live(request))
+    except Refused as exc:
+        return await views.console(request, event, status_code=400, errors=[exc])
+    return _home(event, "stage", "stages")
+
+
+@organizer_only
+async def edit_stage(request: Request, event: Event) -> Response:
+    """Rename, move up/down or delete a stage (delete: confirm when it has votes)."""
+    assert event.id is not None
+    form, stage_id = _form(request), _path_id(request, "stage_id")
+    action = form.get("action", "rename")
+    try:
+        if action in ("up", "down"):
+            delta = -1 if action == "up" else 1
+            await stages.move_stage(event.id, stage_id, delta, **_live(request))
+        elif action == "delete":
+            await stages.delete_stage(
+                event.id, stage_id, confirm=form.get("confirm") == "yes", **_live(request)
+            )
+        else:
+            await stages.rename_stage(event.id, stage_id, form.get("name", ""), **_live(request))
+    except Refused as exc:
+        status = 404 if exc.code == "unknown_stage" else 400
+        return await views.console(request, event, status_code=status, errors=[exc])
+    return _home(event, "stage", "stages")
+
+
+@organizer_only
+async def add_session(request: Request, event: Event) -> Response:
+    assert event.id is not None
+    form = _form(request)
+    try:
+        title, starts = stages.clean_session(
+            form.get("title", ""), form.get("starts_at", ""), event.timezone
+        )
+        await stages.add_session(
+            event.id, _path_id(request, "stage_id"), title, starts, **_live(request)
+        )
+    except Refused as exc:
+        status = 404 if exc.code == "unknown_stage" else 400
+        return await views.console(request, event, status_code=status, errors=[exc])
+    return _home(event, "session", "stages")
+
+
+@organizer_only
+async def edit_session(request: Request, event: Event) -> Response:
+    assert event.id is not None
+    form, session_id = _form(request), _path_id(request, "session_id")
+    try:
+        if form.get("action") == "delete":
+            await stages.delete_session(event.id, session_id, **_live(request))
+        else:
+            title, starts = stages.clean_session(
+                form.get("title", ""), form.get("starts_at", ""), event.timezone
+            )
+            await stages.update_session(event.id, session_id, title, starts, **_live(request))
+    except Refused as exc:
+        status = 404 if exc.code == "unknown_session" else 400
+        return await views.console(request, event, status_code=status, errors=[exc])
+    return _home(event, "session", "stages")
 
 
 @organizer_only
@@ -228,8 +316,21 @@ async def import_file(request: Request, event: Event) -> Response:
 @organizer_only
 async def rotate(request: Request, event: Event) -> Response:
     try:
+        raw = _form(request).get("stage", "")
+        stage_id = int(raw) if raw.isdigit() and len(raw) < 19 else None
         await run_in_threadpool(
-            organizing.rotate_key, event, request.path_params["role"], db=request.state.db
+            organizing.rotate_key,
+            event,
+            request.path_params["role"],
+            db=request.state.db,
+            stage_id=stage_id,
+        )
+    except LookupError:
+        return await views.console(
+            request,
+            event,
+            status_code=404,
+            errors=[Refused("unknown_stage", "No such stage in this event.")],
         )
     except InvalidInput as exc:
         return await views.console(
@@ -361,6 +462,10 @@ routes = [
     Route(ROOT + "/settings", save_settings, methods=["POST"]),
     Route(ROOT + "/pitches", add_pitch, methods=["POST"]),
     Route(ROOT + "/pitches/{pitch_id:id}", edit_pitch, methods=["POST"]),
+    Route(ROOT + "/stages", add_stage, methods=["POST"]),
+    Route(ROOT + "/stages/{stage_id:id}", edit_stage, methods=["POST"]),
+    Route(ROOT + "/stages/{stage_id:id}/sessions", add_session, methods=["POST"]),
+    Route(ROOT + "/sessions/{session_id:id}", edit_session, methods=["POST"]),
     Route(ROOT + "/import/{kind}", import_file, methods=["POST"]),
     Route(ROOT + "/rotate/{role}", rotate, methods=["POST"]),
     Route(ROOT + "/purge", purge, methods=["POST"]),
