@@ -70,3 +70,18 @@ def stored_votes(db: Database, pitch_id: int) -> dict[int, tuple[int, int]]:
             )
         ).all()
     return {int(a): (int(s), int(q)) for a, s, q in rows}
+
+
+def seed_votes(db: Database, event_id: int, pitch_id: int, scores: list[int]) -> list[int]:
+    """One new attendee per score, each with that vote on the pitch, straight in SQL (for
+    tests of what the organiser sees, whichever stage the pitch is on); their ids."""
+    people = seed_attendees(db, event_id, len(scores))
+    with db.engine.begin() as conn:
+        conn.execute(
+            insert(Vote),
+            [
+                {"event_id": event_id, "pitch_id": pitch_id, "attendee_id": a, "score": s, "seq": 1}
+                for (a, _), s in zip(people, scores, strict=True)
+            ],
+        )
+    return [a for a, _ in people]
