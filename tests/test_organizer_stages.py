@@ -226,7 +226,7 @@ def test_sessions_and_moving_pitches_between_stages(client: TestClient, db: Data
 def test_dashboard_shows_every_stage(client: TestClient, db: Database) -> None:
     event = _conference(db)
     assert event.id is not None
-    saal_a, saal_b = stages(db, event)
+    _, saal_b = stages(db, event)
     wende = db.read(queries.load_state, event.id, saal_b.id).pitches[0]
     seed_votes(db, event.id, wende.id, [5, 4])
     with db.session() as session:
