@@ -281,11 +281,16 @@ async def import_file(request: Request, event: Event) -> Response:
     form = request.state.form
     db = request.state.db
     existing = await run_in_threadpool(imports.existing_values, kind, event.id, db=db)
+    stage_names = await run_in_threadpool(imports.stage_names, kind, event.id, db=db)
     try:
         if form.get("payload"):
             checked = await run_in_threadpool(
                 lambda: imports.check_confirmed(
-                    kind, str(form["payload"]), secret=event.export_salt, existing=existing
+                    kind,
+                    str(form["payload"]),
+                    secret=event.export_salt,
+                    existing=existing,
+                    stages=stage_names,
                 )
             )
             if checked.ok:
@@ -297,7 +302,7 @@ async def import_file(request: Request, event: Event) -> Response:
                 raise imports.ImportFileError("Choose a CSV or XLSX file first.")
             data = await upload.read(imports.MAX_BYTES + 1)
             checked = await run_in_threadpool(
-                imports.check_file, kind, data, upload.filename, existing
+                imports.check_file, kind, data, upload.filename, existing, stage_names
             )
     except imports.ImportFileError as exc:
         return await views.console(request, event, status_code=400, errors=[exc])
