@@ -253,3 +253,19 @@ def test_dashboard_shows_every_stage(client: TestClient, db: Database) -> None:
     ]
     console = client.get(_root(event), headers=EN).text
     assert 'id="dash-stages"' in console and 'id="pitches-stage-' in console
+
+
+def test_deleting_the_event_deletes_its_stages_and_sessions(
+    client: TestClient, db: Database
+) -> None:
+    event = _conference(db)
+    assert event.id is not None
+    saal_b = stages(db, event)[1]
+    _post(client, event, f"/stages/{saal_b.id}/sessions", {"title": "Energie"})
+    assert len(db.read(store.sessions_of_event, event.id)) == 1
+    page = _post(client, event, "/purge", {"confirm_code": event.code})
+    assert event.code in page
+    with db.session() as session:
+        assert session.exec(select(Stage).where(Stage.event_id == event.id)).all() == []
+        assert session.exec(select(AgendaSession)).all() == []
+        assert session.get(Event, event.id) is None
