@@ -28,8 +28,8 @@ from eventapp.errors import Refused
 from eventapp.organizing import cli as organizer_cli
 from eventapp.settings import Settings
 from eventapp.voting import queries
-from eventapp.voting.rules import PitchSpec, create_event
-from eventapp.web.render import event_links
+from eventapp.voting.rules import PitchSpec, StageSpec, create_event
+from eventapp.web.render import event_links, stage_links
 
 DEMO_NAME = "Smart-City-Allianz: Projektbörse 2026"
 DEMO_PITCHES = [
@@ -54,14 +54,71 @@ DEMO_PITCHES = [
 ]
 
 
-def _print_links(event: Event, base: str, as_json: bool) -> None:
-    links = event_links(event, base)
+# The demo conference's two rooms, the 18 pilot projects split between them.
+DEMO_STAGES = [("Saal A", slice(0, 9)), ("Saal B", slice(9, 18))]
+
+
+class _Agenda(argparse.Action):
+    """``--stage`` and ``--pitch`` in the order given: pitches after a stage are its own."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append((option_string, str(values)))
+        setattr(namespace, self.dest, items)
+
+
+def _agenda(items: Sequence[tuple[str, str]]) -> tuple[list[PitchSpec], list[StageSpec] | None]:
+    """Pitches and stages from ``create``'s options: without ``--stage`` one unnamed stage
+    (as before stages existed); pitches before the first ``--stage`` are refused."""
+
+    def pitch(spec: str) -> PitchSpec:
+        return PitchSpec(*(part.strip() for part in spec.split("|", 1)))
+
+    if not any(option == "--stage" for option, _ in items):
+        return [pitch(v) for _, v in items], None
+    if items[0][0] != "--stage":
+        raise Refused("pitch_before_stage", "Put a --stage before the first --pitch.")
+    stages: list[tuple[str, list[PitchSpec]]] = []
+    for option, value in items:
+        if option == "--stage":
+            stages.append((value, []))
+        else:
+            stages[-1][1].append(pitch(value))
+    names = [name.strip().casefold() for name, _ in stages]
+    if not all(names) or len(set(names)) != len(names):
+        raise Refused("bad_stage_name", "Every --stage needs a name of its own.")
+    return [], [StageSpec(name, specs) for name, specs in stages]
+
+
+def _print_links(event: Event, base: str, as_json: bool, db: Database) -> None:
+    """The event's links; with several stages (or a named one), every stage's moderator,
+    projector and phone link after the attendee and organiser links."""
+    assert event.id is not None
+    stages = db.read(queries.stages_of, event.id)
+    links = event_links(event, base, stages[0])
+    per_stage = [{"id": s.id, "name": s.name, "links": stage_links(event, base, s)} for s in stages]
     if as_json:
-        print(json.dumps({"code": event.code, "name": event.name, "links": links}, indent=2))
+        body = {"code": event.code, "name": event.name, "links": links, "stages": per_stage}
+        print(json.dumps(body, indent=2, ensure_ascii=False))
         return
     print(f"\n  {event.name}   (event code {event.code})\n")
-    for role, url in links.items():
-        print(f"  {role:<10} {url}")
+    if len(stages) == 1 and not stages[0].name:
+        for role, url in links.items():
+            print(f"  {role:<10} {url}")
+        print()
+        return
+    for role in ("attendee", "organizer"):
+        print(f"  {role:<10} {links[role]}")
+    for stage in stages:
+        print(f"\n  {stage.name or event.name}")
+        for role, url in stage_links(event, base, stage).items():
+            print(f"    {'phone' if role == 'attendee' else role:<10} {url}")
     print()
 
 
@@ -222,11 +279,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     create = sub.add_parser("create", help="create an event and print its links")
     create.add_argument("name")
     create.add_argument(
+        "--stage",
+        action=_Agenda,
+        dest="agenda",
+        metavar="NAME",
+        help="a stage (room); the --pitch options after it are its agenda; repeat for each",
+    )
+    create.add_argument(
         "--pitch",
-        action="append",
-        default=[],
+        action=_Agenda,
+        dest="agenda",
         metavar="TITLE[|PRESENTER]",
-        help="a pitch, in stage order; repeat for each",
+        help="a pitch, in agenda order (of the --stage before it); repeat for each",
     )
     create.add_argument("--scale", default="1-5", help="rating scale, e.g. 1-5 or 0-10")
     create.add_argument(
@@ -269,9 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return organizer_cli.run(args, db, settings)
         if args.command == "create":
             lo, _, hi = args.scale.partition("-")
-            pitches = [
-                PitchSpec(*(part.strip() for part in spec.split("|", 1))) for spec in args.pitch
-            ]
+            pitches, stages = _agenda(args.agenda or [])
             event = create_event(
                 args.name,
                 pitches,
@@ -279,8 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scale=(int(lo), int(hi)),
                 live_results=args.live_results,
                 language=args.language,
+                stages=stages,
             )
-            _print_links(event, base, args.json)
+            _print_links(event, base, args.json, db)
             if not (getattr(args, "base_url", None) or settings.public_url):
                 print(
                     f"note: these links use {base}; pass --base-url (or set PUBLIC_URL) "
@@ -292,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if found is None:
                 print(f"no event with code {args.code!r}", file=sys.stderr)
                 return 1
-            _print_links(found, base, args.json)
+            _print_links(found, base, args.json, db)
         elif args.command == "demo":
             # A second run must not add an event and then die on the busy port: check the
             # port first, and reuse the demo event of an earlier run.
@@ -304,9 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
             event = _existing_demo(db) or create_event(
-                DEMO_NAME, [PitchSpec(t, p) for t, p in DEMO_PITCHES], db=db
+                DEMO_NAME,
+                [],
+                db=db,
+                stages=[
+                    StageSpec(name, [PitchSpec(t, p) for t, p in DEMO_PITCHES[part]])
+                    for name, part in DEMO_STAGES
+                ],
             )
-            _print_links(event, base, as_json=False)
+            _print_links(event, base, as_json=False, db=db)
             sys.stdout.flush()  # the links show even when stdout is a pipe or a log file
             db.close()
             _serve(settings, args.host, args.port, args.workers)

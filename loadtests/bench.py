@@ -41,7 +41,7 @@ from eventapp.settings import Settings
 from loadtests.harness import RESULTS, ms, percentile
 from tests.support.joining import join_many
 from tests.support.phones import Phone, Screen, Stats, connect_all, vote_to_screen
-from tests.support.seeding import new_event, seed_attendees, stored_votes
+from tests.support.seeding import first_stage, new_event, seed_attendees, stored_votes
 from tests.support.servers import (
     ROOT,
     AppServer,
@@ -401,8 +401,8 @@ async def bench_app(args: argparse.Namespace, servers: Servers) -> Json:
         ws_urls=[f"{a.ws_base}/e/{event.code}/ws" for a in apps],
         origin=apps[0].url,
         tokens=tokens,
-        moderator_key=event.moderator_key,
-        projector_key=event.projector_key,
+        moderator_key=first_stage(db, event).moderator_key,
+        projector_key=first_stage(db, event).projector_key,
         pitch_ids=pitch_ids,
         rss=lambda: sum(a.rss() for a in apps),
         cpu=lambda: sum(a.cpu_seconds() for a in apps),

@@ -40,7 +40,7 @@ from eventapp.questions import queries as qstore
 from eventapp.settings import Settings
 from loadtests.harness import ms, percentile
 from tests.support.phones import Json, Phone, Screen, Stats, connect_all
-from tests.support.seeding import new_event, seed_attendees
+from tests.support.seeding import first_stage, new_event, seed_attendees
 from tests.support.servers import Servers, app_env, raise_fd_limit
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -208,7 +208,7 @@ async def run(args: argparse.Namespace, servers: Servers) -> Json:
         QPhone(urls[i % len(urls)], apps[i % len(apps)].url, t, stats, ident=i, deflate=False)
         for i, t in enumerate(tokens)
     ]
-    moderator = QScreen(urls[-1], apps[-1].url, "moderator", event.moderator_key)
+    moderator = QScreen(urls[-1], apps[-1].url, "moderator", first_stage(db, event).moderator_key)
     await moderator.connect()
     connected, failures = await connect_all(phones, 100)
     print(f"  {connected}/{len(phones)} phones connected", flush=True)

@@ -31,7 +31,7 @@ import uvloop
 from eventapp.core.db import Database
 from loadtests.harness import RESULTS, ms, percentile
 from tests.support.phones import Phone, Screen, Stats, connect_all
-from tests.support.seeding import new_event, seed_attendees, stored_votes
+from tests.support.seeding import first_stage, new_event, seed_attendees, stored_votes
 from tests.support.servers import AppServer, Servers, app_env, raise_fd_limit
 
 Json = dict[str, Any]
@@ -153,8 +153,8 @@ async def open_hall(servers: Servers, phones: int, *, pitches: int = 3) -> Hall:
     stats = Stats()
     ws_url = f"{app.ws_base}/e/{event.code}/ws"
     hall_phones = [Phone(ws_url, app.url, t, stats, ident=i) for i, t in enumerate(tokens)]
-    projector = Screen(ws_url, app.url, "projector", event.projector_key)
-    moderator = Screen(ws_url, app.url, "moderator", event.moderator_key)
+    projector = Screen(ws_url, app.url, "projector", first_stage(db, event).projector_key)
+    moderator = Screen(ws_url, app.url, "moderator", first_stage(db, event).moderator_key)
     await projector.connect()
     await moderator.connect()
     connected, failures = await connect_all(hall_phones, 200)

@@ -49,7 +49,7 @@ from loadtests.drills import Hall
 from loadtests.harness import RESULTS, ms, percentile
 from loadtests.testbed import Testbed
 from tests.support.phones import Phone, Screen, Stats, connect_all
-from tests.support.seeding import new_event, seed_attendees, stored_votes
+from tests.support.seeding import first_stage, new_event, seed_attendees, stored_votes
 from tests.support.servers import Servers, in_netns, raise_fd_limit
 
 Json = dict[str, Any]
@@ -244,10 +244,10 @@ async def open_bed_hall(bed: Testbed, phones: int, ping_every: float | None = 25
         for i, t in enumerate(tokens)
     ]
     projector = RoamingScreen(
-        ws_url, origin, "projector", event.projector_key, ping_every=ping_every
+        ws_url, origin, "projector", first_stage(db, event).projector_key, ping_every=ping_every
     )
     moderator = RoamingScreen(
-        ws_url, origin, "moderator", event.moderator_key, ping_every=ping_every
+        ws_url, origin, "moderator", first_stage(db, event).moderator_key, ping_every=ping_every
     )
     await projector.connect()
     await moderator.connect()

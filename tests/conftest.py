@@ -15,9 +15,10 @@ from starlette.testclient import TestClient
 
 from eventapp.app import create_app
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.settings import Settings
 from eventapp.voting.rules import PitchSpec, create_event
+from tests.support.seeding import first_stage
 from tests.support.servers import AppServer, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +122,12 @@ def event(db: Database) -> Event:
         ],
         db=db,
     )
+
+
+@pytest.fixture
+def stage(db: Database, event: Event) -> Stage:
+    """The event's only stage: its moderator and projector links."""
+    return first_stage(db, event)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from eventapp.admission.limits import MemoryLimiter, RedisLimiter
 from eventapp.admission.models import Mode
 from eventapp.admission.rules import address_group, device_label
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.organizing import attendees as electorate
 from eventapp.organizing import invites
 from eventapp.voting import queries
@@ -160,7 +160,7 @@ def test_limiter_lets_a_paced_hall_in_and_caps_a_flood(limiter_factory) -> None:
 
 
 def test_hall_mode_needs_the_current_code_and_refusals_create_nothing(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     _mode(db, event, Mode.HALL)
     secret = db.read(admission.read_admission, event.id).secret
@@ -178,7 +178,7 @@ def test_hall_mode_needs_the_current_code_and_refusals_create_nothing(
     assert ok.status_code == 303
     assert db.read(queries.attendee_count, event.id) == 1
     # The projector (and only it) can read the code.
-    shown = client.get(f"/e/{event.code}/projector/{event.projector_key}/admission.json").json()
+    shown = client.get(f"/e/{event.code}/projector/{stage.projector_key}/admission.json").json()
     assert shown["mode"] == "hall"
     assert shown["hall_code"] in {hall_code(secret, minute), hall_code(secret, minute + 1)}
     assert shown["join_url"].endswith(f"/e/{event.code}?hall={shown['hall_code']}")
@@ -443,7 +443,7 @@ def test_command_line_sets_admission_imports_invites_and_prints_badges(tmp_path)
 
 
 def test_merge_keeps_the_newest_vote_per_pitch_and_screens_follow(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     from tests.helpers import command, hello_attendee, hello_screen, of_type, receive_until
 
@@ -456,7 +456,7 @@ def test_merge_keeps_the_newest_vote_per_pitch_and_screens_follow(
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws_a,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws_b,
     ):
-        hello_screen(moderator, "moderator", event.moderator_key)
+        hello_screen(moderator, "moderator", stage.moderator_key)
         hello_attendee(ws_a, phone_a)
         hello_attendee(ws_b, phone_b)
         state = command(moderator, {"type": "next"})

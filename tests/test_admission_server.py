@@ -25,6 +25,7 @@ from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess
 from tests.support.joining import CSRF
+from tests.support.seeding import first_stage
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +92,7 @@ def test_hall_code_mode_refuses_a_thousand_joins_without_a_valid_code(
     assert db.read(queries.attendee_count, event.id) == 0
     # The projector's code admits (the current one, taken from the projector's endpoint).
     shown = httpx.get(
-        f"{app.url}/e/{event.code}/projector/{event.projector_key}/admission.json"
+        f"{app.url}/e/{event.code}/projector/{first_stage(db, event).projector_key}/admission.json"
     ).json()
     assert asyncio.run(_many(app.url, [(event.code, "Ada", shown["hall_code"])], 1)) == [303]
     assert db.read(queries.attendee_count, event.id) == 1

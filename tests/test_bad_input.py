@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import (
@@ -32,7 +32,7 @@ def _error(ws: object) -> dict[str, object]:
 def open_pitch(client: TestClient, event: Event) -> int:
     """Put the first pitch on stage with voting open; returns its id."""
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", event.organizer_key)
         state = command(mod, {"type": "open_voting", "pitch_id": 1})
     return int(state["event"]["current_pitch_id"])
 
@@ -174,9 +174,11 @@ def test_screen_with_a_wrong_key_is_refused(client: TestClient, event: Event, ro
     assert "This link is not valid." in page.text or "Dieser Link ist nicht gültig." in page.text
 
 
-def test_projector_key_does_not_grant_moderation(client: TestClient, event: Event) -> None:
+def test_projector_key_does_not_grant_moderation(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws:
-        ws.send_json({"type": "hello", "role": "moderator", "key": event.projector_key})
+        ws.send_json({"type": "hello", "role": "moderator", "key": stage.projector_key})
         assert _error(ws)["code"] == "forbidden"
 
 
@@ -281,8 +283,8 @@ def test_names_with_html_are_shown_as_text(client: TestClient, event: Event) -> 
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
 
 
-def test_pages_send_security_headers(client: TestClient, event: Event) -> None:
-    for path in ("/", f"/e/{event.code}", f"/e/{event.code}/projector/{event.projector_key}"):
+def test_pages_send_security_headers(client: TestClient, event: Event, stage: Stage) -> None:
+    for path in ("/", f"/e/{event.code}", f"/e/{event.code}/projector/{stage.projector_key}"):
         headers = client.get(path).headers
         csp = headers["content-security-policy"]
         assert "script-src 'self'" in csp

@@ -80,6 +80,19 @@ def test_demo_twice_refuses_the_busy_port_first_and_reuses_the_event(tmp_path: P
     assert _codes(third_out) == _codes(first_out) and len(_codes(first_out)) == 1
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM event")).scalar_one() == 1
+        # Two rooms (issue 15), the 18 pilot projects split between them.
+        rooms = conn.execute(
+            text(
+                "SELECT s.id, s.name, count(p.id) FROM stage s JOIN pitch p ON p.stage_id = s.id"
+                " GROUP BY s.id, s.name ORDER BY s.position"
+            )
+        ).all()
+    assert [(name, n) for _, name, n in rooms] == [("Saal A", 9), ("Saal B", 9)]
+    code = _codes(first_out)[0]
+    for stage_id, name, _ in rooms:
+        assert f"\n  {name}\n" in first_out
+        assert f"/e/{code}?stage={stage_id}" in first_out
+    assert first_out.count("/moderator/") == 2 and first_out.count("/projector/") == 2
     engine.dispose()
 
 

@@ -17,6 +17,7 @@ from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
 from tests.support.joining import join_http
 from tests.support.phones import LiveClient
+from tests.support.seeding import first_stage
 from tests.support.servers import RedisServer
 
 PHONES = 60
@@ -90,7 +91,9 @@ def test_concurrent_votes_and_changes_are_counted_exactly(
     event = create_event("Burst", [PitchSpec("Smart Parking")], db=db)
     app = app_processes(env)
 
-    expected, shown, pitch_id = asyncio.run(_run_burst(app.url, event.code, event.moderator_key))
+    expected, shown, pitch_id = asyncio.run(
+        _run_burst(app.url, event.code, first_stage(db, event).moderator_key)
+    )
 
     stored = db.read(queries.score_counts, pitch_id)
     assert stored == expected

@@ -12,10 +12,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
 from tests.network_helpers import Phone
+from tests.support.seeding import first_stage
 
 VOTES = {0: [5, 4, 4, 2], 1: [3, 5, 5]}  # pitch index -> scores, one attendee each
 
@@ -41,8 +42,8 @@ def voted(client: TestClient, db: Database) -> tuple[Event, dict[str, Any]]:
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
     ):
-        welcome = hello_screen(mod, "moderator", event.moderator_key)
-        hello_screen(projector, "projector", event.projector_key)
+        welcome = hello_screen(mod, "moderator", first_stage(db, event).moderator_key)
+        hello_screen(projector, "projector", first_stage(db, event).projector_key)
         ids = [p["id"] for p in welcome["event"]["pitches"]]
         for index, scores in VOTES.items():
             command(mod, {"type": "open_voting", "pitch_id": ids[index]})
@@ -163,12 +164,14 @@ def test_attendees_export_only_consented_fields(
     assert all(p["organisation"] is None for p in people if not p["name"])
 
 
-def test_unknown_export_and_wrong_key_find_nothing(client: TestClient, event: Event) -> None:
+def test_unknown_export_and_wrong_key_find_nothing(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     root = f"/e/{event.code}/organizer/{event.organizer_key}"
     for url in (
         f"{root}/export/nope.csv",
         f"{root}/export/votes.pdf",
-        f"/e/{event.code}/organizer/{event.moderator_key}/export/votes.csv",
+        f"/e/{event.code}/organizer/{stage.moderator_key}/export/votes.csv",
     ):
         response = client.get(url, headers={"accept-language": "en"})
         assert response.status_code == 404
@@ -202,9 +205,12 @@ def test_blind_event_export_ranks_like_the_projector_until_everything_is_reveale
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
     ):
         ids = [
-            p["id"] for p in hello_screen(mod, "moderator", event.moderator_key)["event"]["pitches"]
+            p["id"]
+            for p in hello_screen(mod, "moderator", first_stage(db, event).moderator_key)["event"][
+                "pitches"
+            ]
         ]
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(projector, "projector", first_stage(db, event).projector_key)
         for pitch_id, scores in zip(ids, ([4, 2], [5, 5, 5]), strict=True):
             command(mod, {"type": "open_voting", "pitch_id": pitch_id})
             for n, score in enumerate(scores):

@@ -21,6 +21,7 @@ from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import ORIGIN, command, csrf_of, hello_attendee, hello_screen, receive_until
 from tests.network_helpers import Phone
+from tests.support.seeding import first_stage
 
 HOSTILE = [
     "Ann;=1+1;",
@@ -76,7 +77,7 @@ def hostile_event(client: TestClient, db: Database) -> tuple[str, str, list[str]
         p.post(f"{p.net}/pitches/{pitches[0]}", {"role": "partner", "note": "=1+1;@x,-y"})
     # Votes, through the live socket.
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", first_stage(db, event).moderator_key)
         command(mod, {"type": "open_voting", "pitch_id": pitches[0]})
         for p in phones:
             with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws:

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from eventapp.app import create_app
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.i18n import (
     LOCALE_DIR,
     CatalogueError,
@@ -152,9 +152,9 @@ def test_tags_keep_the_spelling_typed_and_match_whatever_the_case() -> None:
 
 
 def test_screens_use_the_event_language_unless_the_link_says_otherwise(
-    client: TestClient, event: Event
+    client: TestClient, event: Event, stage: Stage
 ) -> None:
-    root = f"/e/{event.code}/projector/{event.projector_key}"
+    root = f"/e/{event.code}/projector/{stage.projector_key}"
     # The laptop's browser is English; the event is German: the projector stays German.
     page = client.get(root, headers=EN).text
     assert '<html lang="de">' in page and "Scannen und mitmachen" in page
@@ -163,18 +163,20 @@ def test_screens_use_the_event_language_unless_the_link_says_otherwise(
     # An unknown language falls back to the event's default.
     assert '<html lang="de">' in client.get(root + "?lang=xx", headers=EN).text
     moderator = client.get(
-        f"/e/{event.code}/moderator/{event.moderator_key}?lang=en", headers=DE
+        f"/e/{event.code}/moderator/{stage.moderator_key}?lang=en", headers=DE
     ).text
     assert '<html lang="en">' in moderator and 'href="?lang=de"' in moderator
 
 
-def test_refusals_carry_a_code_and_parameters(client: TestClient, event: Event) -> None:
+def test_refusals_carry_a_code_and_parameters(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     token = join(client, event.code, "Ada")
     with (
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone,
     ):
-        welcome = hello_screen(mod, "moderator", event.moderator_key)
+        welcome = hello_screen(mod, "moderator", stage.moderator_key)
         pitch = welcome["event"]["pitches"][0]["id"]
         command(mod, {"type": "open_voting", "pitch_id": pitch})
         hello_attendee(phone, token)

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.organizing import imports
 from eventapp.voting import queries
 from tests.helpers import ORIGIN, csrf_of, hello_screen, receive_until
@@ -54,7 +54,7 @@ def _titles(db: Database, event: Event) -> list[str]:
 
 
 def test_pitch_csv_is_previewed_then_imported_and_screens_update(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     # German Excel writes semicolons and Windows-1252.
     data = "Titel;Präsentiert von\nLeerstandsbörse;Wohnbau\nFrühwarnsystem Starkregen;Umweltamt\n"
@@ -63,7 +63,7 @@ def test_pitch_csv_is_previewed_then_imported_and_screens_update(
     assert _titles(db, event) == ["Smart Parking", "Heat Transition", "Housing Exchange"]
 
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         _confirm(client, event, "pitches", preview)
         state = receive_until(mod, lambda m: m["type"] == "state")
     expected = [

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from eventapp.app import create_app
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from tests.helpers import (
@@ -30,13 +30,14 @@ from tests.helpers import (
     of_type,
     receive_until,
 )
+from tests.support.seeding import first_stage
 
 EN = {"accept-language": "en"}
 
 
 def _open_first_pitch(client: TestClient, event: Event) -> int:
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        welcome = hello_screen(mod, "moderator", event.moderator_key)
+        welcome = hello_screen(mod, "moderator", event.organizer_key)
         first = welcome["event"]["pitches"][0]["id"]
         state = command(mod, {"type": "open_voting", "pitch_id": first})
     return int(state["event"]["current_pitch_id"])
@@ -137,7 +138,7 @@ def test_a_socket_that_never_says_hello_is_closed(quick_client: TestClient, even
 
 
 def test_sockets_per_attendee_are_capped_and_connected_counts_attendees(
-    quick_client: TestClient, event: Event
+    quick_client: TestClient, event: Event, stage: Stage
 ) -> None:
     client = quick_client
     ann, ben = join(client, event.code, "Ann"), join(client, event.code, "Ben")
@@ -148,7 +149,7 @@ def test_sockets_per_attendee_are_capped_and_connected_counts_attendees(
         client.websocket_connect(url, headers=ORIGIN) as tab2,
         client.websocket_connect(url, headers=ORIGIN) as ben_phone,
     ):
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(projector, "projector", stage.projector_key)
         hello_attendee(tab1, ann)
         hello_attendee(tab2, ann)
         hello_attendee(ben_phone, ben)
@@ -221,12 +222,14 @@ def test_a_quick_series_of_changes_is_slowed_not_closed(client: TestClient, even
         _still_works(phone)  # not closed (1008) although > 10 messages were refused
 
 
-def test_a_reset_tells_every_phone_to_rate_again(client: TestClient, event: Event) -> None:
+def test_a_reset_tells_every_phone_to_rate_again(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     pitch_id = _open_first_pitch(client, event)
     token = join(client, event.code, "Ann")
     with _ws(client, event) as phone, _ws(client, event) as mod:
         hello_attendee(phone, token)
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         phone.send_json({"type": "vote", "pitch_id": pitch_id, "score": 5, "seq": 3})
         receive_until(phone, of_type("vote_ack"))
         command(mod, {"type": "reset_votes", "pitch_id": pitch_id, "confirm": True})
@@ -237,12 +240,12 @@ def test_a_reset_tells_every_phone_to_rate_again(client: TestClient, event: Even
 
 
 def test_renewing_a_screen_link_closes_the_screens_that_used_the_old_one(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     root = f"/e/{event.code}/organizer/{event.organizer_key}"
     with _ws(client, event) as old_mod, _ws(client, event) as projector:
-        hello_screen(old_mod, "moderator", event.moderator_key)
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(old_mod, "moderator", stage.moderator_key)
+        hello_screen(projector, "projector", stage.projector_key)
         page = client.get(root)
         client.post(f"{root}/rotate/moderator", data={"csrf": csrf_of(page.text)}, headers=ORIGIN)
         error = receive_until(old_mod, of_type("error"))
@@ -253,7 +256,7 @@ def test_renewing_a_screen_link_closes_the_screens_that_used_the_old_one(
         assert closed.value.code == 4403
         # The projector's link was not renewed: it stays.
         _still_works(projector)
-    new_key = db.read(queries.event_by_code, event.code).moderator_key
+    new_key = first_stage(db, event).moderator_key
     with _ws(client, event) as new_mod:
         assert hello_screen(new_mod, "moderator", new_key)["role"] == "moderator"
 
@@ -275,7 +278,7 @@ HEAL = {"sqlite": "DROP TRIGGER refuse_votes", "postgresql": "DROP TRIGGER refus
 
 
 def test_a_vote_writer_that_fails_once_loses_no_vote(
-    client: TestClient, db: Database, event: Event, caplog: pytest.LogCaptureFixture
+    client: TestClient, db: Database, event: Event, stage: Stage, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A real fault: the database refuses the batch (a trigger), the writer crashes and is
     restarted; the phone hears not_saved, resends as the phone does, and is saved once."""
@@ -286,7 +289,7 @@ def test_a_vote_writer_that_fails_once_loses_no_vote(
             session.execute(text(statement))
         session.commit()
     with _ws(client, event) as mod, _ws(client, event) as a, _ws(client, event) as b:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         hello_attendee(a, tokens[0])
         hello_attendee(b, tokens[1])
         a.send_json({"type": "vote", "pitch_id": pitch_id, "score": 5, "seq": 7})
@@ -312,7 +315,7 @@ def test_a_vote_writer_that_fails_once_loses_no_vote(
 
 @pytest.mark.redis
 def test_reset_and_link_renewal_reach_sockets_on_another_process(
-    redis_server: Any, db: Database, event: Event
+    redis_server: Any, db: Database, event: Event, stage: Stage
 ) -> None:
     """Two apps (two hubs) share Redis: a vote, a reset and a renewed link made on one
     reach the sockets of the other."""
@@ -333,8 +336,8 @@ def test_reset_and_link_renewal_reach_sockets_on_another_process(
         ):
             hello_attendee(phone, token)
             hello_attendee(other_tab, token)
-            hello_screen(old_mod, "moderator", event.moderator_key)
-            hello_screen(mod, "moderator", event.moderator_key)
+            hello_screen(old_mod, "moderator", stage.moderator_key)
+            hello_screen(mod, "moderator", stage.moderator_key)
             phone.send_json({"type": "vote", "pitch_id": pitch_id, "score": 5, "seq": 3})
             receive_until(phone, of_type("vote_ack"))
             # The same phone's tab on the other process hears the stored vote too.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.voting import queries
 from tests.helpers import (
     ORIGIN,
@@ -19,14 +19,14 @@ from tests.helpers import (
 
 
 def test_vote_is_acknowledged_stored_and_counted_once(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     token = join(client, event.code, "Anna Becker", "Stadtwerke")
     with (
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone,
     ):
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         welcome = hello_attendee(phone, token)
         assert welcome["role"] == "attendee"
         assert welcome["my_votes"] == {}
@@ -75,10 +75,12 @@ def test_vote_is_acknowledged_stored_and_counted_once(
         assert screen["votes"][str(pitch_id)] == 1
 
 
-def test_reconnected_phone_gets_its_votes_back(client: TestClient, event: Event) -> None:
+def test_reconnected_phone_gets_its_votes_back(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     token = join(client, event.code, "Ben")
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         state = command(mod, {"type": "next"})
         pitch_id = state["event"]["current_pitch_id"]
         command(mod, {"type": "open_voting"})

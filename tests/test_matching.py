@@ -39,8 +39,6 @@ def event(matrix: str = "{}") -> Event:
     return Event(
         name="Forum",
         code="ABCDEF",
-        moderator_key="m",
-        projector_key="p",
         organizer_key="o",
         topics=json.dumps(TOPICS),
         org_type_matrix=matrix,

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from eventapp.app import create_app
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.settings import Settings
 from tests.conftest import ROOT
 from tests.helpers import (
@@ -81,14 +81,14 @@ def test_every_metric_is_documented_in_the_readme(metered: TestClient) -> None:
 
 
 def test_votes_sockets_and_writer_are_counted(
-    metered: TestClient, db: Database, event: Event, settings: Settings
+    metered: TestClient, db: Database, event: Event, stage: Stage, settings: Settings
 ) -> None:
     token = join(metered, event.code, "Anna")
     with (
         metered.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         metered.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone,
     ):
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         welcome = hello_attendee(phone, token)
         pitch_id = welcome["event"]["pitches"][0]["id"]
         command(mod, {"type": "open_voting", "pitch_id": pitch_id})

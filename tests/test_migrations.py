@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
@@ -32,13 +33,16 @@ from eventapp.enums import PitchState
 from eventapp.exports.registry import EXPORTERS
 from eventapp.networking import models as net
 from eventapp.settings import Settings
+from eventapp.voting import queries
 from tests.conftest import ROOT, DatabaseTarget
+from tests.helpers import ORIGIN, hello_attendee, hello_screen, of_type, receive_until
 
 SCHEMAS = ROOT / "tests" / "fixtures" / "schemas"
 CODE = "MGR8TE"
 KEYS = {"moderator_key": "m" * 24, "projector_key": "p" * 24, "organizer_key": "o" * 24}
 AT = datetime(2026, 5, 4, 9, 30, tzinfo=UTC)
 SALT = "5a17" * 8
+MOVED_TO_STAGE = ("moderator_key", "projector_key", "current_pitch_id", "version")
 
 
 def dataset(release: str) -> dict[str, list[dict[str, Any]]]:
@@ -262,6 +266,14 @@ def insert_models(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
                 values = dict(row)
                 if name == "pitch":
                     values["state"] = PitchState[row["state"]]
+                    values["stage_id"] = values["event_id"]  # one stage per event, same id
+                if name == "event":
+                    # 0007: the screen links, pitch on stage and version are the stage's.
+                    moved = {k: values.pop(k) for k in MOVED_TO_STAGE}
+                    session.add(classes[name](**values))
+                    session.flush()
+                    session.add(core.Stage(id=values["id"], event_id=values["id"], **moved))
+                    continue
                 session.add(classes[name](**values))
             session.flush()
         advance_sequences(session.connection(), rows)
@@ -290,6 +302,11 @@ def snapshot(db: Database) -> dict[str, str]:
     app = create_app(Settings(database_url="unused", namespace="mig"), database=db)
     root = f"/e/{CODE}/organizer/{KEYS['organizer_key']}"
     paths = [root, f"{root}/report", f"{root}/dashboard.json", f"/e/{CODE}"]
+    # The screens' links of before still open them (0007 moved the keys to the stage).
+    paths += [
+        f"/e/{CODE}/moderator/{KEYS['moderator_key']}",
+        f"/e/{CODE}/projector/{KEYS['projector_key']}",
+    ]
     paths += [f"{root}/export/{e.slug}.{fmt}" for e in EXPORTERS for fmt in ("csv", "json")]
     pages: dict[str, str] = {}
     with TestClient(app, base_url="http://testserver") as client:
@@ -425,5 +442,74 @@ def test_refuses_to_start_on_an_old_schema_when_told_not_to_migrate(
         db.prepare(auto_migrate=True)
         db.prepare(auto_migrate=False)
         assert db.revision() == schema.head_revision()
+    finally:
+        db.close()
+
+
+def test_a_one_stage_event_of_0006_upgrades_and_works_unchanged(
+    database_target: DatabaseTarget,
+) -> None:
+    """Issue 15: a database at 0006 (event with pitches, votes and a pitch on stage, open
+    for voting) upgrades to one stage per event; its links, current pitch, version and
+    votes are as before, and voting goes on."""
+    engine = engine_for(database_target)
+    with engine.connect() as conn:
+        command.upgrade(schema.alembic_config(conn), "0006")
+        conn.commit()
+    engine.dispose()
+    full = dataset("main_before_alembic")
+    rows = {k: full[k] for k in ("event", "attendee", "pitch", "vote", "consentrecord")}
+    rows["pitch"][1]["state"] = "OPEN"  # the pitch on stage (id 2) takes votes
+    # Columns 0004-0006 added without a server default: the model defaults.
+    rows["event"][0].update(
+        timezone="Europe/Berlin",
+        questions_enabled=True,
+        questions_anonymous=True,
+        questions_premoderated=False,
+        questions_open_minutes=5,
+        question_max_length=280,
+        questions_projector_top=False,
+    )
+    for a in rows["attendee"]:
+        a.update(address_group="", device="", via="open")
+    insert_raw(database_target, rows)
+
+    done = cli_migrate(database_target)
+    assert done.returncode == 0, done.stderr
+    assert model_diff(database_target) == []
+
+    db = Database(database_target.url, schema=database_target.schema)
+    try:
+        stages = db.read(lambda s: list(s.exec(select(core.Stage))))
+        assert [(x.event_id, x.name, x.current_pitch_id, x.version) for x in stages] == [
+            (1, "", 2, 7)
+        ]
+        assert (stages[0].moderator_key, stages[0].projector_key) == (
+            KEYS["moderator_key"],
+            KEYS["projector_key"],
+        )
+        pitches = db.read(lambda s: list(s.exec(select(core.Pitch))))
+        assert {p.stage_id for p in pitches} == {stages[0].id}
+        app = create_app(Settings(database_url="unused", namespace="mig15"), database=db)
+        with TestClient(app, base_url="http://testserver") as client:
+            for role in ("moderator", "projector"):
+                page = client.get(f"/e/{CODE}/{role}/{KEYS[role + '_key']}")
+                assert f'data-role="{role}"' in page.text
+            with client.websocket_connect(f"/e/{CODE}/ws", headers=ORIGIN) as mod:
+                welcome = hello_screen(mod, "moderator", KEYS["moderator_key"])
+                assert welcome["event"]["current_pitch_id"] == 2
+                assert welcome["event"]["version"] == 7
+                assert [p["title"] for p in welcome["event"]["pitches"]] == [
+                    "Smart Parking",
+                    "Heat Transition",
+                    "Housing Exchange",
+                ]
+            with client.websocket_connect(f"/e/{CODE}/ws", headers=ORIGIN) as phone:
+                welcome = hello_attendee(phone, "token-03-" + "x" * 20)  # Linus
+                assert welcome["my_votes"] == {"1": {"score": 2, "seq": 14}}
+                phone.send_json({"type": "vote", "pitch_id": 2, "score": 4, "seq": 50})
+                ack = receive_until(phone, of_type("vote_ack"))
+                assert (ack["pitch_id"], ack["score"]) == (2, 4)
+        assert db.read(queries.score_counts, 2) == {3: 1, 5: 1, 4: 1}
     finally:
         db.close()

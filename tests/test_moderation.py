@@ -8,7 +8,7 @@ from typing import Any
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import (
@@ -20,6 +20,7 @@ from tests.helpers import (
     of_type,
     receive_until,
 )
+from tests.support.seeding import first_stage
 
 
 def _vote(client: TestClient, event: Event, name: str, pitch_id: int, score: int) -> None:
@@ -41,14 +42,14 @@ def _screen_with(
 
 
 def test_projector_is_blind_until_reveal_but_shows_turnout(
-    client: TestClient, event: Event
+    client: TestClient, event: Event, stage: Stage
 ) -> None:
     with (
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
     ):
-        hello_screen(mod, "moderator", event.moderator_key)
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
+        hello_screen(projector, "projector", stage.projector_key)
         pitch_id = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         command(mod, {"type": "open_voting"})
         _vote(client, event, "A", pitch_id, 5)
@@ -78,17 +79,19 @@ def test_live_results_event_shows_tallies_while_voting(client: TestClient, db: D
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
     ):
-        hello_screen(mod, "moderator", event.moderator_key)
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(mod, "moderator", first_stage(db, event).moderator_key)
+        hello_screen(projector, "projector", first_stage(db, event).projector_key)
         pitch_id = command(mod, {"type": "open_voting", "pitch_id": 1})["event"]["current_pitch_id"]
         _vote(client, event, "A", pitch_id, 4)
         live = _screen_with(projector, lambda m: m["current"]["votes_in"] == 1)
         assert live["current"]["summary"]["distribution"]["4"] == 1
 
 
-def test_opening_another_pitch_closes_the_open_one(client: TestClient, event: Event) -> None:
+def test_opening_another_pitch_closes_the_open_one(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         first = command(mod, {"type": "open_voting", "pitch_id": 1})
         ids = [p["id"] for p in first["event"]["pitches"]]
         second = command(mod, {"type": "open_voting", "pitch_id": ids[1]})
@@ -98,10 +101,10 @@ def test_opening_another_pitch_closes_the_open_one(client: TestClient, event: Ev
 
 
 def test_next_walks_the_agenda_and_stops_at_the_last_pitch(
-    client: TestClient, event: Event
+    client: TestClient, event: Event, stage: Stage
 ) -> None:
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        welcome = hello_screen(mod, "moderator", event.moderator_key)
+        welcome = hello_screen(mod, "moderator", stage.moderator_key)
         ids = [p["id"] for p in welcome["event"]["pitches"]]
         seen = [command(mod, {"type": "next"})["event"]["current_pitch_id"] for _ in ids]
         assert seen == ids
@@ -111,10 +114,10 @@ def test_next_walks_the_agenda_and_stops_at_the_last_pitch(
 
 
 def test_reset_needs_confirmation_then_deletes_the_votes(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         pitch_id = command(mod, {"type": "open_voting", "pitch_id": 1})["event"]["current_pitch_id"]
         _vote(client, event, "A", pitch_id, 2)
         mod.send_json({"type": "reset_votes", "pitch_id": pitch_id, "confirm": False})

@@ -14,6 +14,7 @@ from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
 from tests.support.joining import join_http
 from tests.support.phones import LiveClient
+from tests.support.seeding import first_stage
 from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -38,8 +39,12 @@ def test_vote_through_one_process_shows_on_a_projector_of_the_other(
     async def scenario() -> tuple[dict[str, int], int, int]:
         moderator = LiveClient(b.url, event.code)
         projector = LiveClient(b.url, event.code)
-        await moderator.connect({"type": "hello", "role": "moderator", "key": event.moderator_key})
-        await projector.connect({"type": "hello", "role": "projector", "key": event.projector_key})
+        await moderator.connect(
+            {"type": "hello", "role": "moderator", "key": first_stage(db, event).moderator_key}
+        )
+        await projector.connect(
+            {"type": "hello", "role": "projector", "key": first_stage(db, event).projector_key}
+        )
         token_a = await join_http(a.url, event.code, "Phone on A")
         token_b = await join_http(b.url, event.code, "Phone on B")
         phone_a, phone_b = LiveClient(a.url, event.code), LiveClient(b.url, event.code)

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.organizing import queries as store
 from eventapp.voting import queries
 from tests.helpers import (
@@ -22,6 +22,7 @@ from tests.helpers import (
     of_type,
     receive_until,
 )
+from tests.support.seeding import first_stage
 
 EN = {"accept-language": "en"}
 SETTINGS = {
@@ -53,10 +54,10 @@ def _post(client: TestClient, event: Event, path: str, data: dict[str, str]) -> 
 
 
 def test_settings_are_saved_and_screens_get_the_new_state(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector:
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(projector, "projector", stage.projector_key)
         _post(client, event, "/settings", SETTINGS)
         state = receive_until(projector, of_type("state"))["event"]
     assert (state["name"], state["live_results"]) == ("Projektbörse 2026", True)
@@ -90,11 +91,11 @@ def test_bad_settings_are_refused_with_a_message_and_change_nothing(
 
 
 def test_scale_cannot_change_once_votes_exist(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     token = join(client, event.code, "Ada")
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         pitch_id = command(mod, {"type": "open_voting", "pitch_id": 1})["event"]["current_pitch_id"]
         with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone:
             hello_attendee(phone, token)
@@ -106,12 +107,12 @@ def test_scale_cannot_change_once_votes_exist(
 
 
 def test_pitches_are_added_edited_reordered_and_deleted_live(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     join(client, event.code, "Grace", "Stadtwerke")
     grace = db.read(shared.attendees_of_event, event.id)[0]
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
 
         def titles() -> list[str]:
             state = receive_until(mod, of_type("state"))["event"]
@@ -159,11 +160,11 @@ def test_pitches_are_added_edited_reordered_and_deleted_live(
 
 
 def test_rotating_a_screen_link_retires_the_old_one(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
-    old = event.moderator_key
+    old = stage.moderator_key
     _post(client, event, "/rotate/moderator", {})
-    new = db.read(queries.event_by_code, event.code).moderator_key
+    new = first_stage(db, event).moderator_key
     assert new != old
     gone = client.get(f"/e/{event.code}/moderator/{old}", headers=EN)
     assert gone.status_code == 404 and "This link is not valid." in gone.text
@@ -176,10 +177,12 @@ def test_rotating_a_screen_link_retires_the_old_one(
     assert f"/moderator/{new}" in console and f"/moderator/{old}" not in console
 
 
-def test_dashboard_counts_attendees_and_turnout_per_pitch(client: TestClient, event: Event) -> None:
+def test_dashboard_counts_attendees_and_turnout_per_pitch(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     tokens = [join(client, event.code, name) for name in ("A", "B", "C", "D")]
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         pitch_id = command(mod, {"type": "open_voting", "pitch_id": 1})["event"]["current_pitch_id"]
         for seq, token in enumerate(tokens[:3], start=1):
             with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as phone:
@@ -196,10 +199,10 @@ def test_dashboard_counts_attendees_and_turnout_per_pitch(client: TestClient, ev
     assert data["connections"] == 0
 
 
-def test_console_needs_the_organiser_key(client: TestClient, event: Event) -> None:
-    for key in (event.moderator_key, event.projector_key, "nope"):
+def test_console_needs_the_organiser_key(client: TestClient, event: Event, stage: Stage) -> None:
+    for key in (stage.moderator_key, stage.projector_key, "nope"):
         page = client.get(f"/e/{event.code}/organizer/{key}", headers=EN)
         assert page.status_code == 404 and "This link is not valid." in page.text
         assert "dashboard" not in page.text
     page = client.get(_root(event), headers=EN)
-    assert 'id="dashboard"' in page.text and event.projector_key in page.text
+    assert 'id="dashboard"' in page.text and stage.projector_key in page.text

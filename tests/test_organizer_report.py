@@ -16,6 +16,7 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
+from tests.support.seeding import first_stage
 
 SCORES = {0: [5, 5, 4], 1: [2, 3], 2: [4, 4, 4, 5]}
 
@@ -31,9 +32,9 @@ def voted(client: TestClient, db: Database) -> tuple[Event, dict[str, Any]]:
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as projector,
     ):
-        welcome = hello_screen(mod, "moderator", event.moderator_key)
+        welcome = hello_screen(mod, "moderator", first_stage(db, event).moderator_key)
         ids = [p["id"] for p in welcome["event"]["pitches"]]
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(projector, "projector", first_stage(db, event).projector_key)
         for index, scores in SCORES.items():
             command(mod, {"type": "open_voting", "pitch_id": ids[index]})
             for n, score in enumerate(scores):

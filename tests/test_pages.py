@@ -10,7 +10,7 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.voting.rules import PitchSpec, create_event
 
 
@@ -52,8 +52,10 @@ def test_join_qr_code_decodes_to_the_attendee_link(client: TestClient, event: Ev
     assert [d.text for d in decoded] == [f"http://testserver/e/{event.code}"]
 
 
-def test_projector_page_shows_the_code_and_qr(client: TestClient, event: Event) -> None:
-    page = client.get(f"/e/{event.code}/projector/{event.projector_key}")
+def test_projector_page_shows_the_code_and_qr(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
+    page = client.get(f"/e/{event.code}/projector/{stage.projector_key}")
     assert f'<p class="code" id="event-code">{event.code}</p>' in page.text
     assert f'src="/e/{event.code}/qr.svg"' in page.text
     assert 'data-role="projector"' in page.text

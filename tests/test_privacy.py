@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
-from eventapp.core.models import Attendee, ConsentRecord, Event
+from eventapp.core.models import Attendee, ConsentRecord, Event, Stage
 from eventapp.core.privacy import purge_expired, record_consent
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
@@ -38,12 +38,12 @@ def _vote(client: TestClient, event: Event, token: str, pitch_id: int, score: in
 
 
 def test_delete_my_data_keeps_the_votes_anonymously_and_tallies_unchanged(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     ada = join(client, event.code, "Ada Lovelace", "Analytical Engines")
     bob = join(client, event.code, "Bob", "Stadtwerke")
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         pitch_id = command(mod, {"type": "open_voting", "pitch_id": 1})["event"]["current_pitch_id"]
         _vote(client, event, ada, pitch_id, 5)
         _vote(client, event, bob, pitch_id, 2)
@@ -174,15 +174,17 @@ def test_purge_expired_removes_only_events_past_their_retention(db: Database) ->
 ASSET = re.compile(r'(?:src|href|action)="([^"]+)"|url\(([^)]+)\)|@import\s+"([^"]+)"')
 
 
-def test_no_page_asks_another_host_for_anything(client: TestClient, event: Event) -> None:
+def test_no_page_asks_another_host_for_anything(
+    client: TestClient, event: Event, stage: Stage
+) -> None:
     token = join(client, event.code, "Ada")
     root = f"/e/{event.code}/organizer/{event.organizer_key}"
     pages = [
         "/",
         f"/e/{event.code}",
         f"/e/{event.code}/privacy",
-        f"/e/{event.code}/moderator/{event.moderator_key}",
-        f"/e/{event.code}/projector/{event.projector_key}",
+        f"/e/{event.code}/moderator/{stage.moderator_key}",
+        f"/e/{event.code}/projector/{stage.projector_key}",
         root,
         f"{root}/report",
     ]

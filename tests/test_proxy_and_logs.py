@@ -24,6 +24,7 @@ from eventapp.core.models import Event
 from eventapp.settings import Settings
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import ROOT
+from tests.support.seeding import first_stage
 from tests.support.servers import free_port
 
 
@@ -83,8 +84,8 @@ def test_access_log_of_a_real_process_holds_no_key_or_token(tmp_path: Path) -> N
             f"/e/{code}/organizer/{event.organizer_key}",
             f"/e/{code}/organizer/{event.organizer_key}/export/votes.csv",
             f"/e/{code}/organizer/{event.organizer_key}/report",
-            f"/e/{code}/moderator/{event.moderator_key}",
-            f"/e/{code}/projector/{event.projector_key}",
+            f"/e/{code}/moderator/{first_stage(db, event).moderator_key}",
+            f"/e/{code}/projector/{first_stage(db, event).projector_key}",
             f"/e/{code}/n/{personal}",
             f"/e/{code}?key={secret_query}",
         ]
@@ -107,8 +108,8 @@ def test_access_log_of_a_real_process_holds_no_key_or_token(tmp_path: Path) -> N
     assert f"/e/{code}/n/*** HTTP/1.1" in text
     for secret in (
         event.organizer_key,
-        event.moderator_key,
-        event.projector_key,
+        first_stage(db, event).moderator_key,
+        first_stage(db, event).projector_key,
         personal,
         secret_query,
     ):

@@ -13,7 +13,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.questions import queries as qstore
 from eventapp.questions.models import Question, QuestionUpvote
 from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
@@ -63,7 +63,7 @@ def _connect(client: TestClient, event: Event) -> WebSocketTestSession:
 
 
 def test_ask_upvote_and_moderate_with_exact_counts_everywhere(
-    client: TestClient, event: Event, db: Database
+    client: TestClient, event: Event, stage: Stage, db: Database
 ) -> None:
     ada, bob, cem = (join(client, event.code, n) for n in ("Ada", "Bob", "Cem"))
     with (
@@ -73,8 +73,8 @@ def test_ask_upvote_and_moderate_with_exact_counts_everywhere(
         _connect(client, event) as b,
         _connect(client, event) as c,
     ):
-        hello_screen(mod, "moderator", event.moderator_key)
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
+        hello_screen(projector, "projector", stage.projector_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         for ws, token in ((a, ada), (b, bob), (c, cem)):
             hello_attendee(ws, token)
@@ -145,12 +145,12 @@ def test_ask_upvote_and_moderate_with_exact_counts_everywhere(
 
 
 def test_pre_moderation_shows_waiting_questions_only_to_asker_and_moderator(
-    client: TestClient, event: Event, db: Database
+    client: TestClient, event: Event, stage: Stage, db: Database
 ) -> None:
     db.call(lambda s: _set(s, event.id, questions_premoderated=True))
     ada, bob = join(client, event.code, "Ada"), join(client, event.code, "Bob")
     with _connect(client, event) as mod, _connect(client, event) as a, _connect(client, event) as b:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         hello_attendee(a, ada)
         hello_attendee(b, bob)
@@ -196,12 +196,18 @@ def _set(session: Any, event_id: int | None, **values: Any) -> None:
     ],
 )
 def test_bad_questions_are_refused_in_the_persons_language_and_nothing_is_stored(
-    client: TestClient, event: Event, db: Database, text: str, anonymous: bool, code: str
+    client: TestClient,
+    event: Event,
+    stage: Stage,
+    db: Database,
+    text: str,
+    anonymous: bool,
+    code: str,
 ) -> None:
     token = join(client, event.code, "Ada")
     client.cookies.set("ea_lang", "de")
     with _connect(client, event) as mod, _connect(client, event) as phone:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         hello_attendee(phone, token)
         error = _ask(phone, pitch, text, anonymous)
@@ -219,7 +225,7 @@ def test_bad_questions_are_refused_in_the_persons_language_and_nothing_is_stored
 
 
 def test_closed_foreign_anonymous_and_flooded_questions_are_refused(
-    client: TestClient, event: Event, db: Database
+    client: TestClient, event: Event, stage: Stage, db: Database
 ) -> None:
     from eventapp.voting.rules import PitchSpec, create_event
 
@@ -227,7 +233,7 @@ def test_closed_foreign_anonymous_and_flooded_questions_are_refused(
     other_pitch = db.read(qstore.load_feed, other.id, qstore.now_utc())  # noqa: F841
     token = join(client, event.code, "Ada")
     with _connect(client, event) as mod, _connect(client, event) as phone:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         state = command(mod, {"type": "next"})["event"]
         pitch = state["current_pitch_id"]
         later = state["pitches"][2]["id"]
@@ -255,11 +261,11 @@ def test_closed_foreign_anonymous_and_flooded_questions_are_refused(
 
 
 def test_questions_stay_open_for_the_set_minutes_after_the_pitch_left_the_stage(
-    client: TestClient, event: Event, db: Database
+    client: TestClient, event: Event, stage: Stage, db: Database
 ) -> None:
     token = join(client, event.code, "Ada")
     with _connect(client, event) as mod, _connect(client, event) as phone:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         first = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         command(mod, {"type": "next"})
         hello_attendee(phone, token)
@@ -270,7 +276,7 @@ def test_questions_stay_open_for_the_set_minutes_after_the_pitch_left_the_stage(
 
 
 def test_moderation_and_upvotes_need_the_right_role(
-    client: TestClient, event: Event, db: Database
+    client: TestClient, event: Event, stage: Stage, db: Database
 ) -> None:
     ada, bob = join(client, event.code, "Ada"), join(client, event.code, "Bob")
     with (
@@ -279,8 +285,8 @@ def test_moderation_and_upvotes_need_the_right_role(
         _connect(client, event) as a,
         _connect(client, event) as b,
     ):
-        hello_screen(mod, "moderator", event.moderator_key)
-        hello_screen(projector, "projector", event.projector_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
+        hello_screen(projector, "projector", stage.projector_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         hello_attendee(a, ada)
         hello_attendee(b, bob)

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event, Pitch
+from eventapp.core.models import Event, Pitch, Stage
 from eventapp.networking.models import ContactLink
 from eventapp.questions.models import Question, QuestionUpvote
 from tests.helpers import (
@@ -56,7 +56,7 @@ def asked(client: TestClient, event: Event) -> dict[str, Any]:
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as b,
         client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as c,
     ):
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", event.organizer_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         for ws, name in ((a, "Ada"), (b, "Bob"), (c, "Cem")):
             hello_attendee(ws, tokens[name])
@@ -228,7 +228,7 @@ def test_deleting_a_pitch_deletes_its_questions(
 
 
 def test_presenter_answers_a_named_asker_privately_through_a_contact_request(
-    client: TestClient, db: Database, event: Event
+    client: TestClient, db: Database, event: Event, stage: Stage
 ) -> None:
     presenter = Phone(client, db, event, "Petra", "Stadtwerke")
     asker = Phone(client, db, event, "Ada")
@@ -236,7 +236,7 @@ def test_presenter_answers_a_named_asker_privately_through_a_contact_request(
     for phone in (presenter, asker, shy):
         phone.save_profile()
     with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as mod:
-        hello_screen(mod, "moderator", event.moderator_key)
+        hello_screen(mod, "moderator", stage.moderator_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
 
     def make_presenter(session: Session) -> None:
@@ -275,14 +275,14 @@ def test_presenter_answers_a_named_asker_privately_through_a_contact_request(
 
 
 def test_no_page_names_an_anonymous_asker(
-    client: TestClient, event: Event, asked: dict[str, Any]
+    client: TestClient, event: Event, stage: Stage, asked: dict[str, Any]
 ) -> None:
     client.cookies.clear()
     client.cookies.set(f"ea_{event.code}", asked["tokens"]["Cem"])
     pages = [
         client.get(f"/e/{event.code}").text,
-        client.get(f"/e/{event.code}/moderator/{event.moderator_key}").text,
-        client.get(f"/e/{event.code}/projector/{event.projector_key}").text,
+        client.get(f"/e/{event.code}/moderator/{stage.moderator_key}").text,
+        client.get(f"/e/{event.code}/projector/{stage.projector_key}").text,
         client.get(f"{_root(event)}/report").text,
     ]
     assert 'id="qa"' in pages[0] and 'id="qa-mod"' in pages[1] and 'id="qa-projector"' in pages[2]

@@ -19,6 +19,7 @@ from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
 from tests.support.joining import join_http
 from tests.support.phones import LiveClient
+from tests.support.seeding import first_stage
 from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -63,9 +64,13 @@ def test_upvote_storm_with_duplicates_and_reconnects_ends_exact_everywhere(
     async def scenario() -> tuple[dict[int, int], list[dict[str, Any]], list[str]]:
         seen: list[str] = []  # every raw message, to check anonymity afterwards
         moderator = LiveClient(b.url, event.code)
-        await moderator.connect({"type": "hello", "role": "moderator", "key": event.moderator_key})
+        await moderator.connect(
+            {"type": "hello", "role": "moderator", "key": first_stage(db, event).moderator_key}
+        )
         projector = LiveClient(a.url, event.code)
-        await projector.connect({"type": "hello", "role": "projector", "key": event.projector_key})
+        await projector.connect(
+            {"type": "hello", "role": "projector", "key": first_stage(db, event).projector_key}
+        )
         await moderator.send({"type": "next"})
         state = await moderator.wait_for(
             lambda m: m["type"] == "state" and m["event"]["current_pitch_id"] is not None

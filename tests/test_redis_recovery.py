@@ -16,6 +16,7 @@ from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
 from tests.support.joining import join_http
 from tests.support.phones import LiveClient
+from tests.support.seeding import first_stage
 from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -40,7 +41,7 @@ def test_tallies_recover_after_redis_loses_its_state(
         tokens = await asyncio.gather(*(join_http(app.url, event.code, f"P{i}") for i in range(6)))
         moderator = LiveClient(app.url, event.code)
         welcome = await moderator.connect(
-            {"type": "hello", "role": "moderator", "key": event.moderator_key}
+            {"type": "hello", "role": "moderator", "key": first_stage(db, event).moderator_key}
         )
         pitch_id = welcome["event"]["pitches"][0]["id"]
         await moderator.send({"type": "open_voting", "pitch_id": pitch_id})

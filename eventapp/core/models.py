@@ -19,8 +19,8 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(unique=True, index=True, max_length=12)
     name: str = Field(max_length=120)
-    moderator_key: str = Field(max_length=64)
-    projector_key: str = Field(max_length=64)
+    # The moderator and projector links, the pitch on stage and the state version belong
+    # to each ``Stage`` (issue 15): an event is a conference with one or more stages.
     organizer_key: str = Field(max_length=64)
     scale_min: int = 1
     scale_max: int = 5
@@ -29,9 +29,6 @@ class Event(SQLModel, table=True):
     # True: the projector shows tallies while voting runs; False: only after reveal.
     live_results: bool = False
     language: str = Field(default="de", max_length=8)
-    current_pitch_id: int | None = None
-    # Bumped by every state change, so screens can drop out-of-order updates.
-    version: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     # Organiser settings (issue 5). ISO date of the event day; "" while unset.
     date: str = Field(default="", max_length=10)
@@ -61,9 +58,37 @@ class Event(SQLModel, table=True):
     questions_projector_top: bool = False
 
 
+class Stage(SQLModel, table=True):
+    """A room of the conference (issue 15): its own agenda of pitches, moderator and
+    projector links, pitch on stage and voting state. Every event has at least one; the
+    only stage of a one-stage event has the name "" and is shown as the event's name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    position: int = 0
+    name: str = Field(default="", max_length=80)
+    moderator_key: str = Field(max_length=64)
+    projector_key: str = Field(max_length=64)
+    current_pitch_id: int | None = None
+    # Bumped by every state change of this stage, so screens can drop out-of-order updates.
+    version: int = 0
+
+
+class AgendaSession(SQLModel, table=True):
+    """An optional block of a stage's pitches with a title and a start time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    stage_id: int = Field(foreign_key="stage.id", index=True)
+    position: int = 0
+    title: str = Field(max_length=160)
+    starts_at: datetime | None = None
+
+
 class Pitch(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="event.id", index=True)
+    stage_id: int = Field(foreign_key="stage.id", index=True)
+    session_id: int | None = Field(default=None, foreign_key="agendasession.id")
     position: int = 0
     title: str = Field(max_length=160)
     presenter: str = Field(default="", max_length=160)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Table, delete, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
-from eventapp.core.models import Attendee, ConsentRecord, Event, Partner, Pitch, utcnow
+from eventapp.core.models import Attendee, ConsentRecord, Event, Partner, Pitch, Stage, utcnow
 
 
 def partners_of_event(session: Session, event_id: int) -> list[Partner]:
@@ -89,6 +89,8 @@ def purge_event(session: Session, event_id: int) -> None:
     """Delete the event and every row that belongs to it, children first."""
     attendees = select(Attendee.id).where(Attendee.event_id == event_id).scalar_subquery()
     pitches = select(Pitch.id).where(Pitch.event_id == event_id).scalar_subquery()
+    # Sessions belong to a stage, not to the event (issue 15).
+    stages = select(Stage.id).where(Stage.event_id == event_id).scalar_subquery()
     session.execute(
         update(Pitch).where(col(Pitch.event_id) == event_id).values(presenter_attendee_id=None)
     )
@@ -98,6 +100,7 @@ def purge_event(session: Session, event_id: int) -> None:
         conditions: list[Any] = [c == event_id for c in _refs(table, "event")]
         conditions += [c.in_(attendees) for c in _refs(table, "attendee")]
         conditions += [c.in_(pitches) for c in _refs(table, "pitch")]
+        conditions += [c.in_(stages) for c in _refs(table, "stage")]
         if conditions:
             session.execute(table.delete().where(or_(*conditions)))
     session.execute(delete(Event).where(col(Event.id) == event_id))

@@ -42,6 +42,11 @@ FIELD_NAMES = (
     N_("tag"),
     N_("organisation type"),
     N_("time zone"),
+    # Stages and sessions (issue 15): import columns and console fields.
+    N_("stage"),
+    N_("session"),
+    N_("stage name"),
+    N_("session title"),
 )
 
 

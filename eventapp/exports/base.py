@@ -70,7 +70,21 @@ class ExportContext:
         return self.event.id
 
     def state(self) -> EventState:
+        """The first stage's state (settings such as the scale are the event's)."""
         return self.db.read(queries.load_state, self.event_id)
+
+    def states(self) -> list[EventState]:
+        """Every stage's state in the stages' order: the whole conference (issue 15)."""
+        return self.db.read(queries.load_states, self.event_id)
+
+    def pitch_places(self) -> dict[int, tuple[int, str]]:
+        """pitch id -> (its position on its stage, 1-based; its stage's name). The only
+        stage of a one-stage event is named as the event."""
+        return {
+            p.id: (index, state.stage_name)
+            for state in self.states()
+            for index, p in enumerate(state.pitches, start=1)
+        }
 
     def local_time(self, moment: datetime) -> str:
         """A stored (UTC) time in the event's zone, ISO 8601 with its offset."""

@@ -200,23 +200,25 @@ class PartnerInterests(Exporter):
 
     def table(self, ctx: ExportContext) -> Table:
         people = _people(ctx)
-        positions = {p.id: p.position + 1 for p in ctx.state().pitches}
+        places = ctx.pitch_places()
         rows: list[list[Any]] = []
         for item in ctx.db.read(net.list_partner_interests, ctx.event_id):
             person = people.get(item["attendee_id"])
             named = _named(person)
+            position, stage = places.get(item["pitch_id"], (None, ""))
             rows.append(
                 [
-                    positions.get(item["pitch_id"]),
+                    position,
                     item["pitch_title"],
                     item["name"] if named else None,
                     item["organization"] if named else None,
                     _role_label(item["role"], ctx),
                     item["note"] if named else None,
+                    stage,
                 ]
             )
         return Table(
-            ("position", "pitch", "person", "organisation", "role", "note"),
+            ("position", "pitch", "person", "organisation", "role", "note", "stage"),
             rows,
             "Names only for people opted in to networking.",
         )

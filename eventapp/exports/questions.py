@@ -32,13 +32,20 @@ class PitchQuestions:
     hidden: int
     upvotes: int
     top: tuple[QuestionView, ...]
+    stage: str = ""  # the stage's name (issue 15); a one-stage event's is the event's
+    stage_id: int = 0
 
 
 def questions_by_pitch(ctx: ExportContext) -> list[PitchQuestions]:
-    state = ctx.state()
+    """Every stage's pitches, stage by stage, each numbered on its stage."""
     grouped = qstore.by_pitch(ctx.db.read(qstore.questions_of_event, ctx.event_id))
     out = []
-    for position, pitch in enumerate(state.pitches, start=1):
+    agenda = [
+        (state, position, pitch)
+        for state in ctx.states()
+        for position, pitch in enumerate(state.pitches, start=1)
+    ]
+    for state, position, pitch in agenda:
         questions = grouped.get(pitch.id, [])
         counts = qstore.counts_by_state(questions)
         public = sorted(
@@ -55,6 +62,8 @@ def questions_by_pitch(ctx: ExportContext) -> list[PitchQuestions]:
                 hidden=counts[QuestionState.HIDDEN.value],
                 upvotes=sum(q.upvotes for q in questions),
                 top=tuple(public[:TOP_QUESTIONS]),
+                stage=state.stage_name,
+                stage_id=state.stage_id,
             )
         )
     return out
@@ -70,12 +79,16 @@ class Questions(Exporter):
     group = "questions"
 
     def table(self, ctx: ExportContext) -> Table:
-        state = ctx.state()
-        positions = {p.id: (i, p.title) for i, p in enumerate(state.pitches, start=1)}
+        # Stage by stage, then the pitch's place on its stage.
+        positions = {
+            p.id: (stage_index, i, p.title, state.stage_name)
+            for stage_index, state in enumerate(ctx.states())
+            for i, p in enumerate(state.pitches, start=1)
+        }
         rows: list[list[Cell]] = []
         questions = ctx.db.read(qstore.questions_of_event, ctx.event_id)
-        for q in sorted(questions, key=lambda q: (positions[q.pitch_id][0], -q.upvotes, q.id)):
-            position, title = positions[q.pitch_id]
+        for q in sorted(questions, key=lambda q: (positions[q.pitch_id][:2], -q.upvotes, q.id)):
+            _, position, title, stage = positions[q.pitch_id]
             rows.append(
                 [
                     position,
@@ -88,6 +101,7 @@ class Questions(Exporter):
                     q.hide_reason or None,
                     "yes" if q.highlighted else "no",
                     aware(q.created_at).isoformat(timespec="seconds"),
+                    stage,
                 ]
             )
         return Table(
@@ -102,6 +116,7 @@ class Questions(Exporter):
                 "hide_reason",
                 "on_projector",
                 "asked_at_utc",
+                "stage",
             ),
             rows,
             "asked_by is empty where the asker chose to stay anonymous. Upvotes are counted "

@@ -37,6 +37,9 @@ class PitchResult:
     shown: bool = True
     shown_adjusted: float | None = None
     shown_rank: int | None = None
+    # The stage the pitch is on (issue 15): ranks are per stage, as each projector shows.
+    stage_id: int = 0
+    stage: str = ""
 
 
 def _spread(summary: Summary) -> tuple[float | None, float | None]:
@@ -92,15 +95,22 @@ def pitch_results(
                 p in visible,
                 on_screen.adjusted if on_screen else None,
                 on_screen.rank if on_screen else None,
+                state.stage_id,
+                state.stage_name,
             )
         )
     return results
 
 
 def results_of(ctx: ExportContext) -> tuple[EventState, list[PitchResult]]:
-    state = ctx.state()
+    """The first stage's state (the event's scale and labels) and every stage's results,
+    stage by stage, each ranked within its stage as its projector ranks them."""
+    states = ctx.states()
     counts = ctx.db.read(queries.counts_by_pitch, ctx.event_id)
-    return state, pitch_results(state, counts, prior_weight=ctx.prior_weight)
+    results = [
+        r for state in states for r in pitch_results(state, counts, prior_weight=ctx.prior_weight)
+    ]
+    return states[0], results
 
 
 def _round(value: float | None) -> float | None:
@@ -133,7 +143,11 @@ class VotesPerPitch(Exporter):
             "shown",
             "rank_all",
             "adjusted_mean_all",
+            "stage",
         )
+        order = {
+            stage_id: i for i, stage_id in enumerate(dict.fromkeys(r.stage_id for r in results))
+        }
         rows: list[list[Cell]] = [
             [
                 r.shown_rank,
@@ -150,18 +164,26 @@ class VotesPerPitch(Exporter):
                 "yes" if r.shown else "no",
                 r.rank,
                 _round(r.adjusted),
+                r.stage,
             ]
-            # The fair rank first (the projector's and the report's order), then the rest.
+            # Stage by stage; within a stage the fair rank first (the projector's and the
+            # report's order), then the rest.
             for r in sorted(
                 results,
-                key=lambda r: (r.shown_rank is None, r.shown_rank or 0, r.rank or 0, r.position),
+                key=lambda r: (
+                    order[r.stage_id],
+                    r.shown_rank is None,
+                    r.shown_rank or 0,
+                    r.rank or 0,
+                    r.position,
+                ),
             )
         ]
         return Table(
             columns,
             rows,
-            "rank, adjusted_mean: the fair rank and adjusted mean, as on the projector and "
-            "in the report (pitches whose results were shown). "
+            "rank, adjusted_mean: the fair rank and adjusted mean within the pitch's stage, "
+            "as on its projector and in the report (pitches whose results were shown). "
             "rank_all, adjusted_mean_all: every voted pitch. "
             f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
             "votes at the overall mean. sd: sample standard deviation. "
@@ -175,10 +197,14 @@ class RawVotes(Exporter):
     description = N_("Every vote with a pseudonymous voter id (no names) and its time.")
 
     def table(self, ctx: ExportContext) -> Table:
-        titles = {p.id: (p.position + 1, p.title) for p in ctx.state().pitches}
+        titles = {
+            p.id: (p.position + 1, p.title, state.stage_name)
+            for state in ctx.states()
+            for p in state.pitches
+        }
         rows: list[list[Cell]] = []
         for v in ctx.db.read(queries.raw_votes, ctx.event_id):
-            position, title = titles.get(v.pitch_id, (None, ""))
+            position, title, stage = titles.get(v.pitch_id, (None, "", ""))
             rows.append(
                 [
                     ctx.pseudonym(v.attendee_id),
@@ -186,10 +212,11 @@ class RawVotes(Exporter):
                     title,
                     v.score,
                     ctx.local_time(v.updated_at),
+                    stage,
                 ]
             )
         return Table(
-            ("voter", "position", "pitch", "score", "time"),
+            ("voter", "position", "pitch", "score", "time", "stage"),
             rows,
             "voter: keyed pseudonym, the same for one person across pitches. "
             + ctx.db.read(admission.provenance, ctx.event_id).text(),

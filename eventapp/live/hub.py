@@ -13,7 +13,6 @@ a second, not 4,000. Payloads come from ``screens``; the tallies are kept equal 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
+from eventapp.core.permissions import screen_stage
 from eventapp.enums import Role
 from eventapp.errors import Refused
 from eventapp.live.connections import Connection, LiveEvent
@@ -257,13 +257,13 @@ class Hub:
 
     async def _close_replaced_screens(self, live: LiveEvent, role: Role) -> None:
         event = await self.db.run_read(queries.event_by_code, live.state.code)
-        if event is None:
+        if event is None or event.id is None:
             return
-        current = event.moderator_key if role is Role.MODERATOR else event.projector_key
+        stages = await self.db.run_read(queries.stages_of, event.id)
         refusal = Refused("link_replaced")
         text = encode(Error(code=refusal.code, message=refusal.message))
         for conn in list(live.screens):
-            if conn.role is role and not hmac.compare_digest(conn.key or "", current or ""):
+            if conn.role is role and screen_stage(event, stages, role, conn.key) is None:
                 conn.outbox.put(text)
                 conn.outbox.close(LINK_REPLACED, "link_replaced")
 

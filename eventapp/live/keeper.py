@@ -43,9 +43,9 @@ class TallyKeeper:
         live.needs_rebuild = False
         self.metrics.tally_rebuilds.inc()
         event_id = live.state.id
-        state = await self.db.run_read(queries.load_state, event_id)
+        state = await self.db.run_read(queries.load_state, event_id, live.state.stage_id or None)
         rows = await self.db.run_read(queries.votes_of_event, event_id)
-        rounds = {p.id: p.round for p in state.pitches}
+        rounds = await self.db.run_read(queries.pitch_rounds, event_id)
         await self.tallies.rebuild(
             event_id,
             [TallyVote(pid, rounds[pid], aid, score, seq) for pid, aid, score, seq in rows],

@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
 from eventapp.core.models import Event
-from eventapp.core.permissions import has_role
+from eventapp.core.permissions import screen_stage
 from eventapp.enums import SCREEN_ROLES, Role
 from eventapp.errors import Refused
 from eventapp.live.hub import TOO_MANY_SOCKETS, Connection, Hub, LiveEvent
@@ -281,7 +281,8 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
         votes = await session.db.run_read(queries.votes_of_attendee, attendee.id)
         my_votes = {str(p): StoredVote(score=s, seq=q) for p, (s, q) in votes.items()}
     elif msg.role in SCREEN_ROLES:
-        if not has_role(event, msg.role, msg.key):
+        stages = await session.db.run_read(queries.stages_of, session.event_id)
+        if screen_stage(event, stages, msg.role, msg.key) is None:
             raise Refused("forbidden")
         key = msg.key
     else:

@@ -27,6 +27,7 @@ from eventapp.core.models import Attendee, Pitch, Vote, utcnow
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.errors import Refused
 from eventapp.i18n import N_
+from eventapp.organizing.queries import bump_versions
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
 from eventapp.voting.rules import publish_state
@@ -196,7 +197,8 @@ def _active_in_event(session: Session, event_id: int, ids: Sequence[int]) -> lis
 def preview_removal(session: Session, event_id: int, ids: Sequence[int]) -> list[PitchChange]:
     """How each pitch's count and mean would change if these attendees were removed."""
     _active_in_event(session, event_id, ids)
-    state = queries.load_state(session, event_id)
+    states = queries.load_states(session, event_id)
+    state = states[0]
     before = queries.counts_by_pitch(session, event_id)
     gone: dict[int, Counter[int]] = defaultdict(Counter)
     for pitch_id, score in session.exec(
@@ -206,7 +208,7 @@ def preview_removal(session: Session, event_id: int, ids: Sequence[int]) -> list
     ).all():
         gone[pitch_id][score] += 1
     changes = []
-    for p in state.pitches:
+    for p in (p for s in states for p in s.pitches):
         counts = before.get(p.id, {})
         after = {s: n - gone[p.id][s] for s, n in counts.items()}
         b = summarize(counts, scale_min=state.scale_min, scale_max=state.scale_max)
@@ -230,9 +232,8 @@ def _new_rounds(session: Session, event_id: int) -> None:
     session.execute(
         update(Pitch).where(col(Pitch.event_id) == event_id).values(round=Pitch.round + 1)
     )
-    event = queries.lock_event(session, event_id)
-    event.version += 1
-    session.add(event)
+    queries.lock_event(session, event_id)
+    bump_versions(session, event_id)
 
 
 def clean_reason(reason: str) -> str:
@@ -386,14 +387,16 @@ async def sync_live(
 ) -> EventState:
     """After a change: rebuild the new rounds' tallies from SQL, then announce the state
     (screens switch to the new keys only once they hold the exact counts)."""
-    state: EventState = await db.run_read(queries.load_state, event_id)
+    states: list[EventState] = await db.run_read(queries.load_states, event_id)
     rows = await db.run_read(queries.votes_of_event, event_id)
-    rounds = {p.id: p.round for p in state.pitches}
+    rounds = await db.run_read(queries.pitch_rounds, event_id)
     await tallies.rebuild(
         event_id,
         [TallyVote(pid, rounds[pid], aid, score, seq) for pid, aid, score, seq in rows],
     )
-    return await publish_state(state, bus=bus, namespace=namespace)
+    for state in states[1:]:
+        await publish_state(state, bus=bus, namespace=namespace)
+    return await publish_state(states[0], bus=bus, namespace=namespace)
 
 
 # The organiser's changes as rules: the transaction, then ``sync_live`` (which publishes).

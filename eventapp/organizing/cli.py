@@ -199,7 +199,8 @@ def _run(args: argparse.Namespace, db: Database, settings: Settings) -> int:
     kind = args.command.removeprefix("import-")
     data = Path(args.file).read_bytes()
     existing = imports.existing_values(kind, event.id, db=db)
-    checked = imports.check_file(kind, data, args.file, existing)
+    stage_names = imports.stage_names(kind, event.id, db=db)
+    checked = imports.check_file(kind, data, args.file, existing, stage_names)
     for error in checked.errors:
         print(f"row {error.row}: {error.message}", file=sys.stderr)
     if checked.errors:

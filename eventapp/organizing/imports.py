@@ -67,6 +67,9 @@ KINDS = {
                 False,
                 ("präsentiert von", "vortragende", "organisation", "organization"),
             ),
+            # Stages and sessions (issue 15): by name, both optional.
+            Column("stage", "stage", 80, False, ("bühne", "saal", "raum", "room", "track")),
+            Column("session", "session", 160, False, ("sitzung", "block", "slot")),
         ),
         unique="title",
     ),
@@ -294,12 +297,31 @@ def _header_map(kind: ImportKind, header: Sequence[str]) -> dict[str, int]:
     return found
 
 
+def _unknown_stage(name: str, known: Sequence[str]) -> Refused:
+    return problem(
+        "unknown_stage",
+        "stage",
+        N_("names no stage of this event: %(name)s (stages: %(known)s)"),
+        {"name": name, "known": ", ".join(known)},
+    )
+
+
 def check_rows(
-    kind: ImportKind, table: Sequence[Sequence[str]], existing: Sequence[str] = ()
+    kind: ImportKind,
+    table: Sequence[Sequence[str]],
+    existing: Sequence[str] = (),
+    stages: Sequence[str] | None = None,
 ) -> CheckedImport:
-    """Validate every row; ``existing`` are values of the unique column already stored."""
+    """Validate every row; ``existing`` are values of the unique column already stored.
+
+    ``stages``: the names of the event's stages (pitches). A ``stage`` cell must name one
+    of them (case does not matter), or the row is refused with the known names: a typo
+    must not open a ghost room. Only an event that has just its one unnamed stage (it
+    never chose stages) gets the stages its file names created."""
     result = CheckedImport(kind)
     columns = _header_map(kind, table[0])
+    named = [s for s in stages or () if s]
+    creates_stages = stages is not None and not named
     seen: dict[str, int] = {v.casefold(): 0 for v in existing}
     for number, cells in enumerate(table[1:], start=2):
         if not any(c.strip() for c in cells):
@@ -332,6 +354,12 @@ def check_rows(
                 )
             except InvalidInput as exc:
                 problems.append(_problem(exc))
+        stage = row.get("stage", "")
+        if stages is not None and stage and not creates_stages:
+            if stage.casefold() not in {s.casefold() for s in named}:
+                problems.append(_unknown_stage(stage, named))
+            else:  # as the event spells it
+                row["stage"] = next(s for s in named if s.casefold() == stage.casefold())
         if not problems and kind.unique in row:
             key = row[kind.unique].casefold()
             if key in seen:
@@ -365,7 +393,12 @@ def _preview_mac(kind_slug: str, body: str, secret: str) -> str:
 
 
 def check_confirmed(
-    kind_slug: str, payload: str, *, secret: str, existing: Sequence[str] = ()
+    kind_slug: str,
+    payload: str,
+    *,
+    secret: str,
+    existing: Sequence[str] = (),
+    stages: Sequence[str] | None = None,
 ) -> CheckedImport:
     """The confirm step: the payload must be a preview this server signed, and it is
     checked again with the same row, field and size limits as the file was."""
@@ -386,7 +419,7 @@ def check_confirmed(
         raise ImportFileError("The file has more than %(n)s rows.", n=MAX_ROWS)
     table = [[c.key for c in kind.columns]]
     table += [[_cell(r.get(c.key, "")) for c in kind.columns] for r in rows]
-    return check_rows(kind, table, existing)
+    return check_rows(kind, table, existing, stages)
 
 
 def _cell(value: object) -> str:
@@ -394,10 +427,14 @@ def _cell(value: object) -> str:
 
 
 def check_file(
-    kind_slug: str, data: bytes, filename: str, existing: Sequence[str] = ()
+    kind_slug: str,
+    data: bytes,
+    filename: str,
+    existing: Sequence[str] = (),
+    stages: Sequence[str] | None = None,
 ) -> CheckedImport:
     kind = KINDS[kind_slug]
-    return check_rows(kind, read_table(data, filename), existing)
+    return check_rows(kind, read_table(data, filename), existing, stages)
 
 
 async def apply_import(
@@ -407,6 +444,13 @@ async def apply_import(
     if not checked.ok:
         raise ImportFileError("Nothing was imported: fix the rows listed and try again.")
     if checked.kind.slug == "pitches":
+        if any(r.get("stage") or r.get("session") for r in checked.rows):
+            from eventapp.voting.rules import new_key
+
+            states = await db.run(store.import_pitches, event_id, checked.rows, new_key)
+            for state in states:
+                await publish_state(state, bus=bus, namespace=namespace)
+            return states[0]
         specs = [(r["title"], r.get("presenter", ""), None) for r in checked.rows]
         state = await db.run(store.add_pitches, event_id, specs)
         return await publish_state(state, bus=bus, namespace=namespace)
@@ -417,5 +461,15 @@ def existing_values(kind_slug: str, event_id: int, *, db: Database) -> list[str]
     if kind_slug == "pitches":
         from eventapp.voting import queries
 
-        return [p.title for p in db.read(queries.load_state, event_id).pitches]
+        # Titles are unique across the conference: every stage's pitches.
+        return [p.title for s in db.read(queries.load_states, event_id) for p in s.pitches]
     return [p.name for p in db.read(shared.partners_of_event, event_id)]
+
+
+def stage_names(kind_slug: str, event_id: int, *, db: Database) -> list[str] | None:
+    """The event's stage names for a pitch import (None for other lists)."""
+    if kind_slug != "pitches":
+        return None
+    from eventapp.voting import queries
+
+    return [s.name for s in db.read(queries.stages_of, event_id)]

@@ -59,6 +59,40 @@ def font_name() -> str:
     return "Helvetica"
 
 
+def _leaderboard(results: Sequence[PitchResult]) -> list[PitchResult]:
+    return sorted((r for r in results if r.shown_rank is not None), key=lambda r: r.shown_rank or 0)
+
+
+def _unranked(results: Sequence[PitchResult]) -> list[tuple[PitchResult, str]]:
+    return [
+        (r, N_("No votes") if r.summary.n == 0 else N_("Not revealed"))
+        for r in results
+        if r.shown_rank is None
+    ]
+
+
+@dataclass(frozen=True)
+class StageSection:
+    """One stage's part of the report (issue 15): its leaderboard, ranked as its
+    projector ranked it, and its pitches' charts."""
+
+    stage_id: int
+    name: str
+    results: list[PitchResult]
+
+    @property
+    def leaderboard(self) -> list[PitchResult]:
+        return _leaderboard(self.results)
+
+    @property
+    def unranked(self) -> list[tuple[PitchResult, str]]:
+        return _unranked(self.results)
+
+    @property
+    def charted(self) -> list[PitchResult]:
+        return [r for r in self.results if r.shown_rank is not None]
+
+
 @dataclass(frozen=True)
 class Report:
     name: str
@@ -77,27 +111,35 @@ class Report:
     provenance: Provenance | None = None
 
     @property
+    def sections(self) -> list[StageSection]:
+        """Stage by stage, in the stages' order (a one-stage event: one section)."""
+        by_stage: dict[int, list[PitchResult]] = {}
+        names: dict[int, str] = {}
+        for r in self.results:
+            by_stage.setdefault(r.stage_id, []).append(r)
+            names[r.stage_id] = r.stage
+        return [StageSection(sid, names[sid], rs) for sid, rs in by_stage.items()]
+
+    @property
+    def several_stages(self) -> bool:
+        return len(self.sections) > 1
+
+    @property
     def leaderboard(self) -> list[PitchResult]:
         """The fair rank, the projector's table: revealed pitches by adjusted mean. One
         ranking everywhere (stage, report, PDF, exports), so published results match what
-        the hall saw."""
-        return sorted(
-            (r for r in self.results if r.shown_rank is not None), key=lambda r: r.shown_rank or 0
-        )
+        the hall saw. With several stages: each stage's table, stage by stage."""
+        return [r for section in self.sections for r in section.leaderboard]
 
     @property
     def unranked(self) -> list[tuple[PitchResult, str]]:
         """Pitches outside the fair rank, each with why: listed, never drawn as an empty
         chart and never placed in the table by votes the hall has not seen."""
-        return [
-            (r, N_("No votes") if r.summary.n == 0 else N_("Not revealed"))
-            for r in self.results
-            if r.shown_rank is None
-        ]
+        return [item for section in self.sections for item in section.unranked]
 
     @property
     def charted(self) -> list[PitchResult]:
-        return [r for r in self.results if r.shown_rank is not None]
+        return [r for section in self.sections for r in section.charted]
 
 
 def build_report(ctx: ExportContext, network: Network | None = None) -> Report:
@@ -314,6 +356,7 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
     base = getSampleStyleSheet()
     h1 = ParagraphStyle("h1", parent=base["Title"], fontName=bold)
     h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName=bold)
+    h3 = ParagraphStyle("h3", parent=base["Heading3"], fontName=bold)
     body = ParagraphStyle("body", parent=base["BodyText"], fontName=font)
 
     def esc(s: object) -> str:
@@ -345,54 +388,64 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
         Spacer(1, 0.4 * cm),
         Paragraph(_("Leaderboard"), h2),
     ]
-    rows: list[list[object]] = [[_("Fair rank"), _("Pitch"), "n", _("mean"), _("adjusted mean")]]
-    rows += [
-        [
-            str(r.shown_rank),
-            Paragraph(esc(r.title), body),
-            str(r.summary.n),
-            fmt.number(r.summary.mean),
-            fmt.number(r.shown_adjusted),
+    for section in report.sections:
+        if report.several_stages:
+            story.append(Paragraph(esc(section.name), h3))
+        rows: list[list[object]] = [
+            [_("Fair rank"), _("Pitch"), "n", _("mean"), _("adjusted mean")]
         ]
-        for r in report.leaderboard
-    ]
-    rows += [
-        [_(reason), Paragraph(esc(r.title), body), "0" if r.summary.n == 0 else "", "–", "–"]
-        for r, reason in report.unranked
-    ]
-    table = Table(rows, colWidths=[2.6 * cm, 8.8 * cm, 1.2 * cm, 1.6 * cm, 2.4 * cm], repeatRows=1)
-    table.setStyle(
-        TableStyle(
+        rows += [
             [
-                ("FONTNAME", (0, 0), (-1, -1), font),
-                ("FONTNAME", (0, 0), (-1, 0), bold),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.3, LINE),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                str(r.shown_rank),
+                Paragraph(esc(r.title), body),
+                str(r.summary.n),
+                fmt.number(r.summary.mean),
+                fmt.number(r.shown_adjusted),
             ]
+            for r in section.leaderboard
+        ]
+        rows += [
+            [_(reason), Paragraph(esc(r.title), body), "0" if r.summary.n == 0 else "", "–", "–"]
+            for r, reason in section.unranked
+        ]
+        table = Table(
+            rows, colWidths=[2.6 * cm, 8.8 * cm, 1.2 * cm, 1.6 * cm, 2.4 * cm], repeatRows=1
         )
-    )
+        table.setStyle(
+            TableStyle(
+                [
+                    ("FONTNAME", (0, 0), (-1, -1), font),
+                    ("FONTNAME", (0, 0), (-1, 0), bold),
+                    ("LINEBELOW", (0, 0), (-1, -1), 0.3, LINE),
+                    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ]
+            )
+        )
+        story.append(table)
     story += [
-        table,
         Paragraph(esc(_(RANKING_NOTE)), body),
         Spacer(1, 0.5 * cm),
         Paragraph(esc(_("Turnout over time (%(zone)s)", zone=fmt.timezone_name())), h2),
         turnout_chart(report.turnout, font=font, fmt=fmt),
         Paragraph(_("Votes per pitch"), h2),
     ]
-    for r in report.charted:
-        story.append(
-            KeepTogether(
-                [
-                    Paragraph(
-                        esc(f"{r.position}. {r.title}") + f" <font color='#5b6270'>(n = "
-                        f"{r.summary.n})</font>",
-                        body,
-                    ),
-                    distribution_chart(r, report.labels, font=font),
-                    Spacer(1, 0.3 * cm),
-                ]
+    for section in report.sections:
+        if report.several_stages:
+            story.append(Paragraph(esc(section.name), h3))
+        for r in section.charted:
+            story.append(
+                KeepTogether(
+                    [
+                        Paragraph(
+                            esc(f"{r.position}. {r.title}") + f" <font color='#5b6270'>(n = "
+                            f"{r.summary.n})</font>",
+                            body,
+                        ),
+                        distribution_chart(r, report.labels, font=font),
+                        Spacer(1, 0.3 * cm),
+                    ]
+                )
             )
-        )
     net = report.network
     story += [
         Paragraph(_("Networking"), h2),
@@ -405,8 +458,9 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
     story.append(network_chart(net, font=font, fmt=fmt))
     story.append(Paragraph(_("Questions"), h2))
     for pq in report.questions:
+        stage = f"{pq.stage} · " if report.several_stages else ""
         line = (
-            f"{pq.position}. {pq.title} – {_('asked')}: {fmt.integer(pq.asked)}, "
+            f"{stage}{pq.position}. {pq.title} – {_('asked')}: {fmt.integer(pq.asked)}, "
             f"{_('answered')}: {fmt.integer(pq.answered)}, {_('hidden')}: "
             f"{fmt.integer(pq.hidden)}, {_('upvotes')}: {fmt.integer(pq.upvotes)}"
         )

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
 from eventapp.messages import BusKeyRotated, encode
@@ -242,14 +242,22 @@ async def delete_pitch(
     return await publish_state(state, bus=bus, namespace=namespace)
 
 
-async def rotate_key(event: Event, role: str, *, db: Database, bus: Bus, namespace: str) -> Event:
+async def rotate_key(
+    event: Event,
+    role: str,
+    *,
+    db: Database,
+    bus: Bus,
+    namespace: str,
+    stage_id: int | None = None,
+) -> Stage:
     """Give a screen a new secret link; the old one stops working at once for new sockets
     and page loads, and already open screens with the old key are closed, on every
     process."""
     assert event.id is not None
     if role not in ROTATABLE:
         raise InvalidInput("link", "only the moderator and projector links can be renewed")
-    changed = await db.run(store.set_key, event.id, ROTATABLE[role], new_key())
+    changed = await db.run(store.set_key, event.id, ROTATABLE[role], new_key(), stage_id)
     envelope = BusKeyRotated(role="moderator" if role == "moderator" else "projector")
     await bus.publish(event_channel(namespace, event.id), encode(envelope))
     return changed

@@ -18,13 +18,14 @@ from eventapp.core import queries as shared
 from eventapp.core.models import Event
 from eventapp.core.permissions import can_organize
 from eventapp.core.validation import InvalidInput
+from eventapp.errors import Refused
 from eventapp.exports import base as exports
 from eventapp.exports import registry
 from eventapp.exports.voting import results_of
 from eventapp.i18n import N_
 from eventapp.networking.models import ORG_TYPE_LABELS
 from eventapp.organizing import forms as views
-from eventapp.organizing import imports, report
+from eventapp.organizing import imports, report, stages
 from eventapp.organizing import rules as organizing
 from eventapp.settings import Settings
 from eventapp.voting import queries
@@ -122,18 +123,15 @@ async def _attendee_ids(request: Request, event: Event) -> list[int]:
 async def add_pitch(request: Request, event: Event) -> Response:
     assert event.id is not None
     try:
-        pitch = organizing.clean_pitch(_form(request), await _attendee_ids(request, event))
-        await organizing.add_pitch(
-            event.id,
-            pitch,
-            db=request.state.db,
-            bus=request.state.hub.bus,
-            namespace=request.state.settings.namespace,
-        )
-    except InvalidInput as exc:
-        return await views.console(
-            request, event, status_code=400, errors=[_invalid(request, event, exc)]
-        )
+        form = _form(request)
+        pitch = organizing.clean_pitch(form, await _attendee_ids(request, event))
+        if form.get("place"):
+            stage_id, session_id = stages.parse_place(form)
+            await stages.add_pitch(event.id, pitch, stage_id, session_id, **_live(request))
+        else:
+            await organizing.add_pitch(event.id, pitch, **_live(request))
+    except (InvalidInput, Refused) as exc:
+        return await views.console(request, event, status_code=400, errors=[exc])
     return _home(event, "pitch", "pitches")
 
 
@@ -157,6 +155,11 @@ async def edit_pitch(request: Request, event: Event) -> Response:
                 bus=request.state.hub.bus,
                 namespace=request.state.settings.namespace,
             )
+        elif action == "place":
+            stage_id, session_id = stages.parse_place(form)
+            await stages.place_pitch(
+                event.id, _pitch_id(request), stage_id, session_id, **_live(request)
+            )
         elif action == "delete":
             await organizing.delete_pitch(
                 event.id,
@@ -176,15 +179,94 @@ async def edit_pitch(request: Request, event: Event) -> Response:
                 bus=request.state.hub.bus,
                 namespace=request.state.settings.namespace,
             )
-    except InvalidInput as exc:
-        return await views.console(
-            request, event, status_code=400, errors=[_invalid(request, event, exc)]
-        )
+    except (InvalidInput, Refused) as exc:
+        return await views.console(request, event, status_code=400, errors=[exc])
     except LookupError:
         return await views.console(
             request, event, status_code=404, errors=[N_("This pitch no longer exists.")]
         )
     return _home(event, "pitch", "pitches")
+
+
+def _live(request: Request) -> dict[str, Any]:
+    """Where a stage rule writes and announces: the database, bus and namespace."""
+    return {
+        "db": request.state.db,
+        "bus": request.state.hub.bus,
+        "namespace": request.state.settings.namespace,
+    }
+
+
+def _path_id(request: Request, name: str) -> int:
+    raw = str(request.path_params[name])
+    return int(raw) if raw.isdigit() else -1
+
+
+@organizer_only
+async def add_stage(request: Request, event: Event) -> Response:
+    assert event.id is not None
+    try:
+        await stages.add_stage(event.id, _form(request).get("name", ""), **_live(request))
+    except Refused as exc:
+        return await views.console(request, event, status_code=400, errors=[exc])
+    return _home(event, "stage", "stages")
+
+
+@organizer_only
+async def edit_stage(request: Request, event: Event) -> Response:
+    """Rename, move up/down or delete a stage (delete: confirm when it has votes)."""
+    assert event.id is not None
+    form, stage_id = _form(request), _path_id(request, "stage_id")
+    action = form.get("action", "rename")
+    try:
+        if action in ("up", "down"):
+            delta = -1 if action == "up" else 1
+            await stages.move_stage(event.id, stage_id, delta, **_live(request))
+        elif action == "delete":
+            await stages.delete_stage(
+                event.id, stage_id, confirm=form.get("confirm") == "yes", **_live(request)
+            )
+        else:
+            await stages.rename_stage(event.id, stage_id, form.get("name", ""), **_live(request))
+    except Refused as exc:
+        status = 404 if exc.code == "unknown_stage" else 400
+        return await views.console(request, event, status_code=status, errors=[exc])
+    return _home(event, "stage", "stages")
+
+
+@organizer_only
+async def add_session(request: Request, event: Event) -> Response:
+    assert event.id is not None
+    form = _form(request)
+    try:
+        title, starts = stages.clean_session(
+            form.get("title", ""), form.get("starts_at", ""), event.timezone
+        )
+        await stages.add_session(
+            event.id, _path_id(request, "stage_id"), title, starts, **_live(request)
+        )
+    except Refused as exc:
+        status = 404 if exc.code == "unknown_stage" else 400
+        return await views.console(request, event, status_code=status, errors=[exc])
+    return _home(event, "session", "stages")
+
+
+@organizer_only
+async def edit_session(request: Request, event: Event) -> Response:
+    assert event.id is not None
+    form, session_id = _form(request), _path_id(request, "session_id")
+    try:
+        if form.get("action") == "delete":
+            await stages.delete_session(event.id, session_id, **_live(request))
+        else:
+            title, starts = stages.clean_session(
+                form.get("title", ""), form.get("starts_at", ""), event.timezone
+            )
+            await stages.update_session(event.id, session_id, title, starts, **_live(request))
+    except Refused as exc:
+        status = 404 if exc.code == "unknown_session" else 400
+        return await views.console(request, event, status_code=status, errors=[exc])
+    return _home(event, "session", "stages")
 
 
 @organizer_only
@@ -197,11 +279,16 @@ async def import_file(request: Request, event: Event) -> Response:
     form = request.state.form
     db = request.state.db
     existing = await run_in_threadpool(imports.existing_values, kind, event.id, db=db)
+    stage_names = await run_in_threadpool(imports.stage_names, kind, event.id, db=db)
     try:
         if form.get("payload"):
             checked = await run_in_threadpool(
                 lambda: imports.check_confirmed(
-                    kind, str(form["payload"]), secret=event.export_salt, existing=existing
+                    kind,
+                    str(form["payload"]),
+                    secret=event.export_salt,
+                    existing=existing,
+                    stages=stage_names,
                 )
             )
             if checked.ok:
@@ -219,7 +306,7 @@ async def import_file(request: Request, event: Event) -> Response:
                 raise imports.ImportFileError("Choose a CSV or XLSX file first.")
             data = await upload.read(imports.MAX_BYTES + 1)
             checked = await run_in_threadpool(
-                imports.check_file, kind, data, upload.filename, existing
+                imports.check_file, kind, data, upload.filename, existing, stage_names
             )
     except imports.ImportFileError as exc:
         return await views.console(request, event, status_code=400, errors=[exc])
@@ -238,12 +325,17 @@ async def import_file(request: Request, event: Event) -> Response:
 @organizer_only
 async def rotate(request: Request, event: Event) -> Response:
     try:
+        raw = _form(request).get("stage", "")
+        stage_id = int(raw) if raw.isdigit() and len(raw) < 19 else None
         await organizing.rotate_key(
+            event, request.path_params["role"], stage_id=stage_id, **_live(request)
+        )
+    except LookupError:
+        return await views.console(
+            request,
             event,
-            request.path_params["role"],
-            db=request.state.db,
-            bus=request.state.hub.bus,
-            namespace=request.state.settings.namespace,
+            status_code=404,
+            errors=[Refused("unknown_stage", "No such stage in this event.")],
         )
     except InvalidInput as exc:
         return await views.console(
@@ -373,6 +465,10 @@ routes = [
     Route(ROOT + "/settings", save_settings, methods=["POST"]),
     Route(ROOT + "/pitches", add_pitch, methods=["POST"]),
     Route(ROOT + "/pitches/{pitch_id:id}", edit_pitch, methods=["POST"]),
+    Route(ROOT + "/stages", add_stage, methods=["POST"]),
+    Route(ROOT + "/stages/{stage_id:id}", edit_stage, methods=["POST"]),
+    Route(ROOT + "/stages/{stage_id:id}/sessions", add_session, methods=["POST"]),
+    Route(ROOT + "/sessions/{session_id:id}", edit_session, methods=["POST"]),
     Route(ROOT + "/import/{kind}", import_file, methods=["POST"]),
     Route(ROOT + "/rotate/{role}", rotate, methods=["POST"]),
     Route(ROOT + "/purge", purge, methods=["POST"]),

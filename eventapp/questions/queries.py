@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from eventapp.core.models import Attendee, Event, Pitch, utcnow
+from eventapp.core.models import Attendee, Event, Pitch, Stage, utcnow
 from eventapp.questions.models import PUBLIC_STATES, Question, QuestionState, QuestionUpvote
 
 
@@ -93,11 +93,18 @@ def window_closes(left_stage_at: datetime | None, minutes: int) -> datetime | No
     return None if left_stage_at is None else aware(left_stage_at) + timedelta(minutes=minutes)
 
 
-def is_open(event: Event, pitch: Pitch, now: datetime) -> bool:
-    """Open for questions: on stage, or left it less than the organiser's minutes ago."""
+def on_stage_ids(session: Session, event_id: int) -> set[int]:
+    """The pitches on stage right now, one per stage at most (issue 15)."""
+    rows = session.exec(select(Stage.current_pitch_id).where(Stage.event_id == event_id)).all()
+    return {int(x) for x in rows if x is not None}
+
+
+def is_open(event: Event, pitch: Pitch, now: datetime, on_stage: set[int]) -> bool:
+    """Open for questions: on a stage (``on_stage_ids``), or left it less than the
+    organiser's minutes ago."""
     if not event.questions_enabled or pitch.event_id != event.id:
         return False
-    if event.current_pitch_id == pitch.id:
+    if pitch.id in on_stage:
         return True
     closes = window_closes(pitch.left_stage_at, event.questions_open_minutes)
     return closes is not None and now < closes
@@ -141,17 +148,18 @@ def load_feed(session: Session, event_id: int, now: datetime) -> Feed:
     pitches = session.exec(
         select(Pitch).where(Pitch.event_id == event_id).order_by(col(Pitch.position))
     ).all()
+    on_stage = on_stage_ids(session, event_id)
     active = [
         ActivePitch(
             p.id,
             p.title,
-            p.id == event.current_pitch_id,
+            p.id in on_stage,
             None
-            if p.id == event.current_pitch_id
+            if p.id in on_stage
             else window_closes(p.left_stage_at, event.questions_open_minutes),
         )
         for p in pitches
-        if p.id is not None and is_open(event, p, now)
+        if p.id is not None and is_open(event, p, now, on_stage)
     ]
     ids = [a.pitch_id for a in active]
     questions = _views(
@@ -245,7 +253,7 @@ def add_question(session: Session, new: NewQuestion, now: datetime) -> QuestionV
         raise Refused("unknown_pitch", "No such pitch in this event.")
     if not event.questions_enabled:
         raise Refused("questions_off", "Questions are switched off for this event.")
-    if not is_open(event, pitch, now):
+    if not is_open(event, pitch, now, on_stage_ids(session, new.event_id)):
         raise Refused("questions_closed", "Questions to this pitch are closed.")
     if not new.show_name and not event.questions_anonymous:
         raise Refused("name_required", "This event does not allow anonymous questions.")
@@ -344,7 +352,11 @@ def commit_upvotes(
         elif row.up:
             event = session.get(Event, row.event_id)
             pitch = session.get(Pitch, question.pitch_id)
-            if event is None or pitch is None or not is_open(event, pitch, now):
+            if (
+                event is None
+                or pitch is None
+                or not is_open(event, pitch, now, on_stage_ids(session, row.event_id))
+            ):
                 verdict = Refused("questions_closed", "Questions to this pitch are closed.")
         if verdict is None:
             final[(row.question_id, row.attendee_id)] = row.up

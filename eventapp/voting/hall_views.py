@@ -13,7 +13,9 @@ from eventapp.admission import queries as admission
 from eventapp.admission.hallcode import PERIOD, current_code
 from eventapp.admission.models import Mode
 from eventapp.core.models import Event
-from eventapp.core.permissions import can_project
+from eventapp.core.permissions import screen_stage
+from eventapp.enums import Role
+from eventapp.voting import queries as voting
 from eventapp.web.pages import qr_svg
 from eventapp.web.render import base_url, render
 
@@ -22,7 +24,10 @@ async def _screen_event(request: Request) -> Event | None:
     event: Event | None = await request.state.db.run_read(
         admission.event_by_code, request.path_params["code"]
     )
-    if event is None or not can_project(event, request.path_params["key"]):
+    if event is None or event.id is None:
+        return None
+    stages = await request.state.db.run_read(voting.stages_of, event.id)
+    if screen_stage(event, stages, Role.PROJECTOR, request.path_params["key"]) is None:
         return None
     return event
 

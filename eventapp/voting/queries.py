@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from eventapp.admission.models import RemovedVote
-from eventapp.core.models import Attendee, Event, Pitch, Vote, utcnow
+from eventapp.core.models import Attendee, Event, Pitch, Stage, Vote, utcnow
 from eventapp.enums import ACCEPTS_VOTES, PitchState
 
 # ------------------------------------------------------------------ read models
@@ -53,8 +53,26 @@ class PitchInfo:
 
 
 @dataclass(frozen=True)
+class StageInfo:
+    """A stage as pickers and the moderator's overview name it."""
+
+    id: int
+    position: int
+    name: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.id, "position": self.position, "name": self.name}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StageInfo:
+        return cls(int(data["id"]), int(data["position"]), str(data["name"]))
+
+
+@dataclass(frozen=True)
 class EventState:
-    """What every screen and phone needs to know about an event, in one snapshot."""
+    """What every screen and phone on one stage needs to know, in one snapshot: the
+    event's settings, the stage's pitches, the pitch on stage and the stage's version
+    (issue 15: every stage has its own; ``stages`` lists all of the conference's)."""
 
     id: int
     code: str
@@ -66,6 +84,18 @@ class EventState:
     current_pitch_id: int | None
     version: int
     pitches: tuple[PitchInfo, ...] = field(default=())
+    stage_id: int = 0
+    stages: tuple[StageInfo, ...] = field(default=())
+
+    @property
+    def stage(self) -> StageInfo | None:
+        return next((s for s in self.stages if s.id == self.stage_id), None)
+
+    @property
+    def stage_name(self) -> str:
+        """The stage's name; the only stage of an event without one is the event."""
+        stage = self.stage
+        return stage.name if stage is not None and stage.name else self.name
 
     def pitch(self, pitch_id: int | None) -> PitchInfo | None:
         for p in self.pitches:
@@ -95,6 +125,8 @@ class EventState:
             "current_pitch_id": self.current_pitch_id,
             "version": self.version,
             "pitches": [p.as_json() for p in self.pitches],
+            "stage_id": self.stage_id,
+            "stages": [s.as_json() for s in self.stages],
         }
 
     @classmethod
@@ -111,6 +143,8 @@ class EventState:
             current_pitch_id=data["current_pitch_id"],
             version=int(data["version"]),
             pitches=tuple(PitchInfo.from_json(p) for p in data["pitches"]),
+            stage_id=int(data.get("stage_id", 0)),
+            stages=tuple(StageInfo.from_json(x) for x in data.get("stages", ())),
         )
 
 
@@ -119,18 +153,63 @@ def _pitch_info(p: Pitch) -> PitchInfo:
     return PitchInfo(p.id, p.position, p.title, p.presenter, PitchState(p.state), p.round)
 
 
-def load_state(session: Session, event_id: int) -> EventState:
+def stages_of(session: Session, event_id: int) -> list[Stage]:
+    """The conference's stages in their order (at least one)."""
+    return list(
+        session.exec(
+            select(Stage)
+            .where(Stage.event_id == event_id)
+            .order_by(col(Stage.position), col(Stage.id))
+        ).all()
+    )
+
+
+def stage_of_event(session: Session, event_id: int, stage_id: int | None = None) -> Stage:
+    """A stage of the event: the one named (LookupError if it belongs to another event)
+    or, without a name, the first."""
+    if stage_id is not None:
+        stage = session.get(Stage, stage_id)
+        if stage is None or stage.event_id != event_id:
+            raise LookupError(stage_id)
+        return stage
+    stages = stages_of(session, event_id)
+    if not stages:
+        raise LookupError(event_id)
+    return stages[0]
+
+
+def load_state(session: Session, event_id: int, stage_id: int | None = None) -> EventState:
+    """One stage's state (the first stage's when none is named)."""
     event = session.get(Event, event_id)
     if event is None:
         raise LookupError(event_id)
-    return _state_of(session, event)
+    return _state_of(session, event, stage_of_event(session, event_id, stage_id))
 
 
-def _state_of(session: Session, event: Event) -> EventState:
-    assert event.id is not None
+def pitch_rounds(session: Session, event_id: int) -> dict[int, int]:
+    """pitch_id -> round of every pitch of the conference (every stage): tally keys."""
+    rows = session.exec(select(Pitch.id, Pitch.round).where(Pitch.event_id == event_id)).all()
+    return {int(pid): int(rnd) for pid, rnd in rows if pid is not None}
+
+
+def load_states(session: Session, event_id: int) -> list[EventState]:
+    """Every stage's state, in the stages' order: the whole conference."""
+    event = session.get(Event, event_id)
+    if event is None:
+        raise LookupError(event_id)
+    stages = stages_of(session, event_id)
+    return [_state_of(session, event, stage, stages) for stage in stages]
+
+
+def _state_of(
+    session: Session, event: Event, stage: Stage, stages: Sequence[Stage] | None = None
+) -> EventState:
+    assert event.id is not None and stage.id is not None
     pitches = session.exec(
-        select(Pitch).where(Pitch.event_id == event.id).order_by(col(Pitch.position), col(Pitch.id))
+        select(Pitch).where(Pitch.stage_id == stage.id).order_by(col(Pitch.position), col(Pitch.id))
     ).all()
+    if stages is None:
+        stages = stages_of(session, event.id)
     labels = tuple(str(x) for x in json.loads(event.scale_labels or "[]"))
     return EventState(
         id=event.id,
@@ -140,9 +219,11 @@ def _state_of(session: Session, event: Event) -> EventState:
         scale_max=event.scale_max,
         scale_labels=labels,
         live_results=event.live_results,
-        current_pitch_id=event.current_pitch_id,
-        version=event.version,
+        current_pitch_id=stage.current_pitch_id,
+        version=stage.version,
         pitches=tuple(_pitch_info(p) for p in pitches),
+        stage_id=stage.id,
+        stages=tuple(StageInfo(int(x.id or 0), x.position, x.name) for x in stages),
     )
 
 
@@ -206,12 +287,31 @@ def attendee_count(session: Session, event_id: int) -> int:
 # ------------------------------------------------------------------ writes
 
 
-def add_event(session: Session, event: Event, pitch_titles: Sequence[tuple[str, str]]) -> Event:
+def add_event(
+    session: Session,
+    event: Event,
+    stages: Sequence[tuple[Stage, Sequence[tuple[str, str]]]],
+) -> Event:
+    """Store an event with its stages (at least one), each with its pitches."""
     session.add(event)
     session.flush()
     assert event.id is not None
-    for i, (title, presenter) in enumerate(pitch_titles):
-        session.add(Pitch(event_id=event.id, position=i, title=title, presenter=presenter))
+    for position, (stage, pitch_titles) in enumerate(stages):
+        stage.event_id = event.id
+        stage.position = position
+        session.add(stage)
+        session.flush()
+        assert stage.id is not None
+        for i, (title, presenter) in enumerate(pitch_titles):
+            session.add(
+                Pitch(
+                    event_id=event.id,
+                    stage_id=stage.id,
+                    position=i,
+                    title=title,
+                    presenter=presenter,
+                )
+            )
     session.commit()
     return event
 
@@ -228,6 +328,13 @@ def lock_event(session: Session, event_id: int) -> Event:
     return event
 
 
+def lock_stage(session: Session, event_id: int, stage_id: int | None = None) -> Stage:
+    """Row-lock a stage of the event (the first when none is named) so concurrent state
+    changes of that stage (from any process) serialise; other stages run in parallel."""
+    first = stage_of_event(session, event_id, stage_id)
+    return session.exec(select(Stage).where(Stage.id == first.id).with_for_update()).one()
+
+
 def set_pitch_states(
     session: Session,
     event_id: int,
@@ -235,13 +342,15 @@ def set_pitch_states(
     states: dict[int, PitchState],
     current_pitch_id: int | None,
     reset_pitch_id: int | None = None,
+    stage_id: int | None = None,
 ) -> EventState:
-    """Apply a moderator's state change in one transaction and return the new state."""
-    event = lock_event(session, event_id)
+    """Apply a moderator's state change of one stage in one transaction and return the
+    stage's new state. Pitches of other stages are never touched."""
+    stage = lock_stage(session, event_id, stage_id)
     for pitch_id, state in states.items():
         session.execute(
             update(Pitch)
-            .where(col(Pitch.id) == pitch_id, col(Pitch.event_id) == event_id)
+            .where(col(Pitch.id) == pitch_id, col(Pitch.stage_id) == stage.id)
             .values(state=state)
         )
     if reset_pitch_id is not None:
@@ -251,15 +360,17 @@ def set_pitch_states(
         session.execute(
             update(Pitch).where(col(Pitch.id) == reset_pitch_id).values(round=Pitch.round + 1)
         )
-    if event.current_pitch_id != current_pitch_id:
+    if stage.current_pitch_id != current_pitch_id:
         # Questions stay open for a while after a pitch leaves the stage (eventapp/questions).
-        _stamp_stage_change(session, event.current_pitch_id, current_pitch_id)
-    event.current_pitch_id = current_pitch_id
-    event.version += 1
-    session.add(event)
+        _stamp_stage_change(session, stage.current_pitch_id, current_pitch_id)
+    stage.current_pitch_id = current_pitch_id
+    stage.version += 1
+    session.add(stage)
     session.commit()
-    session.refresh(event)
-    return _state_of(session, event)
+    session.refresh(stage)
+    event = session.get(Event, event_id)
+    assert event is not None
+    return _state_of(session, event, stage)
 
 
 def _stamp_stage_change(session: Session, left: int | None, entered: int | None) -> None:

@@ -15,7 +15,7 @@ from eventapp.admission import queries as admission
 from eventapp.admission.rules import JoinOrigin
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
-from eventapp.core.models import Attendee, Event
+from eventapp.core.models import Attendee, Event, Stage
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.enums import ACCEPTS_VOTES, PitchState
 from eventapp.errors import Refused
@@ -61,6 +61,20 @@ class PitchSpec:
     presenter: str = ""
 
 
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage (room) of a new conference and its agenda."""
+
+    name: str
+    pitches: Sequence[PitchSpec] = ()
+
+
+def new_stage(name: str = "") -> Stage:
+    """A stage with fresh secret links (the caller sets event and position)."""
+    name = clean_text(name, field="stage name", max_length=80)
+    return Stage(event_id=0, name=name, moderator_key=new_key(), projector_key=new_key())
+
+
 def create_event(
     name: str,
     pitches: Sequence[PitchSpec],
@@ -70,9 +84,19 @@ def create_event(
     labels: Sequence[str] | None = None,
     live_results: bool = False,
     language: str = "de",
+    stages: Sequence[StageSpec] | None = None,
 ) -> Event:
-    """Create an event with its pitches; the caller prints or returns its links."""
+    """Create an event with its pitches; the caller prints or returns its links.
+
+    Without ``stages`` the event has one unnamed stage holding ``pitches``; with them,
+    one stage per spec (``pitches`` must then be empty)."""
     name = clean_text(name, field="name", max_length=120, required=True)
+    if stages is None:
+        stages = [StageSpec("", pitches)]
+    elif pitches:
+        raise InvalidInput("pitches", "give the pitches of each stage with the stage")
+    if not stages:
+        raise InvalidInput("stages", "a conference needs at least one stage")
     lo, hi = scale
     if not (0 <= lo < hi <= 10):
         raise InvalidInput("scale", "must be two whole numbers 0 ≤ min < max ≤ 10")
@@ -83,10 +107,16 @@ def create_event(
         raise InvalidInput("labels", "needs %(count)d labels, one per score", count=hi - lo + 1)
     specs = [
         (
-            clean_text(p.title, field="pitch title", max_length=160, required=True),
-            clean_text(p.presenter, field="presenter", max_length=160),
+            new_stage(stage.name),
+            [
+                (
+                    clean_text(p.title, field="pitch title", max_length=160, required=True),
+                    clean_text(p.presenter, field="presenter", max_length=160),
+                )
+                for p in stage.pitches
+            ],
         )
-        for p in pitches
+        for stage in stages
     ]
     for _attempt in range(10):
         code = new_code()
@@ -95,8 +125,6 @@ def create_event(
     event = Event(
         code=code,
         name=name,
-        moderator_key=new_key(),
-        projector_key=new_key(),
         organizer_key=new_key(),
         scale_min=lo,
         scale_max=hi,
@@ -152,6 +180,7 @@ async def _change(
         states=states,
         current_pitch_id=current,
         reset_pitch_id=reset,
+        stage_id=state.stage_id or None,
     )
     return await publish_state(new_state, bus=bus, namespace=namespace)
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from eventapp.core.models import Event
+from eventapp.core.models import Event, Stage
 from eventapp.i18n import (
     DEFAULT_TIMEZONE,
     LANGUAGES,
@@ -90,14 +90,26 @@ def base_url(request: Request) -> str:
     return f"{request.url.scheme}://{name}" + (f":{port}" if port and port != default else "")
 
 
-def event_links(event: Event, base: str) -> dict[str, str]:
-    """The four links of an event. Screens get secret keys; attendees only the code."""
+def event_links(event: Event, base: str, stage: Stage) -> dict[str, str]:
+    """The four links of an event (its moderator and projector links: of ``stage``).
+    Screens get secret keys; attendees only the code."""
     root = f"{base}/e/{event.code}"
     return {
         "attendee": root,
-        "moderator": f"{root}/moderator/{event.moderator_key}",
-        "projector": f"{root}/projector/{event.projector_key}",
+        "moderator": f"{root}/moderator/{stage.moderator_key}",
+        "projector": f"{root}/projector/{stage.projector_key}",
         "organizer": f"{root}/organizer/{event.organizer_key}",
+    }
+
+
+def stage_links(event: Event, base: str, stage: Stage) -> dict[str, str]:
+    """A stage's links: its moderator and projector screens, and the phone link that
+    puts a phone on this stage (what the stage's projector QR code encodes)."""
+    root = f"{base}/e/{event.code}"
+    return {
+        "attendee": f"{root}?stage={stage.id}",
+        "moderator": f"{root}/moderator/{stage.moderator_key}",
+        "projector": f"{root}/projector/{stage.projector_key}",
     }
 
 

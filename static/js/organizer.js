@@ -10,22 +10,42 @@
     if (el) { el.textContent = String(value); }
   }
 
+  function fill(body, key, id, cells) {
+    var row = document.createElement("tr");
+    row.setAttribute(key, String(id));
+    cells.forEach(function (cell) {
+      var td = document.createElement("td");
+      td.textContent = String(cell[0]);
+      if (cell[1]) { td.className = cell[1]; }
+      row.appendChild(td);
+    });
+    body.appendChild(row);
+  }
+
+  function clear(body) {
+    while (body.firstChild) { body.removeChild(body.firstChild); }
+  }
+
   function render(data) {
     text("dash-attendees", data.attendees);
     text("dash-connections", data.connections);
+    // Several stages (issue 15): what each stage is doing, and a stage column per pitch.
+    var stages = document.getElementById("dash-stages");
+    if (stages && data.stages) {
+      clear(stages);
+      data.stages.forEach(function (s) {
+        var state = s.state_label || "–";
+        fill(stages, "data-stage", s.id, [[s.name, ""], [s.current_title || "–", "title"],
+          [state, "state"], [s.votes, "num votes"], [s.turnout + " %", "num pct"]]);
+      });
+    }
     var body = document.getElementById("dash-pitches");
     if (!body) { return; }
-    while (body.firstChild) { body.removeChild(body.firstChild); }
+    clear(body);
     data.pitches.forEach(function (p) {
-      var row = document.createElement("tr");
-      row.setAttribute("data-pitch", String(p.id));
-      [[p.title, ""], [p.votes, "num votes"], [p.turnout + " %", "num pct"]].forEach(function (cell) {
-        var td = document.createElement("td");
-        td.textContent = String(cell[0]);
-        if (cell[1]) { td.className = cell[1]; }
-        row.appendChild(td);
-      });
-      body.appendChild(row);
+      var cells = [[p.title, ""], [p.votes, "num votes"], [p.turnout + " %", "num pct"]];
+      if (stages) { cells.unshift([p.stage, ""]); }
+      fill(body, "data-pitch", p.id, cells);
     });
   }
 

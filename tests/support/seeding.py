@@ -9,7 +9,8 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from eventapp.core.db import Database
-from eventapp.core.models import Attendee, Event, Vote
+from eventapp.core.models import Attendee, Event, Stage, Vote
+from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 
 
@@ -21,6 +22,17 @@ def new_event(db: Database, *, pitches: int, name: str = "Load test") -> Event:
         live_results=True,
         language="en",
     )
+
+
+def first_stage(db: Database, event: Event) -> Stage:
+    """The first (in a one-stage event: the only) stage, holding the screen links."""
+    assert event.id is not None
+    return db.read(queries.stages_of, event.id)[0]
+
+
+def stages(db: Database, event: Event) -> list[Stage]:
+    assert event.id is not None
+    return db.read(queries.stages_of, event.id)
 
 
 def seed_attendees(db: Database, event_id: int, count: int) -> list[tuple[int, str]]:
@@ -58,3 +70,18 @@ def stored_votes(db: Database, pitch_id: int) -> dict[int, tuple[int, int]]:
             )
         ).all()
     return {int(a): (int(s), int(q)) for a, s, q in rows}
+
+
+def seed_votes(db: Database, event_id: int, pitch_id: int, scores: list[int]) -> list[int]:
+    """One new attendee per score, each with that vote on the pitch, straight in SQL (for
+    tests of what the organiser sees, whichever stage the pitch is on); their ids."""
+    people = seed_attendees(db, event_id, len(scores))
+    with db.engine.begin() as conn:
+        conn.execute(
+            insert(Vote),
+            [
+                {"event_id": event_id, "pitch_id": pitch_id, "attendee_id": a, "score": s, "seq": 1}
+                for (a, _), s in zip(people, scores, strict=True)
+            ],
+        )
+    return [a for a, _ in people]
