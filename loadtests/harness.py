@@ -4,6 +4,7 @@ tests/support/: where results go, latency percentiles, a timer."""
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,3 +34,16 @@ def timer() -> Iterator[list[float]]:
         yield box
     finally:
         box.append(time.perf_counter() - started)
+
+
+# static/js/live.js, dropAndRetry(): 250 ms + Math.random() * min(15000, 500 * 2^attempt),
+# attempt counting the failed tries since the socket last opened (tests/test_drills.py
+# checks these numbers against live.js, so the drills follow the phones' real backoff).
+BACKOFF_BASE_S = 0.25
+BACKOFF_STEP_S = 0.5
+BACKOFF_CEILING_S = 15.0
+
+
+def phone_backoff(attempt: int) -> float:
+    """Seconds a phone waits before reconnect try ``attempt`` (0 right after the loss)."""
+    return BACKOFF_BASE_S + random.random() * min(BACKOFF_CEILING_S, BACKOFF_STEP_S * 2**attempt)
