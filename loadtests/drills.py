@@ -40,7 +40,7 @@ import uvloop
 from eventapp.core.db import Database
 from loadtests.bench import check_integrity, merge_votes
 from loadtests.crowd import Crowd, client_bound, lag_lines, spread
-from loadtests.harness import RESULTS, ms, percentile
+from loadtests.harness import RESULTS, listen_drops, ms, percentile
 from loadtests.setups import (
     Cpus,
     Target,
@@ -345,8 +345,10 @@ async def _storm(target: Target, args: argparse.Namespace, crowd: Crowd, out: Js
     await moderator.connect()
     # The first connect: every phone at once, 200 handshakes in flight (the bench's rate).
     cpu0 = target.cpu()
+    drops0 = listen_drops()
     with crowd.phase("connect"):
         answers = await crowd.ask("connect", concurrency=max(1, 200 // crowd.workers))
+    out["connect_syn_dropped"] = listen_drops() - drops0
     connected = sum(a["connected"] for a in answers)
     took = max(a["done"] for a in answers) - min(a["started"] for a in answers)
     out["connected"] = connected
@@ -370,6 +372,7 @@ async def _storm(target: Target, args: argparse.Namespace, crowd: Crowd, out: Js
 
     watching = asyncio.create_task(monitor())
     await asyncio.sleep(0.05)
+    drops0 = listen_drops()
     with crowd.phase("storm"):
         answers = await crowd.ask("storm", timeout=args.storm_timeout)
     watching.cancel()
@@ -393,6 +396,7 @@ async def _storm(target: Target, args: argparse.Namespace, crowd: Crowd, out: Js
         "back_100_s": at(100),
         "reconnects_per_s": round(len(back) / back[-1], 1) if back else None,
         "tries": dict(sorted(tries.items())),
+        "syn_dropped_accept_queue_full": listen_drops() - drops0,
         "failures": [f for a in answers for f in a["failures"]][:3],
         "server_cpu_s": round(storm_cpu, 2),
         "server_cpu_cores": round(storm_cpu / max(during[-1][0] - first[0], 1e-9), 2),
