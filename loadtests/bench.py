@@ -1,18 +1,19 @@
-"""The hall-sized benchmark: N phones on asyncio WebSocket clients against the real app,
-and in the same run against the bare-websockets floor (loadtests/floor.py).
+"""The hall-sized benchmark: N phones on asyncio WebSocket clients, spread over several
+client processes (loadtests/crowd.py), against the real app and in the same run against
+the bare-websockets floor (loadtests/floor.py), with the same clients.
 
-    python -m loadtests.bench --phones 10000
-    python -m loadtests.bench --phones 2000 --procs 2          # two processes, one Redis
-    python -m loadtests.bench --phones 2000 --workers 2        # uvicorn --workers 2
-    DATABASE_URL=postgresql://... python -m loadtests.bench --phones 5000
+    python -m loadtests.bench --phones 5000                          # embedded default
+    python -m loadtests.bench --phones 10000 --config pg-redis --procs 2
+    python -m loadtests.bench --phones 2000 --config sqlite-redis --workers 2
 
-It starts everything itself on 127.0.0.1 (app processes, redis-server when asked or
-needed, the floor), creates the event, joins ``--http-joins`` phones through the real
-join form (the join rate) and seeds the rest in SQL, connects them, and measures:
-memory per connection, the "voting opened" broadcast, a vote burst, sustained votes,
-ack and vote-to-projector latency, event-loop lag, and votes lost (acked vs SQL vs the
-projector). It prints a table with the floor's figures and the ratios, and writes JSON
-to loadtests/results/.
+It starts everything itself on 127.0.0.1 (app processes, redis-server, the floor; servers
+pinned to the first half of the CPUs, clients to the rest unless --no-pin), creates the
+event, joins ``--http-joins`` phones through the real join form (the join rate) and seeds
+the rest in SQL, connects them, and measures: connect rate and hello→welcome latency,
+memory per connection, the "voting opened" broadcast, a vote burst, sustained votes, ack
+and vote-to-projector latency, the server's event-loop lag, each client process's own
+loop lag per phase, and votes lost (acked vs SQL vs the projector). It prints a table with
+the floor's figures and the ratios, a README row, and writes JSON to loadtests/results/.
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,83 +36,87 @@ import psutil  # type: ignore[import-untyped]
 import uvloop
 
 from eventapp.core.db import Database
-from eventapp.settings import Settings
+from loadtests.crowd import Crowd, client_bound, lag_lines, spread
 from loadtests.harness import RESULTS, ms, percentile
-from tests.support.joining import join_many
-from tests.support.phones import Phone, Screen, Stats, connect_all, vote_to_screen
-from tests.support.seeding import first_stage, new_event, seed_attendees, stored_votes
-from tests.support.servers import (
-    ROOT,
-    AppServer,
-    Servers,
-    app_env,
-    free_port,
-    raise_fd_limit,
-    tree_rss,
-    wait_for_port,
+from loadtests.setups import (
+    Cpus,
+    Target,
+    add_options,
+    app_target,
+    check_config,
+    client_count,
+    database,
+    describe,
+    floor_target,
+    on_cpus,
+    split_cpus,
+    start_apps,
 )
+from tests.support.joining import join_many
+from tests.support.phones import Screen, vote_to_screen
+from tests.support.seeding import new_event, stored_votes
+from tests.support.servers import ROOT, Servers, raise_fd_limit
 
 Json = dict[str, Any]
 
 
-@dataclass
-class Target:
-    """What a run talks to: the app (one or more processes) or the floor."""
-
-    name: str
-    ws_urls: list[str]  # phones are spread over these, round-robin
-    origin: str
-    tokens: list[str]
-    moderator_key: str
-    projector_key: str
-    pitch_ids: list[int]
-    rss: Any  # () -> bytes
-    cpu: Any  # () -> seconds
-    db: Database | None = None
-    pid: int | None = None  # the process py-spy attaches to (--profile)
-
-
-async def run_phases(target: Target, args: argparse.Namespace) -> Json:
+async def run_phases(target: Target, args: argparse.Namespace, cpus: Cpus) -> Json:
     out: Json = {"target": target.name}
-    stats = Stats()
-    phones = [
-        Phone(
-            target.ws_urls[i % len(target.ws_urls)],
-            # Each process is its own origin (host:port), as a browser on it would send.
-            origin_of(target.ws_urls[i % len(target.ws_urls)]),
-            token,
-            stats,
-            ident=i,
-            deflate=not args.no_deflate,
-        )
-        for i, token in enumerate(target.tokens)
-    ]
+    crowd = await Crowd.start(
+        target.tokens,
+        target.ws_urls,
+        workers=client_count(args, cpus),
+        cpus=cpus.clients,
+        deflate=not args.no_deflate,
+    )
+    try:
+        await _phases(target, args, crowd, out)
+    finally:
+        out["client_lag"] = await crowd.lag_report()
+        await crowd.close()
+    for line in lag_lines(out["client_lag"]):
+        print(line, flush=True)
+    out["client_bound_phases"] = client_bound(out["client_lag"])
+    return out
+
+
+async def _phases(target: Target, args: argparse.Namespace, crowd: Crowd, out: Json) -> None:
     projector = Screen(target.ws_urls[0], target.origin, "projector", target.projector_key)
     moderator = Screen(target.ws_urls[0], target.origin, "moderator", target.moderator_key)
     await moderator.connect()
     await projector.connect()
+    phones = len(target.tokens)
 
     # ------------------------------------------------------------ connect
     await asyncio.sleep(1.0)
     rss_before = target.rss()
-    started = time.perf_counter()
-    connected, failures = await connect_all(phones, args.connect_concurrency)
-    took = time.perf_counter() - started
+    cpu0 = target.cpu()
+    concurrency = max(1, args.connect_concurrency // crowd.workers)
+    with crowd.phase("connect"):
+        answers = await crowd.ask("connect", concurrency=concurrency)
+    connected = sum(a["connected"] for a in answers)
+    took = max(a["done"] for a in answers) - min(a["started"] for a in answers)
+    connect_cpu = target.cpu() - cpu0
+    latencies = [x for a in answers for x in a["latencies"]]
     await asyncio.sleep(2.0)  # let allocations settle before reading memory
     rss_after = target.rss()
     out["connect"] = {
-        "phones": len(phones),
+        "phones": phones,
         "connected": connected,
-        "failures": failures[:5],
+        "failures": [f for a in answers for f in a["failures"]][:5],
         "seconds": round(took, 2),
         "per_second": round(connected / took, 1),
+        "hello_to_welcome_p50_ms": ms(percentile(latencies, 50)),
+        "hello_to_welcome_p99_ms": ms(percentile(latencies, 99)),
+        "server_cpu_s": round(connect_cpu, 2),
+        "server_cpu_ms_per_connect": round(connect_cpu * 1000 / max(connected, 1), 2),
         "rss_before_mib": round(rss_before / 2**20, 1),
         "rss_after_mib": round(rss_after / 2**20, 1),
         "kib_per_connection": round((rss_after - rss_before) / max(connected, 1) / 1024, 1),
     }
     print(
-        f"  [{target.name}] {connected}/{len(phones)} phones connected in {took:.1f} s, "
-        f"server RSS {rss_after / 2**20:.0f} MiB",
+        f"  [{target.name}] {connected}/{phones} phones connected in {took:.1f} s "
+        f"({out['connect']['per_second']}/s), server RSS {rss_after / 2**20:.0f} MiB",
         flush=True,
     )
 
@@ -125,18 +128,21 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
     if args.profile == "broadcast":
         spy = start_spy(target, "broadcast", 1.5 * (args.broadcast_rounds + 1) + 2)
     sequence = [others[r % len(others)] for r in range(args.broadcast_rounds)] + [vote_pitch]
-    for pitch in sequence:
-        await asyncio.sleep(0.5)
-        stats.opened[pitch] = []
-        t0 = time.perf_counter()
-        await moderator.command({"type": "open_voting", "pitch_id": pitch})
-        deadline = t0 + 15
-        while len(stats.opened[pitch]) < connected and time.perf_counter() < deadline:
-            await asyncio.sleep(0.01)
-        got = [t - t0 for t in stats.opened[pitch]]
-        rounds.append(
-            {"reached": len(got), "all_s": max(got) if got else None, "p50_s": percentile(got, 50)}
-        )
+    with crowd.phase("broadcast"):
+        for pitch in sequence:
+            await asyncio.sleep(0.5)
+            await crowd.ask("arm_opened", pitch=pitch)
+            t0 = time.perf_counter()
+            await moderator.command({"type": "open_voting", "pitch_id": pitch})
+            answers = await crowd.ask("opened", pitch=pitch, timeout=15)
+            got = [t - t0 for a in answers for t in a["times"]]
+            rounds.append(
+                {
+                    "reached": len(got),
+                    "all_s": max(got) if got else None,
+                    "p50_s": percentile(got, 50),
+                }
+            )
     all_times = [r["all_s"] for r in rounds if r["all_s"] is not None]
     out["broadcast"] = {
         "rounds": len(rounds),
@@ -153,66 +159,64 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
 
     # ------------------------------------------------------------ lag probe, in its own process
     probe_seconds = args.burst_seconds + args.sustained_seconds + 6
-    probe = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadtests.probe",
-            target.ws_urls[0],
-            "--seconds",
-            str(probe_seconds),
-            "--hello",
-            json.dumps({"type": "hello", "role": "projector", "key": target.projector_key}),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    with on_cpus(crowd_cpus(args)):
+        probe = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loadtests.probe",
+                target.ws_urls[0],
+                "--seconds",
+                str(probe_seconds),
+                "--hello",
+                json.dumps({"type": "hello", "role": "projector", "key": target.projector_key}),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
     if args.profile == "votes":
         spy = start_spy(target, "votes", probe_seconds)
     await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------ vote burst
     rng = random.Random(7)
-    stats.measured_pitch = vote_pitch
-    voting = [p for p in phones if p.ws is not None]
-    voters = rng.sample(voting, min(args.votes, len(voting)))
-    schedule = sorted((rng.uniform(0, args.burst_seconds), p) for p in voters)
+    voters = rng.sample(range(phones), min(args.votes, phones))
+    schedule = sorted((rng.uniform(0, args.burst_seconds), i, rng.randint(1, 5)) for i in voters)
     cpu0 = target.cpu()
-    t0 = time.perf_counter()
-    for at, phone in schedule:
-        delay = t0 + at - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await phone.vote(vote_pitch, rng.randint(1, 5))
-    sent_done = time.perf_counter()
-    await wait_acked(voters, 30)
-    burst_lat = list(stats.ack_latency)
-    out["burst_slow_acks"] = slow_acks(stats, t0)
-    last_ack = max(stats.first_acks) if stats.first_acks else time.perf_counter()
-    unacked = sum(1 for p in voters if vote_pitch in p.pending)
+    t0 = time.perf_counter() + 0.2
+    with crowd.phase("burst"):
+        answers = await crowd.ask(
+            "votes", spread(schedule, crowd), pitch=vote_pitch, t0=t0, wait=30
+        )
+    burst = merge_votes(answers)
+    burst_lat = burst["ack_latency"]
+    out["burst_slow_acks"] = slow_acks(burst_lat, burst["ack_sent"], t0)
+    last_ack = max(burst["first_acks"]) if burst["first_acks"] else time.perf_counter()
+    acked = burst["voters"] - burst["unacked"]
     out["burst"] = {
         "votes": len(voters),
         "window_s": args.burst_seconds,
-        "send_s": round(sent_done - t0, 2),
-        "acked": len(voters) - unacked,
-        "throughput_per_s": round((len(voters) - unacked) / max(last_ack - t0, 1e-9), 1),
+        "send_s": round(burst["sent_done"] - t0, 2),
+        "acked": acked,
+        "throughput_per_s": round(acked / max(last_ack - t0, 1e-9), 1),
         "ack_p50_ms": ms(percentile(burst_lat, 50)),
         "ack_p99_ms": ms(percentile(burst_lat, 99)),
         "ack_max_ms": ms(max(burst_lat) if burst_lat else None),
         "server_cpu_s": round(target.cpu() - cpu0, 2),
     }
+    first_acks = sorted(burst["first_acks"])
     shown = await projector.wait_for(
         lambda m: (
             (m.get("current") or {}).get("pitch_id") == vote_pitch
-            and (m.get("current") or {}).get("votes_in", 0) >= len(stats.first_acks)
+            and (m.get("current") or {}).get("votes_in", 0) >= len(first_acks)
         ),
         10,
     )
-    v2p = vote_to_screen(stats.first_acks, projector.screens, vote_pitch)
+    v2p = vote_to_screen(first_acks, projector.screens, vote_pitch)
     out["vote_to_projector"] = {
         "samples": len(v2p),
-        "missing": len(stats.first_acks) - len(v2p),
+        "missing": len(first_acks) - len(v2p),
         "p50_ms": ms(percentile(v2p, 50)),
         "p99_ms": ms(percentile(v2p, 99)),
         "reached": shown is not None,
@@ -220,29 +224,23 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
     print(f"  [{target.name}] burst: {out['burst']}", flush=True)
 
     # ------------------------------------------------------------ sustained votes (changes)
-    stats.ack_latency.clear()
-    stats.ack_sent.clear()
-    for phone in voting:
-        phone.inflight.clear()
     sustained_n = int(args.rate * args.sustained_seconds)
-    t0 = time.perf_counter()
+    schedule = [
+        (i / args.rate, rng.randrange(phones), rng.randint(1, 5)) for i in range(sustained_n)
+    ]
     cpu0 = target.cpu()
-    touched: set[Phone] = set()
-    for i in range(sustained_n):
-        delay = t0 + i / args.rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        phone = voting[rng.randrange(len(voting))]
-        touched.add(phone)
-        await phone.vote(vote_pitch, rng.randint(1, 5))
-    sent_s = time.perf_counter() - t0
-    await wait_acked(list(touched), 60)
+    t0 = time.perf_counter() + 0.2
+    with crowd.phase("sustained"):
+        answers = await crowd.ask(
+            "votes", spread(schedule, crowd), pitch=vote_pitch, t0=t0, wait=60
+        )
+    sustained = merge_votes(answers)
     done = time.perf_counter() - t0
-    sus_lat = list(stats.ack_latency)
+    sus_lat = sustained["ack_latency"]
     out["sustained"] = {
         "offered_per_s": args.rate,
         "votes": sustained_n,
-        "send_s": round(sent_s, 2),
+        "send_s": round(sustained["sent_done"] - t0, 2),
         "acked": len(sus_lat),
         "acked_per_s": round(len(sus_lat) / max(done, 1e-9), 1),
         "ack_p50_ms": ms(percentile(sus_lat, 50)),
@@ -267,23 +265,32 @@ async def run_phases(target: Target, args: argparse.Namespace) -> Json:
 
     # ------------------------------------------------------------ votes lost, tallies exact
     if target.db is not None:
-        out["integrity"] = await check_integrity(target.db, vote_pitch, voting, projector)
-    out["errors"] = dict(stats.errors)
-    out["disconnects"] = stats.disconnects
+        out["integrity"] = await check_integrity(target.db, vote_pitch, crowd, projector)
     await moderator.close()
     await projector.close()
-    await close_all(phones)
-    return out
 
 
-def slow_acks(stats: Stats, t0: float) -> list[tuple[float, float]]:
+def crowd_cpus(args: argparse.Namespace) -> set[int] | None:
+    return split_cpus(args.pin).clients
+
+
+def merge_votes(answers: list[Json]) -> Json:
+    """The workers' answers to one ``votes`` phase as one: samples concatenated."""
+    return {
+        "ack_latency": [x for a in answers for x in a["ack_latency"]],
+        "ack_sent": [x for a in answers for x in a["ack_sent"]],
+        "first_acks": [x for a in answers for x in a["first_acks"]],
+        "voters": sum(a["voters"] for a in answers),
+        "unacked": sum(a["unacked"] for a in answers),
+        "skipped": sum(a["skipped"] for a in answers),
+        "sent_done": max(a["sent_done"] for a in answers),
+    }
+
+
+def slow_acks(latency: list[float], sent: list[float], t0: float) -> list[tuple[float, float]]:
     """(seconds into the phase, ms) of the slowest 2% acks: are they one stall or spread?"""
-    pairs = sorted(zip(stats.ack_latency, stats.ack_sent, strict=True), reverse=True)
-    return [(round(sent - t0, 2), ms(lat) or 0.0) for lat, sent in pairs[: len(pairs) // 50]]
-
-
-def origin_of(ws_url: str) -> str:
-    return "http://" + ws_url.split("://", 1)[1].split("/", 1)[0]
+    pairs = sorted(zip(latency, sent, strict=True), reverse=True)
+    return [(round(at - t0, 2), ms(lat) or 0.0) for lat, at in pairs[: len(pairs) // 50]]
 
 
 def start_spy(target: Target, phase: str, seconds: float) -> subprocess.Popen[bytes] | None:
@@ -314,47 +321,26 @@ def start_spy(target: Target, phase: str, seconds: float) -> subprocess.Popen[by
     )
 
 
-async def wait_acked(phones: list[Phone], timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline and any(p.pending for p in phones):
-        await asyncio.sleep(0.05)
-
-
-async def check_integrity(
-    db: Database, pitch_id: int, phones: list[Phone], projector: Screen
-) -> Json:
+async def check_integrity(db: Database, pitch_id: int, crowd: Crowd, projector: Screen) -> Json:
+    """Acked (what every phone was told is saved) vs SQL vs the projector."""
     stored = await asyncio.to_thread(stored_votes, db, pitch_id)
-    acked = 0
-    lost = 0
-    attendee_ids: dict[Phone, int] = {}
-    for phone in phones:
-        if pitch_id not in phone.acked:
-            continue
-        acked += 1
-        aid = phone.attendee_id
-        if aid is None:
-            continue
-        attendee_ids[phone] = aid
-        row = stored.get(aid)
-        if row is None or row[1] < phone.acked[pitch_id][1]:
-            lost += 1
+    answers = await crowd.ask("acked", pitch=pitch_id)
+    acked = [row for a in answers for row in a["acked"]]
+    lost = sum(1 for aid, _score, seq in acked if stored.get(aid, (0, -1))[1] < seq)
+    # What the phones were told is saved, newest per phone, must be what SQL holds.
+    mismatched = sum(1 for aid, score, _seq in acked if stored.get(aid, (None, 0))[0] != score)
     sql_counts = Counter(score for score, _seq in stored.values())
     expected = {str(s): sql_counts.get(s, 0) for s in range(1, 6)}
     screen = await projector.wait_for(
         lambda m: ((m.get("current") or {}).get("summary") or {}).get("distribution") == expected,
-        5,
+        10,
     )
     shown = ((projector.last() or {}).get("current") or {}).get("summary") or {}
-    # What the phones were told is saved, newest per phone, must be what SQL holds.
-    mismatched = sum(
-        1
-        for phone, aid in attendee_ids.items()
-        if not phone.pending and stored.get(aid, (None, None))[0] != phone.acked[pitch_id][0]
-    )
     return {
-        "acked_phones": acked,
+        "acked_phones": len(acked),
         "stored_rows": len(stored),
         "lost": lost,
+        "pending": sum(a["pending"] for a in answers),
         "acked_score_differs_from_sql": mismatched,
         "sql_counts": expected,
         "projector_counts": shown.get("distribution"),
@@ -362,119 +348,41 @@ async def check_integrity(
     }
 
 
-async def close_all(phones: list[Phone]) -> None:
-    gate = asyncio.Semaphore(500)
-
-    async def one(p: Phone) -> None:
-        async with gate:
-            await p.drop()
-
-    await asyncio.wait_for(asyncio.gather(*(one(p) for p in phones)), 120)
-
-
 # ------------------------------------------------------------------ the two targets
 
 
-async def bench_app(args: argparse.Namespace, servers: Servers) -> Json:
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{servers.workdir / 'bench.db'}"
-    database_url = Settings.from_environ({"DATABASE_URL": database_url}).database_url
-    db = Database(database_url)
-    db.migrate()  # the real path: every table, whatever this process imported
-    redis_url = None
-    if args.redis or args.procs > 1 or args.workers > 1:
-        redis_url = servers.start_redis().url
-    env = app_env(database_url, redis_url, f"bench-{uuid.uuid4().hex[:8]}")
-    apps: list[AppServer] = [
-        servers.start_app(env, workers=args.workers) for _ in range(args.procs)
-    ]
-    event = new_event(db, pitches=args.pitches)
-    assert event.id is not None
-    http_joins = min(args.http_joins, args.phones)
-    t0 = time.perf_counter()
-    joined = await join_many(apps[0].url, event.code, http_joins, args.join_concurrency)
-    join_s = time.perf_counter() - t0
-    seeded = await asyncio.to_thread(seed_attendees, db, event.id, args.phones - http_joins)
-    tokens = joined + [t for _aid, t in seeded]
-    pitch_ids = [p.id for p in db.read(_pitches, event.id)]
-    target = Target(
-        name="app",
-        ws_urls=[f"{a.ws_base}/e/{event.code}/ws" for a in apps],
-        origin=apps[0].url,
-        tokens=tokens,
-        moderator_key=first_stage(db, event).moderator_key,
-        projector_key=first_stage(db, event).projector_key,
-        pitch_ids=pitch_ids,
-        rss=lambda: sum(a.rss() for a in apps),
-        cpu=lambda: sum(a.cpu_seconds() for a in apps),
-        db=db,
-        pid=apps[0].process.pid if apps[0].process else None,
-    )
-    result = await run_phases(target, args)
-    result["join"] = {
-        "http_joins": http_joins,
-        "seconds": round(join_s, 2),
-        "per_second": round(http_joins / max(join_s, 1e-9), 1),
-        "seeded": len(seeded),
-    }
-    result["setup"] = {
-        "database": database_url.split(":")[0],
-        "redis": bool(redis_url),
-        "procs": args.procs,
-        "workers": args.workers,
-    }
-    db.close()
-    return result
-
-
-def _pitches(session: Any, event_id: int) -> list[Any]:
-    from sqlmodel import col, select
-
-    from eventapp.core.models import Pitch
-
-    return list(
-        session.exec(
-            select(Pitch).where(Pitch.event_id == event_id).order_by(col(Pitch.position))
-        ).all()
-    )
-
-
-async def bench_floor(args: argparse.Namespace, servers: Servers) -> Json:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "loadtests.floor",
-            "--port",
-            str(port),
-            "--pitches",
-            str(args.pitches),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        target = Target(
-            name="floor",
-            ws_urls=[f"ws://127.0.0.1:{port}/"],
-            origin=f"http://127.0.0.1:{port}",
-            tokens=[f"floor-{i}" for i in range(args.phones)],
-            moderator_key="-",
-            projector_key="-",
-            pitch_ids=list(range(1, args.pitches + 1)),
-            rss=lambda: tree_rss(proc),
-            cpu=lambda: _cpu(proc),
+async def bench_app(args: argparse.Namespace, servers: Servers, cpus: Cpus) -> Json:
+    with database(args, servers, "bench") as (url, db):
+        apps = start_apps(args, servers, url, cpus, "bench")
+        event = new_event(db, pitches=args.pitches)
+        http_joins = min(args.http_joins, args.phones)
+        t0 = time.perf_counter()
+        joined = await join_many(apps[0].url, event.code, http_joins, args.join_concurrency)
+        join_s = time.perf_counter() - t0
+        target = await asyncio.to_thread(
+            app_target, apps, db, event, phones=args.phones, joined=joined
         )
-        return await run_phases(target, args)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        result = await run_phases(target, args, cpus)
+        result["join"] = {
+            "http_joins": len(joined),
+            "seconds": round(join_s, 2),
+            "per_second": round(len(joined) / max(join_s, 1e-9), 1),
+        }
+        result["setup"] = {
+            "config": args.config,
+            "database": url.split(":")[0],
+            "redis": servers.redis is not None,
+            "procs": args.procs,
+            "workers": args.workers,
+        }
+        for app in apps:
+            app.stop()
+        return result
 
 
-def _cpu(proc: subprocess.Popen[bytes]) -> float:
-    t = psutil.Process(proc.pid).cpu_times()
-    return float(t.user + t.system)
+async def bench_floor(args: argparse.Namespace, cpus: Cpus) -> Json:
+    with floor_target(args.phones, args.pitches, cpus) as target:
+        return await run_phases(target, args, cpus)
 
 
 # ------------------------------------------------------------------ report
@@ -569,30 +477,39 @@ def verdicts(app: Json, floor: Json | None) -> list[tuple[str, bool]]:
 
 
 async def main(args: argparse.Namespace) -> int:
+    check_config(args)
+    if args.workers > 1 and args.config == "embedded":
+        raise SystemExit("--workers needs Redis: --config sqlite-redis or pg-redis")
     limit = raise_fd_limit()
     if limit < args.phones + 1000:
         print(f"warning: open-files limit {limit} is low for {args.phones} phones", flush=True)
+    cpus = split_cpus(args.pin)
+    load_start = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="eventapp-bench-") as tmp,
         Servers(Path(tmp)) as servers,
+        on_cpus(cpus.clients),
     ):
         print(
-            f"app: {args.phones} phones, {args.procs} process(es) x {args.workers} worker(s)",
+            f"app: {args.phones} phones, {describe(args)} x {args.workers} worker(s); "
+            f"{client_count(args, cpus)} client processes; {cpus.describe()}; "
+            f"load average {load_start[0]:.1f}",
             flush=True,
         )
-        app = await bench_app(args, servers)
-        for proc in servers.apps:
-            proc.stop()
+        app = await bench_app(args, servers, cpus)
         floor = None
         if not args.no_floor:
             print("floor: bare websockets server", flush=True)
-            floor = await bench_floor(args, servers)
+            floor = await bench_floor(args, cpus)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
             "cpus": psutil.cpu_count(),
             "python": platform.python_version(),
+            "load_avg_at_start": load_start,
             "load_avg_at_end": os.getloadavg(),
+            "pinning": cpus.describe(),
+            "client_processes": client_count(args, cpus),
         },
         "command": " ".join(["python -m loadtests.bench", *sys.argv[1:]]),
         "app": app,
@@ -605,11 +522,52 @@ async def main(args: argparse.Namespace) -> int:
     for label, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {label}")
     report["verdicts"] = {label: ok for label, ok in checks}
+    bound = sorted(
+        set(app.get("client_bound_phases", [])) | set((floor or {}).get("client_bound_phases", []))
+    )
+    if bound:
+        print(f"  NOTE  a client loop lagged > 50 ms (p99) in: {', '.join(bound)}")
+    print()
+    print("README row (Load and drills, connect):")
+    print(markdown_header())
+    print(markdown_row(args, app, floor, report))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"bench-{args.phones}-p{args.procs}w{args.workers}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    name = f"bench-{args.config}-p{args.procs}-{args.phones}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     (RESULTS / name).write_text(json.dumps(report, indent=2))
     print(f"\nwrote {RESULTS / name}")
     return 0 if all(ok for _l, ok in checks) else 1
+
+
+def markdown_header() -> str:
+    return (
+        "| configuration | phones | connect rate: app / floor (ratio, target ≥ 0.6) "
+        "| hello→welcome p50 / p99 | server CPU per connect | burst ack p99 | lost "
+        "| acked = SQL = projector | client loop lag p99 (worst, connect) | load avg |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
+    )
+
+
+def markdown_row(args: argparse.Namespace, app: Json, floor: Json | None, report: Json) -> str:
+    c = app["connect"]
+    f = (floor or {}).get("connect", {})
+    ratio = f"{c['per_second'] / f['per_second']:.2f}" if f.get("per_second") else "-"
+    integ = app.get("integrity", {})
+    exact = (
+        "exact"
+        if integ.get("lost") == 0
+        and integ.get("projector_exact")
+        and integ.get("acked_score_differs_from_sql") == 0
+        else "NOT exact"
+    )
+    lag = (app.get("client_lag", {}).get("connect") or {}).get("worst_p99_ms")
+    load = report["machine"]["load_avg_at_start"][0], report["machine"]["load_avg_at_end"][0]
+    return (
+        f"| {describe(args)} | {args.phones:,} | {c['per_second']:,.0f} / "
+        f"{f.get('per_second', 0):,.0f}/s ({ratio}) | {c['hello_to_welcome_p50_ms']} / "
+        f"{c['hello_to_welcome_p99_ms']} ms | {c['server_cpu_ms_per_connect']} ms "
+        f"| {app['burst']['ack_p99_ms']} ms | {integ.get('lost')} | {exact} | {lag} ms "
+        f"| {load[0]:.1f}–{load[1]:.1f} |"
+    )
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -638,9 +596,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--join-concurrency", type=int, default=32)
     p.add_argument("--connect-concurrency", type=int, default=200)
-    p.add_argument("--procs", type=int, default=1, help="app processes on one Redis")
+    add_options(p)
     p.add_argument("--workers", type=int, default=1, help="uvicorn --workers per process")
-    p.add_argument("--redis", action="store_true", help="use Redis even with one process")
     p.add_argument("--no-floor", action="store_true", help="skip the floor run")
     p.add_argument(
         "--no-deflate",

@@ -46,7 +46,7 @@ import websockets
 
 from eventapp.core.db import Database
 from loadtests.drills import Hall
-from loadtests.harness import RESULTS, ms, percentile
+from loadtests.harness import RESULTS, ms, percentile, phone_backoff
 from loadtests.testbed import Testbed
 from tests.support.phones import Phone, Screen, Stats, connect_all
 from tests.support.seeding import first_stage, new_event, seed_attendees, stored_votes
@@ -57,7 +57,7 @@ Json = dict[str, Any]
 
 def backoff(attempt: int) -> float:
     """static/js/live.js: 250 ms + full jitter over 500 ms × 2^attempt, at most 15 s."""
-    return 0.25 + random.random() * min(15.0, 0.5 * 2**attempt)
+    return phone_backoff(attempt)
 
 
 class RoamingPhone(Phone):
