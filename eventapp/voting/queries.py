@@ -277,21 +277,23 @@ class VoteRow:
 
 # The whole batch is one statement with one parameter (the rows as JSON): it compiles once
 # and costs one round trip whatever the batch size. Rows of removed attendees are dropped by
-# the join; RETURNING names every row written. A row the ON CONFLICT's WHERE skipped (its
+# a scalar subquery: one primary-key lookup per row (a join or EXISTS let the planners scan
+# every attendee: SQLite put the attendees outside, PostgreSQL hashed them all). RETURNING
+# names every row written. A row the ON CONFLICT's WHERE skipped (its
 # seq is not newer: a resend) is not returned, and is read back on its own.
 _UPSERT_SOURCE = {
     "sqlite": """
 SELECT json_extract(v.value, '$.e'), json_extract(v.value, '$.p'),
        json_extract(v.value, '$.a'), json_extract(v.value, '$.s'),
        json_extract(v.value, '$.q'), :now
-FROM json_each(:rows) AS v JOIN attendee AS a ON a.id = json_extract(v.value, '$.a')
-WHERE a.removed_at IS NULL""",
+FROM json_each(:rows) AS v
+WHERE (SELECT a.removed_at IS NULL FROM attendee AS a
+       WHERE a.id = json_extract(v.value, '$.a'))""",
     "postgresql": """
 SELECT v.e, v.p, v.a, v.s, v.q, :now
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(e integer, p integer, a integer,
                                                    s integer, q bigint)
-JOIN attendee AS a ON a.id = v.a
-WHERE a.removed_at IS NULL""",
+WHERE (SELECT a.removed_at IS NULL FROM attendee AS a WHERE a.id = v.a)""",
 }
 _UPSERT = """
 INSERT INTO vote (event_id, pitch_id, attendee_id, score, seq, updated_at){source}
