@@ -113,7 +113,9 @@ class VoteWriter:
 
     async def _commit(self, batch: list[_Item]) -> None:
         started = time.monotonic()
-        accepted, rounds, stored = await self.db.run(queries.commit_votes, [r for r, _ in batch])
+        accepted, rounds, stored = await self.db.run_votes(
+            queries.commit_votes, [r for r, _ in batch]
+        )
         self.metrics.batch_committed(len(batch), time.monotonic() - started)
         events = {r.event_id for r in accepted}
         try:

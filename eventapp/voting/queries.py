@@ -165,6 +165,33 @@ def votes_of_attendee(session: Session, attendee_id: int) -> dict[int, tuple[int
     return {pitch_id: (score, seq) for pitch_id, score, seq in rows}
 
 
+def attendees_by_tokens(session: Session, event_id: int, tokens: Iterable[str]) -> dict[str, int]:
+    """token -> attendee id of many device tokens in one read (removed attendees: none)."""
+    rows = session.exec(
+        select(Attendee.token, Attendee.id).where(
+            col(Attendee.token).in_(set(tokens)),
+            Attendee.event_id == event_id,
+            col(Attendee.removed_at).is_(None),
+        )
+    ).all()
+    return {token: int(aid) for token, aid in rows if aid is not None}
+
+
+def votes_of_attendees(
+    session: Session, attendee_ids: Iterable[int]
+) -> dict[int, dict[int, tuple[int, int]]]:
+    """attendee id -> {pitch_id: (score, seq)}, for many attendees in one read."""
+    votes: dict[int, dict[int, tuple[int, int]]] = {}
+    rows = session.exec(
+        select(Vote.attendee_id, Vote.pitch_id, Vote.score, Vote.seq).where(
+            col(Vote.attendee_id).in_(set(attendee_ids))
+        )
+    ).all()
+    for aid, pid, score, seq in rows:
+        votes.setdefault(aid, {})[pid] = (score, seq)
+    return votes
+
+
 def votes_of_event(session: Session, event_id: int) -> list[tuple[int, int, int, int]]:
     """(pitch_id, attendee_id, score, seq) of every vote: what a tally rebuild needs."""
     rows = session.exec(
