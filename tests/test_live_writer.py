@@ -12,6 +12,7 @@ from eventapp.core.models import Attendee, Event
 from eventapp.enums import PitchState
 from eventapp.live.supervisor import Supervisor, closed_within
 from eventapp.live.writer import NotSaved, StoredVote, VoteWriter
+from eventapp.organizing.attendees import remove_attendees
 from eventapp.voting import queries
 from eventapp.voting.queries import VoteRow
 from eventapp.voting.tallies import MemoryTallies
@@ -50,6 +51,34 @@ def test_submit_answers_with_the_stored_vote(db: Database, event: Event) -> None
         return [newer, older]
 
     assert asyncio.run(scenario()) == [StoredVote(2, 9), StoredVote(2, 9)]
+
+
+def test_one_batch_stores_new_and_newer_votes_answers_resends_and_drops_removed(
+    db: Database, event: Event
+) -> None:
+    pitch_id, ann = _open(db, event)
+    bob = db.call(queries.add_attendee, Attendee(event_id=event.id, token="t2", name="Bob")).id
+    eve = db.call(queries.add_attendee, Attendee(event_id=event.id, token="t3", name="Eve")).id
+    assert bob is not None and eve is not None
+    db.call(queries.commit_votes, [VoteRow(event.id, pitch_id, bob, 4, 5)])
+    db.call(remove_attendees, event.id, [eve], reason="script", actor="test")
+
+    accepted, rounds, stored = db.call(
+        queries.commit_votes,
+        [
+            VoteRow(event.id, pitch_id, ann, 2, 1),
+            VoteRow(event.id, pitch_id, ann, 3, 2),  # newer, same batch: this one is stored
+            VoteRow(event.id, pitch_id, bob, 1, 4),  # older than Bob's stored vote: a resend
+            VoteRow(event.id, pitch_id, eve, 5, 1),  # removed: does not land
+        ],
+    )
+
+    assert stored == {(ann, pitch_id): (3, 2), (bob, pitch_id): (4, 5)}
+    assert sorted((r.attendee_id, r.score, r.seq) for r in accepted) == [(ann, 3, 2), (bob, 1, 4)]
+    assert rounds == {pitch_id: db.read(queries.load_state, event.id).pitch(pitch_id).round}
+    assert db.read(queries.votes_of_attendee, ann) == {pitch_id: (3, 2)}
+    assert db.read(queries.votes_of_attendee, bob) == {pitch_id: (4, 5)}
+    assert db.read(queries.votes_of_attendee, eve) == {}
 
 
 def test_stop_fails_every_pending_vote(db: Database, event: Event) -> None:

@@ -16,7 +16,7 @@ from eventapp.admission.rules import (
     check_mode,
     new_invite_token,
 )
-from eventapp.core.models import Attendee, Event, utcnow
+from eventapp.core.models import Attendee, ConsentRecord, Event, utcnow
 from eventapp.errors import Refused
 
 
@@ -75,8 +75,11 @@ def admit(
     *,
     hall_code: str,
     origin: JoinOrigin,
+    consent: str | None = None,
 ) -> Attendee:
-    """Create an attendee through the join form, after the mode and the cap allow it."""
+    """Create an attendee through the join form, after the mode and the cap allow it.
+    ``consent``: the version of the privacy notice the form named, recorded in the same
+    transaction (one commit per join: each is a disk flush)."""
     adm = admission_of(session, event_id)
     now = origin.now or time.time()
     check_mode(adm.mode, secret=adm.secret, hall_code=hall_code, now=now)
@@ -91,6 +94,14 @@ def admit(
         via=adm.mode,
     )
     session.add(attendee)
+    if consent is not None:
+        session.flush()
+        assert attendee.id is not None
+        session.add(
+            ConsentRecord(
+                event_id=event_id, attendee_id=attendee.id, kind="privacy", text_version=consent
+            )
+        )
     session.commit()
     return attendee
 

@@ -71,6 +71,9 @@ class Database:
         self.engine = make_engine(url, schema=schema)
         self.dialect = self.engine.dialect.name
         self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="sql")
+        # The vote writer's own thread: a storm of reads (hellos, pages) never queues a
+        # vote batch behind it, and batches stay one at a time.
+        self._votes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sql-votes")
 
     def create_all(self) -> None:
         """Tables straight from the models, stamped as the newest revision (tests, scratch
@@ -117,6 +120,15 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(self.call, fn, *args, **kw))
 
+    async def run_votes(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run a writing query function in the vote writer's own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._votes, functools.partial(self.call, fn, *args, **kw)
+        )
+
     async def run_read(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kw: P.kwargs
     ) -> T:
@@ -126,4 +138,5 @@ class Database:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._votes.shutdown(wait=True)
         self.engine.dispose()

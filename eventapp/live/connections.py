@@ -31,6 +31,7 @@ class LiveEvent:
     # processes pass them to the attendee's tabs they hold.
     acks: list[tuple[int, int, int, int]] = field(default_factory=list)
     needs_rebuild: bool = False
+    ready: bool = False  # its first attach built the tallies: later ones need no lock
     connected: int = 0  # distinct attendees across all processes
     last_screen: dict[Role, str] = field(default_factory=dict)
     # SQL's per-pitch (count, sum) at the last check that disagreed with the tallies.

@@ -25,11 +25,13 @@ from pydantic import BaseModel, ValidationError
 
 from eventapp.core.bus import Bus
 from eventapp.core.db import Database
+from eventapp.core.models import Event
 from eventapp.core.permissions import screen_stage
 from eventapp.enums import Role
 from eventapp.errors import Refused
 from eventapp.live.connections import Connection, LiveEvent
 from eventapp.live.gcpolicy import manage_gc
+from eventapp.live.greeter import Greeter
 from eventapp.live.keeper import TallyKeeper
 from eventapp.live.presence import refresh_presence
 from eventapp.live.screens import screen_payload, summaries_of
@@ -63,6 +65,7 @@ PRESENCE_INTERVAL = 1.0  # seconds between connection-count refreshes and tally 
 RECONCILE_EVERY = 5  # presence ticks between comparisons of the tallies with SQL
 LINK_REPLACED = 4403  # close code of a screen whose link was rotated (the page says so)
 TOO_MANY_SOCKETS = 4429  # close code of a socket over the per-attendee cap
+MAX_CACHED_EVENTS = 1000  # events remembered by code (then forgotten all at once)
 
 
 class Hub:
@@ -85,7 +88,12 @@ class Hub:
         self.keeper = TallyKeeper(
             db=db, tallies=tallies, apply_state=self.apply_state, metrics=self.metrics
         )
-        self._lock = asyncio.Lock()
+        # One lock per event, held while its LiveEvent is made and its tallies built:
+        # a first attach of one event does not hold up phones of the others.
+        self._locks: dict[int, asyncio.Lock] = {}
+        self.greeter = Greeter(db)
+        # code -> event of the sockets that connected here (see ``event_by_code``).
+        self._events_by_code: dict[str, Event] = {}
         self.questions = QuestionFeed(
             db=db, bus=bus, channel=lambda e: event_channel(settings.namespace, e)
         )
@@ -113,13 +121,49 @@ class Hub:
 
     # -------------------------------------------------------------- sockets
 
+    async def event_by_code(self, code: str) -> Event | None:
+        """The event a socket names, read once per process: a phone's hello uses only its
+        id and code, which never change (a screen's hello reads the event afresh for its
+        keys; a deleted event has no attendees, so its tokens are refused). Unknown codes
+        are not remembered."""
+        code = code.upper()
+        event = self._events_by_code.get(code)
+        if event is None:
+            event = await self.db.run_read(queries.event_by_code, code)
+            if event is not None:
+                if len(self._events_by_code) >= MAX_CACHED_EVENTS:
+                    self._events_by_code.clear()
+                self._events_by_code[code] = event
+        return event
+
+    def forget_event(self, code: str) -> None:
+        self._events_by_code.pop(code.upper(), None)
+
     async def attach(self, event_id: int, conn: Connection) -> LiveEvent:
-        async with self._lock:
+        live = self.events.get(event_id)
+        if live is not None and live.ready:
+            # Built already: nothing to wait for (no await between the check and add).
+            self._check_cap(live, conn)
+            live.add(conn)
+        else:
+            live = await self._attach_first(event_id, conn)
+        live.dirty = True
+        if conn.role is not Role.ATTENDEE and conn.role in live.last_screen:
+            conn.outbox.put(live.last_screen[conn.role], key="screen")
+        return live
+
+    def _check_cap(self, live: LiveEvent, conn: Connection) -> None:
+        if conn.attendee_id is not None:
+            cap = self.settings.sockets_per_attendee
+            if len(live.by_attendee.get(conn.attendee_id, ())) >= cap:
+                raise Refused("too_many_sockets", None, {"limit": cap})
+
+    async def _attach_first(self, event_id: int, conn: Connection) -> LiveEvent:
+        lock = self._locks.setdefault(event_id, asyncio.Lock())
+        async with lock:
             live = self.events.get(event_id)
-            if conn.attendee_id is not None and live is not None:
-                cap = self.settings.sockets_per_attendee
-                if len(live.by_attendee.get(conn.attendee_id, ())) >= cap:
-                    raise Refused("too_many_sockets", None, {"limit": cap})
+            if live is not None:
+                self._check_cap(live, conn)
             created = live is None
             if live is None:
                 state = await self.db.run_read(queries.load_state, event_id)
@@ -137,12 +181,13 @@ class Hub:
                 try:
                     await self.keeper.ensure(live)
                 except Exception:
-                    # The socket gets no welcome and will not detach: do not count it.
+                    # The socket gets no welcome and will not detach: do not count it,
+                    # and let the next attach build the event afresh.
                     live.discard(conn)
+                    if live.is_empty() and self.events.get(event_id) is live:
+                        del self.events[event_id]
                     raise
-        live.dirty = True
-        if conn.role is not Role.ATTENDEE and conn.role in live.last_screen:
-            conn.outbox.put(live.last_screen[conn.role], key="screen")
+                live.ready = True
         return live
 
     async def detach(self, event_id: int, conn: Connection) -> None:

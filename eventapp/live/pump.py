@@ -33,6 +33,7 @@ from eventapp.core.models import Event
 from eventapp.core.permissions import screen_stage
 from eventapp.enums import SCREEN_ROLES, Role
 from eventapp.errors import Refused
+from eventapp.live.greeter import Greeting
 from eventapp.live.hub import TOO_MANY_SOCKETS, Connection, Hub, LiveEvent
 from eventapp.live.outbox import Outbox
 from eventapp.live.writer import NotSaved, VoteWriter
@@ -268,19 +269,18 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
     attendee_id = None
     my_votes: dict[str, StoredVote] | None = None
     key = None
+    greeting: Greeting | None = None
     if msg.role is Role.ATTENDEE:
         token = msg.token or session.ws.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
-        attendee = (
-            await session.db.run_read(queries.attendee_by_token, session.event_id, token)
-            if token
-            else None
-        )
-        if attendee is None or attendee.id is None:
+        # Attendee, stored votes and own questions, read with other phones' hellos.
+        greeting = await session.hub.greeter.greet(session.event_id, token) if token else None
+        if greeting is None:
+            session.hub.forget_event(event.code)  # in case the code now names another
             raise Refused("bad_token")
-        attendee_id = attendee.id
-        votes = await session.db.run_read(queries.votes_of_attendee, attendee.id)
-        my_votes = {str(p): StoredVote(score=s, seq=q) for p, (s, q) in votes.items()}
+        attendee_id = greeting.attendee_id
+        my_votes = {str(p): StoredVote(score=s, seq=q) for p, (s, q) in greeting.votes.items()}
     elif msg.role in SCREEN_ROLES:
+        # The keys as they are now (a rotated link no longer opens a screen).
         stages = await session.db.run_read(queries.stages_of, session.event_id)
         if screen_stage(event, stages, msg.role, msg.key) is None:
             raise Refused("forbidden")
@@ -300,7 +300,7 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
             )
         )
     )
-    await questions.welcome(session)
+    await questions.welcome(session, greeting.questions if greeting else None)
 
 
 async def on_ping(session: LiveSession, msg: object) -> None:
@@ -402,7 +402,7 @@ async def live_endpoint(websocket: WebSocket) -> None:
         await websocket.close(POLICY_VIOLATION)
         return
     code = str(websocket.path_params["code"]).upper()
-    event = await websocket.state.db.run_read(queries.event_by_code, code)
+    event = await websocket.state.hub.event_by_code(code)
     if event is None:
         await websocket.close(4404)
         return

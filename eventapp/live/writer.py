@@ -113,14 +113,18 @@ class VoteWriter:
 
     async def _commit(self, batch: list[_Item]) -> None:
         started = time.monotonic()
-        accepted, rounds, stored = await self.db.run(queries.commit_votes, [r for r, _ in batch])
+        accepted, rounds, stored = await self.db.run_votes(
+            queries.commit_votes, [r for r, _ in batch]
+        )
         self.metrics.batch_committed(len(batch), time.monotonic() - started)
         events = {r.event_id for r in accepted}
         try:
             await self.tallies.apply(
+                # The stored vote, not the row: a resend of an older vote must not put
+                # its score into tallies that lost the newer one (newest seq wins anyway).
                 [
-                    TallyVote(r.pitch_id, rounds[r.pitch_id], r.attendee_id, r.score, r.seq)
-                    for r in accepted
+                    TallyVote(pid, rounds[pid], aid, *stored[(aid, pid)])
+                    for aid, pid in ((r.attendee_id, r.pitch_id) for r in accepted)
                 ]
             )
         except Exception:

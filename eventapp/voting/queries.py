@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import DateTime, String, TextClause, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from eventapp.admission.models import RemovedVote
@@ -249,6 +247,33 @@ def votes_of_attendee(session: Session, attendee_id: int) -> dict[int, tuple[int
     return {pitch_id: (score, seq) for pitch_id, score, seq in rows}
 
 
+def attendees_by_tokens(session: Session, event_id: int, tokens: Iterable[str]) -> dict[str, int]:
+    """token -> attendee id of many device tokens in one read (removed attendees: none)."""
+    rows = session.exec(
+        select(Attendee.token, Attendee.id).where(
+            col(Attendee.token).in_(set(tokens)),
+            Attendee.event_id == event_id,
+            col(Attendee.removed_at).is_(None),
+        )
+    ).all()
+    return {token: int(aid) for token, aid in rows if aid is not None}
+
+
+def votes_of_attendees(
+    session: Session, attendee_ids: Iterable[int]
+) -> dict[int, dict[int, tuple[int, int]]]:
+    """attendee id -> {pitch_id: (score, seq)}, for many attendees in one read."""
+    votes: dict[int, dict[int, tuple[int, int]]] = {}
+    rows = session.exec(
+        select(Vote.attendee_id, Vote.pitch_id, Vote.score, Vote.seq).where(
+            col(Vote.attendee_id).in_(set(attendee_ids))
+        )
+    ).all()
+    for aid, pid, score, seq in rows:
+        votes.setdefault(aid, {})[pid] = (score, seq)
+    return votes
+
+
 def votes_of_event(session: Session, event_id: int) -> list[tuple[int, int, int, int]]:
     """(pitch_id, attendee_id, score, seq) of every vote: what a tally rebuild needs."""
     rows = session.exec(
@@ -389,29 +414,41 @@ class VoteRow:
     seq: int
 
 
-_UPSERTS: dict[str, Any] = {}
+# The whole batch is one statement with one parameter (the rows as JSON): it compiles once
+# and costs one round trip whatever the batch size. Rows of removed attendees are dropped by
+# a scalar subquery: one primary-key lookup per row (a join or EXISTS let the planners scan
+# every attendee: SQLite put the attendees outside, PostgreSQL hashed them all). RETURNING
+# names every row written. A row the ON CONFLICT's WHERE skipped (its
+# seq is not newer: a resend) is not returned, and is read back on its own.
+_UPSERT_SOURCE = {
+    "sqlite": """
+SELECT json_extract(v.value, '$.e'), json_extract(v.value, '$.p'),
+       json_extract(v.value, '$.a'), json_extract(v.value, '$.s'),
+       json_extract(v.value, '$.q'), :now
+FROM json_each(:rows) AS v
+WHERE (SELECT a.removed_at IS NULL FROM attendee AS a
+       WHERE a.id = json_extract(v.value, '$.a'))""",
+    "postgresql": """
+SELECT v.e, v.p, v.a, v.s, v.q, :now
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(e integer, p integer, a integer,
+                                                   s integer, q bigint)
+WHERE (SELECT a.removed_at IS NULL FROM attendee AS a WHERE a.id = v.a)""",
+}
+_UPSERT = """
+INSERT INTO vote (event_id, pitch_id, attendee_id, score, seq, updated_at){source}
+ON CONFLICT (attendee_id, pitch_id) DO UPDATE
+SET score = excluded.score, seq = excluded.seq, updated_at = excluded.updated_at
+WHERE vote.seq < excluded.seq
+RETURNING attendee_id, pitch_id, score, seq"""
+
+_UPSERTS: dict[str, TextClause] = {}
 
 
-def _vote_upsert(dialect: str) -> Any:
-    """One single-row upsert on the Core table, built once and run with executemany.
-
-    A multi-row VALUES statement has a new shape for every batch size, so SQLAlchemy
-    compiled it afresh for every batch, holding the GIL (and so the event loop) for
-    milliseconds per batch; this statement compiles once per dialect.
-    """
+def _vote_upsert(dialect: str) -> TextClause:
     stmt = _UPSERTS.get(dialect)
     if stmt is None:
-        table = Vote.__table__  # type: ignore[attr-defined]
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        base = insert(table)
-        stmt = base.on_conflict_do_update(
-            index_elements=["attendee_id", "pitch_id"],
-            set_={
-                "score": base.excluded.score,
-                "seq": base.excluded.seq,
-                "updated_at": base.excluded.updated_at,
-            },
-            where=table.c.seq < base.excluded.seq,
+        stmt = text(_UPSERT.format(source=_UPSERT_SOURCE[dialect])).bindparams(
+            bindparam("rows", type_=String()), bindparam("now", type_=DateTime())
         )
         _UPSERTS[dialect] = stmt
     return stmt
@@ -422,11 +459,11 @@ def commit_votes(
 ) -> tuple[list[VoteRow], dict[int, int], dict[tuple[int, int], tuple[int, int]]]:
     """Upsert a batch of votes in one transaction.
 
-    Returns the rows that were accepted (pitch open in the database at commit time), the
-    round of each of their pitches, and the vote stored for each accepted (attendee, pitch)
-    as (score, seq) -- the newest one, which is not the row's when a newer vote was stored
-    before. A row whose seq is not newer than the stored one is accepted but changes
-    nothing: it is a resend.
+    Returns the rows that were accepted (pitch open in the database at commit time, the
+    attendee not removed), the round of each of their pitches, and the vote stored for
+    each accepted (attendee, pitch) as (score, seq) -- the newest one, which is not the
+    row's when a newer vote was stored before. A row whose seq is not newer than the
+    stored one is accepted but changes nothing: it is a resend.
     """
     latest: dict[tuple[int, int], VoteRow] = {}
     for row in rows:
@@ -438,6 +475,8 @@ def commit_votes(
     pitch_ids = {r.pitch_id for r in latest.values()}
     # FOR SHARE: a concurrent "close voting" waits for this batch, so no vote is
     # committed to a pitch after its close committed (PostgreSQL; SQLite serialises).
+    # A removal of attendees locks these pitch rows too, so the upsert below sees it
+    # once it committed: a vote in flight when its attendee was removed does not land.
     open_pitches = session.exec(
         select(Pitch.id, Pitch.event_id, Pitch.round)
         .where(col(Pitch.id).in_(pitch_ids), col(Pitch.state).in_(list(ACCEPTS_VOTES)))
@@ -445,47 +484,43 @@ def commit_votes(
     ).all()
     rounds = {int(pid): rnd for pid, _eid, rnd in open_pitches if pid is not None}
     owner = {int(pid): eid for pid, eid, _rnd in open_pitches if pid is not None}
-    accepted = [r for r in latest.values() if owner.get(r.pitch_id) == r.event_id]
-    if accepted:
-        # A vote in flight when its attendee was removed must not land after the removal
-        # (the removal locks these pitch rows, so this read sees it once it committed).
-        removed = set(
-            session.exec(
-                select(Attendee.id).where(
-                    col(Attendee.id).in_({r.attendee_id for r in accepted}),
-                    col(Attendee.removed_at).is_not(None),
-                )
-            ).all()
-        )
-        if removed:
-            accepted = [r for r in accepted if r.attendee_id not in removed]
-    if accepted:
-        now = utcnow()
-        values = [
-            {
-                "event_id": r.event_id,
-                "pitch_id": r.pitch_id,
-                "attendee_id": r.attendee_id,
-                "score": r.score,
-                "seq": r.seq,
-                "updated_at": now,
-            }
-            for r in accepted
-        ]
-        session.execute(_vote_upsert(session.get_bind().dialect.name), values)
+    candidates = [r for r in latest.values() if owner.get(r.pitch_id) == r.event_id]
     stored: dict[tuple[int, int], tuple[int, int]] = {}
-    if accepted:
-        keys = {(r.attendee_id, r.pitch_id) for r in accepted}
-        for aid, pid, score, seq in session.exec(
-            select(Vote.attendee_id, Vote.pitch_id, Vote.score, Vote.seq).where(
-                col(Vote.pitch_id).in_({k[1] for k in keys}),
-                col(Vote.attendee_id).in_({k[0] for k in keys}),
-            )
-        ).all():
-            if (aid, pid) in keys:
-                stored[(aid, pid)] = (score, seq)
+    if candidates:
+        batch = json.dumps(
+            [
+                {"e": r.event_id, "p": r.pitch_id, "a": r.attendee_id, "s": r.score, "q": r.seq}
+                for r in candidates
+            ]
+        )
+        written = session.execute(
+            _vote_upsert(session.get_bind().dialect.name), {"rows": batch, "now": utcnow()}
+        )
+        for aid, pid, score, seq in written:
+            stored[(aid, pid)] = (score, seq)
+        skipped = [r for r in candidates if (r.attendee_id, r.pitch_id) not in stored]
+        if skipped:
+            stored.update(_stored_votes(session, skipped))
     session.commit()
+    accepted = [r for r in candidates if (r.attendee_id, r.pitch_id) in stored]
     return accepted, rounds, stored
+
+
+def _stored_votes(
+    session: Session, rows: Sequence[VoteRow]
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """The stored votes of resent rows (an attendee removed meanwhile has none)."""
+    keys = {(r.attendee_id, r.pitch_id) for r in rows}
+    found = session.exec(
+        select(Vote.attendee_id, Vote.pitch_id, Vote.score, Vote.seq)
+        .join(Attendee, col(Attendee.id) == col(Vote.attendee_id))
+        .where(
+            col(Vote.pitch_id).in_({k[1] for k in keys}),
+            col(Vote.attendee_id).in_({k[0] for k in keys}),
+            col(Attendee.removed_at).is_(None),
+        )
+    ).all()
+    return {(aid, pid): (score, seq) for aid, pid, score, seq in found if (aid, pid) in keys}
 
 
 def vote_total(session: Session, event_id: int) -> int:

@@ -143,9 +143,11 @@ async def join_event(
     db: Database,
     hall_code: str = "",
     origin: JoinOrigin | None = None,
+    consent: str | None = None,
 ) -> Attendee:
     """Join through the form. The event's admission mode and cap are checked in the
-    transaction that creates the attendee (raises Refused; nothing is created)."""
+    transaction that creates the attendee (raises Refused; nothing is created);
+    ``consent`` (the privacy notice's version) is recorded in it too."""
     name = clean_text(name, field="name", max_length=60, required=True)
     organization = clean_text(organization, field="organization", max_length=80)
     attendee: Attendee = await db.run(
@@ -156,6 +158,7 @@ async def join_event(
         new_device_token(),
         hall_code=hall_code,
         origin=origin or JoinOrigin(),
+        consent=consent,
     )
     return attendee
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 
@@ -20,7 +19,7 @@ from eventapp.admission.rules import (
     rate_refusal,
 )
 from eventapp.core.models import Attendee, Event
-from eventapp.core.privacy import record_consent
+from eventapp.core.privacy import PRIVACY_NOTICE_VERSION
 from eventapp.core.validation import InvalidInput
 from eventapp.errors import Refused
 from eventapp.i18n import N_, Translatable
@@ -151,14 +150,14 @@ async def join(request: Request) -> Response:
             db=request.state.db,
             hall_code=values["hall"],
             origin=origin,
+            # The join form names the privacy notice: which version was accepted, and when.
+            consent=PRIVACY_NOTICE_VERSION,
         )
     except InvalidInput as exc:
         return await _join_page(request, event, [exc], values, status_code=400)
     except Refused as exc:
         status = 429 if exc.code == "rate_limited" else 403
         return await _join_page(request, event, [exc], values, status_code=status)
-    # The join form names the privacy notice: record which version was accepted, and when.
-    await asyncio.to_thread(record_consent, attendee, "privacy", db=request.state.db)
     response = RedirectResponse(f"/e/{event.code}", status_code=303)
     set_identity(request, response, event, attendee)
     return response

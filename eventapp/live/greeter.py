@@ -1,0 +1,107 @@
+"""Who says hello: the attendees of many hellos read together.
+
+A phone's hello needs its attendee (by device token; a removed attendee's token no longer
+works), the votes stored for it (``welcome``'s ``my_votes``: a phone that reconnects
+learns which of its votes are saved) and its own questions. Read one by one that is
+three trips to the database threads per phone; when a hall's Wi-Fi comes back, thousands
+of hellos arrive within seconds. The greeter queues them and reads each batch in one
+trip with one query per kind, whatever the batch size. SQL stays the only truth: nothing
+here is cached, so a removal or a vote committed by another process is seen by the next
+batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from eventapp.core.db import Database
+from eventapp.questions import queries as questions
+from eventapp.questions.queries import MyQuestions
+from eventapp.voting import queries
+
+BATCH_MAX = 500  # hellos per read: bounded statements (IN lists) and bounded waits
+IN_FLIGHT = 2  # batches read at once: the next one gathers while one is read
+
+
+@dataclass(frozen=True)
+class Greeting:
+    attendee_id: int
+    votes: dict[int, tuple[int, int]]  # pitch_id -> (score, seq), as stored
+    questions: MyQuestions
+
+
+_Request = tuple[int, str]  # (event_id, token)
+
+
+def greet(session: Session, requests: list[_Request]) -> dict[_Request, Greeting]:
+    """The greeting of every (event, token) that names an attendee of that event."""
+    tokens: dict[int, set[str]] = defaultdict(set)
+    for event_id, token in requests:
+        tokens[event_id].add(token)
+    found: dict[_Request, Greeting] = {}
+    for event_id, wanted in tokens.items():
+        attendees = queries.attendees_by_tokens(session, event_id, wanted)
+        if not attendees:
+            continue
+        ids = set(attendees.values())
+        votes = queries.votes_of_attendees(session, ids)
+        mine = questions.my_questions_of(session, event_id, ids)
+        for token, aid in attendees.items():
+            found[(event_id, token)] = Greeting(aid, votes.get(aid, {}), mine[aid])
+    return found
+
+
+class Greeter:
+    def __init__(self, db: Database, *, batch_max: int = BATCH_MAX) -> None:
+        self.db = db
+        self.batch_max = batch_max
+        self._queue: list[tuple[_Request, asyncio.Future[Greeting | None]]] = []
+        self._in_flight = 0
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def greet(self, event_id: int, token: str) -> Greeting | None:
+        """The attendee of this device token with its stored votes and questions, or
+        ``None`` (unknown token, another event's, or a removed attendee)."""
+        future: asyncio.Future[Greeting | None] = asyncio.get_running_loop().create_future()
+        self._queue.append(((event_id, token), future))
+        self._kick()
+        return await future
+
+    def _kick(self) -> None:
+        if self._queue and self._in_flight < IN_FLIGHT and not self._scheduled:
+            # On the next turn of the loop: hellos that arrived in this one join the batch.
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
+
+    def _start(self) -> None:
+        self._scheduled = False
+        batch, self._queue = self._queue[: self.batch_max], self._queue[self.batch_max :]
+        batch = [(request, future) for request, future in batch if not future.done()]
+        if not batch:
+            self._kick()
+            return
+        self._in_flight += 1
+        task = asyncio.ensure_future(self._read(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._kick()
+
+    async def _read(self, batch: list[tuple[_Request, asyncio.Future[Greeting | None]]]) -> None:
+        try:
+            found = await self.db.run_read(greet, [request for request, _ in batch])
+        except Exception as exc:
+            for _request, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            for request, future in batch:
+                if not future.done():
+                    future.set_result(found.get(request))
+        finally:
+            self._in_flight -= 1
+            self._kick()

@@ -1,0 +1,78 @@
+"""Hellos read together: each gets exactly its own attendee, stored votes and questions."""
+
+from __future__ import annotations
+
+import asyncio
+
+from eventapp.core.db import Database
+from eventapp.core.models import Attendee, Event
+from eventapp.enums import PitchState
+from eventapp.live.greeter import Greeter, Greeting
+from eventapp.organizing.attendees import remove_attendees
+from eventapp.questions import queries as store
+from eventapp.questions.queries import NewQuestion, UpvoteRow
+from eventapp.voting import queries
+from eventapp.voting.queries import VoteRow
+from tests.support.seeding import new_event
+
+
+def _attendee(db: Database, event: Event, token: str, name: str) -> int:
+    attendee = db.call(queries.add_attendee, Attendee(event_id=event.id, token=token, name=name))
+    assert attendee.id is not None
+    return attendee.id
+
+
+def test_a_batch_of_hellos_greets_each_attendee_with_its_own_stored_votes(
+    db: Database, event: Event
+) -> None:
+    state = db.read(queries.load_state, event.id)
+    first, second = state.pitches[0].id, state.pitches[1].id
+    db.call(
+        queries.set_pitch_states,
+        event.id,
+        states={first: PitchState.OPEN, second: PitchState.OPEN},
+        current_pitch_id=first,
+    )
+    ann = _attendee(db, event, "tok-ann", "Ann")
+    bob = _attendee(db, event, "tok-bob", "Bob")
+    eve = _attendee(db, event, "tok-eve", "Eve")
+    other = new_event(db, pitches=1, name="Other")
+    _attendee(db, other, "tok-other", "Otto")
+    db.call(
+        queries.commit_votes,
+        [
+            VoteRow(event.id, first, ann, 4, 3),
+            VoteRow(event.id, second, ann, 2, 1),
+            VoteRow(event.id, first, eve, 5, 1),
+        ],
+    )
+    db.call(remove_attendees, event.id, [eve], reason="script", actor="test")
+    now = store.now_utc()
+    asked = db.call(store.add_question, NewQuestion(event.id, first, bob, "Why now?", True), now)
+    db.call(store.commit_upvotes, [UpvoteRow(event.id, asked.id, ann, True)], now)
+
+    async def hellos() -> list[Greeting | None]:
+        greeter = Greeter(db, batch_max=3)  # several batches, read two at a time
+        tokens = ["tok-ann", "tok-bob", "tok-eve", "tok-other", "nope", "tok-ann", "tok-bob"]
+        return await asyncio.gather(*(greeter.greet(event.id, t) for t in tokens))
+
+    greetings = asyncio.run(hellos())
+
+    assert [g.attendee_id if g else None for g in greetings] == [
+        ann,
+        bob,
+        None,  # removed: the token no longer works
+        None,  # another event's attendee
+        None,
+        ann,
+        bob,
+    ]
+    assert greetings[0] is not None and greetings[1] is not None
+    assert greetings[0].votes == {first: (4, 3), second: (2, 1)}
+    assert greetings[1].votes == {}
+    # Own questions and upvotes as the one-attendee read gives them.
+    for greeting in greetings[:2]:
+        assert greeting is not None
+        assert greeting.questions == db.read(store.my_questions, event.id, greeting.attendee_id)
+    assert greetings[0].questions.upvoted == (asked.id,)
+    assert [q.text for q in greetings[1].questions.questions] == ["Why now?"]
