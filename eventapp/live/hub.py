@@ -461,7 +461,8 @@ class Hub:
                 prior_weight=self.settings.prior_weight,
             )
             if overview is not None:
-                payload.stages, payload.conference = overview
+                stages, conference = overview
+                payload = payload.model_copy(update={"stages": stages, "conference": conference})
             messages[role] = encode(payload)
         return messages
 
