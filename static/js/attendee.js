@@ -88,6 +88,8 @@
   function chooseStage(e) {
     var id = parseInt(e.currentTarget.dataset.stage, 10);
     localStorage.setItem(stageKey, String(id));
+    // A reload (or a shared link) stays on the chosen stage, not the one first scanned.
+    if (window.history && history.replaceState) history.replaceState(null, "", "?stage=" + id);
     if (event && event.stage_id === id) return;
     live.send({ type: "switch_stage", stage_id: id });
   }
