@@ -118,6 +118,7 @@ class Hub:
         self._acks: dict[int, list[tuple[int, int, int, int]]] = {}
         self._votes_changed: set[int] = set()
         self._stale: set[int] = set()  # conferences whose stage states must be reloaded
+        self._reloaded_at: dict[int, float] = {}
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.keeper = TallyKeeper(
             db=db, tallies=tallies, apply_state=self.apply_state, metrics=self.metrics
@@ -198,8 +199,13 @@ class Hub:
             if stage_id is None:
                 stage_id = self.stage_states(event_id)[0].stage_id
             elif stage_id not in known:
-                self._stale.add(event_id)  # a stage added since: read again
-                known = await self._ensure_conference(event_id)
+                # Perhaps a stage added since: read again, at most once a second per event
+                # (unknown stage ids cost a refusal, not a query each).
+                now = time.monotonic()
+                if now - self._reloaded_at.get(event_id, 0.0) >= 1.0:
+                    self._reloaded_at[event_id] = now
+                    self._stale.add(event_id)
+                    known = await self._ensure_conference(event_id)
                 if stage_id not in known:
                     raise Refused("unknown_stage")
             stages = self.events.setdefault(event_id, {})
@@ -211,7 +217,10 @@ class Hub:
                 # votes it never mirrored, and phones do not resend those (welcome's
                 # my_votes tells them they are saved). The merge is newest-seq-wins, so
                 # it commutes with votes arriving meanwhile.
-                live = LiveEvent(state=known[stage_id], needs_rebuild=True)
+                # Tallies are per event: when another stage of it is served here, they
+                # were merged already (one rebuild per event, not one per stage).
+                served = any(not x.needs_rebuild for x in stages.values())
+                live = LiveEvent(state=known[stage_id], needs_rebuild=not served)
                 stages[stage_id] = live
             # Join before the next await: the presence loop drops stages that have no
             # sockets, and would orphan this one while the tallies are being built.
@@ -266,6 +275,11 @@ class Hub:
         if old is not None and state.version <= old.version:
             return
         known[state.stage_id] = state
+        if state.stages:
+            # A stage the organiser deleted leaves the overview and the conference board.
+            current = {x.id for x in state.stages}
+            for gone in [sid for sid in known if sid not in current]:
+                del known[gone]
         for other in self.lives(state.id):
             other.dirty = True  # the overview and the conference leaderboard moved
         live = self.events.get(state.id, {}).get(state.stage_id)
@@ -486,7 +500,11 @@ class Hub:
                             for other in stages.values():
                                 other.dirty = True
                         self.turnout[stage_id] = live.connected
+                        rebuilding = live.needs_rebuild
                         await self.keeper.ensure(live)
+                        if rebuilding:  # the event's tallies: every stage's are rebuilt
+                            for other in stages.values():
+                                other.needs_rebuild = False
                         if ticks % RECONCILE_EVERY == 0:
                             await self.keeper.reconcile(live)
                     except Exception:
@@ -494,6 +512,7 @@ class Hub:
                 if not stages:
                     del self.events[event_id]
                     self.conference.pop(event_id, None)
+                    self._reloaded_at.pop(event_id, None)
                     self._acks.pop(event_id, None)
                     self._votes_changed.discard(event_id)
                     continue

@@ -23,7 +23,7 @@ from eventapp.i18n import DEFAULT_TIMEZONE, LANGUAGES
 from eventapp.messages import BusKeyRotated, encode, server_message
 from eventapp.organizing import queries as store
 from eventapp.questions.rules import clean_question_settings
-from eventapp.voting.queries import EventState, vote_total
+from eventapp.voting.queries import EventState, load_states, vote_total
 from eventapp.voting.rules import event_channel, new_key
 
 ROTATABLE = {"moderator": "moderator_key", "projector": "projector_key"}
@@ -199,6 +199,11 @@ async def update_settings(
         state = await db.run(store.update_event, event.id, values)
     except store.ScaleLocked:
         raise InvalidInput("scale", "cannot change after votes were cast") from None
+    # Settings are the conference's: every stage's screens and phones get them.
+    if len(state.stages) > 1:
+        for other in await db.run_read(load_states, event_id):
+            if other.stage_id != state.stage_id:
+                await publish.state(other)
     return await publish.state(state)
 
 
