@@ -45,6 +45,8 @@ class Hello(_Client):
     token: str | None = Field(default=None, max_length=128)
     key: str | None = Field(default=None, max_length=128)
     stage: Id | None = None
+    # Projector: "conference" for the leaderboard across every stage (several stages).
+    view: Literal["stage", "conference"] = "stage"
 
 
 class SwitchStage(_Client):

@@ -153,7 +153,7 @@ def test_one_attendee_moves_between_stages_with_one_identity_and_keeps_the_votes
         phone.send_json({"type": "vote", "pitch_id": b_open, "score": 3, "seq": 3})
         assert receive_until(phone, of_type("vote_ack"))["pitch_id"] == b_open
         # Turnout is per stage: projector B counts the phone, projector A no longer does.
-        receive_until(proj_b, lambda m: m["type"] == "screen" and m["connected"] == 1)
+        plain = receive_until(proj_b, lambda m: m["type"] == "screen" and m["connected"] == 1)
         screen_a = receive_until(proj_a, lambda m: m["type"] == "screen" and m["connected"] == 0)
         assert screen_a["current"]["votes_in"] == 1  # the vote stays where it was cast
         # Several stages: screens carry the overview and the conference leaderboard.
@@ -168,10 +168,19 @@ def test_one_attendee_moves_between_stages_with_one_identity_and_keeps_the_votes
             ("Saal A", a_open, "open"),
             ("Saal B", b_open, "open"),
         ]
-        assert {(r["pitch_id"], r["stage_id"]) for r in overview["conference"]} == {
-            (a_open, a.id),
-            (b_open, b.id),
-        }
+        assert overview["conference"] is None  # the moderator page does not show it
+        # A conference-view projector gets the leaderboard across stages; a plain one not.
+        with _ws(client, conference) as board:
+            _hello(board, {"role": "projector", "key": a.projector_key, "view": "conference"})
+            shown = receive_until(
+                board, lambda m: m["type"] == "screen" and len(m["conference"] or []) == 2
+            )
+            assert {(r["pitch_id"], r["stage_id"]) for r in shown["conference"]} == {
+                (a_open, a.id),
+                (b_open, b.id),
+            }
+            assert shown["stages"] is not None
+        assert (plain["stages"], plain["conference"]) == (None, None)
 
         # Back on A: the vote there is still the attendee's, and the welcome of a new tab
         # holds the votes of both stages.

@@ -233,8 +233,8 @@ class Hub:
                     live.discard(conn)
                     raise
         live.dirty = True
-        if conn.role is not Role.ATTENDEE and conn.role in live.last_screen:
-            conn.outbox.put(live.last_screen[conn.role], key="screen")
+        if conn.role is not Role.ATTENDEE and conn.kind in live.last_screen:
+            conn.outbox.put(live.last_screen[conn.kind], key="screen")
         return live
 
     async def detach(self, live: LiveEvent, conn: Connection) -> None:
@@ -438,13 +438,17 @@ class Hub:
         dirty = [live for live in stages.values() if live.dirty and live.screens]
         if not dirty:
             return
-        overview = await self._overview(event_id) if len(self.conference[event_id]) > 1 else None
+        wanted = any(
+            c.role is Role.MODERATOR or c.conference for live in dirty for c in live.screens
+        )
+        several = len(self.conference.get(event_id, {})) > 1
+        overview = await self._overview(event_id) if several and wanted else None
         for live in dirty:
             live.dirty = False
-            for role, text in (await self.screen_messages(live, overview)).items():
-                live.last_screen[role] = text
+            for kind, text in (await self.screen_messages(live, overview)).items():
+                live.last_screen[kind] = text
                 for conn in live.screens:
-                    if conn.role is role:
+                    if conn.kind == kind:
                         conn.outbox.put(text, key="screen")
 
     async def _overview(self, event_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -461,12 +465,16 @@ class Hub:
         self,
         live: LiveEvent,
         overview: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
-    ) -> dict[Role, str]:
+    ) -> dict[tuple[Role, bool], str]:
+        """One ``screen`` text per kind of screen on the stage. Several stages: the
+        moderator also gets what the other stages are doing, a conference-view projector
+        the leaderboard across stages (nobody else pays for encoding them)."""
         state = live.state
         counts = await self.tallies.counts((p.id, p.round) for p in state.pitches)
         summaries = summaries_of(state, counts)
         messages = {}
-        for role in {c.role for c in live.screens}:
+        for kind in {c.kind for c in live.screens}:
+            role, conference = kind
             payload = screen_payload(
                 state,
                 summaries,
@@ -474,10 +482,12 @@ class Hub:
                 full=role is Role.MODERATOR,
                 prior_weight=self.settings.prior_weight,
             )
-            if overview is not None:
-                stages, conference = overview
-                payload = payload.model_copy(update={"stages": stages, "conference": conference})
-            messages[role] = encode(payload)
+            if overview is not None and (role is Role.MODERATOR or conference):
+                stages, board = overview
+                payload = payload.model_copy(
+                    update={"stages": stages, "conference": board if conference else None}
+                )
+            messages[kind] = encode(payload)
         return messages
 
     async def _presence_loop(self) -> None:

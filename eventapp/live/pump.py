@@ -302,7 +302,13 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
         raise Refused("bad_message", "Unknown role.")
     if msg.role is Role.ATTENDEE:
         stage_id = msg.stage  # None: the first stage
-    conn = Connection(role=msg.role, outbox=session.outbox, attendee_id=attendee_id, key=key)
+    conn = Connection(
+        role=msg.role,
+        outbox=session.outbox,
+        attendee_id=attendee_id,
+        key=key,
+        conference=msg.role is Role.PROJECTOR and msg.view == "conference",
+    )
     session.live = await session.hub.attach(session.event_id, conn, stage_id)
     session.conn = conn
     session.outbox.put(

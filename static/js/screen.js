@@ -342,6 +342,7 @@
       var hello = { type: "hello", role: role, key: body.dataset.key };
       // The organiser's key opens any stage: the page says which one.
       if (body.dataset.stage) hello.stage = parseInt(body.dataset.stage, 10);
+      if (conferenceView) hello.view = "conference";
       return hello;
     },
     onStatus: function (s) {
