@@ -69,9 +69,10 @@ def open_live_backends(settings: Settings) -> tuple[Tallies, Bus]:
 def connection_counts(hub: Hub) -> list[tuple[int, str, int]]:
     """Sockets per event and role, read when Prometheus scrapes."""
     counts = []
-    for event_id, live in list(hub.events.items()):
-        counts.append((event_id, Role.ATTENDEE.value, len(live.phones)))
-        screens = Counter(conn.role.value for conn in live.screens)
+    for event_id, stages in list(hub.events.items()):
+        lives = list(stages.values())
+        counts.append((event_id, Role.ATTENDEE.value, sum(len(x.phones) for x in lives)))
+        screens = Counter(conn.role.value for x in lives for conn in x.screens)
         counts.extend((event_id, role, n) for role, n in sorted(screens.items()))
     return counts
 

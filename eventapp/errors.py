@@ -35,6 +35,9 @@ MESSAGES: dict[str, str] = {
     "out_of_scale": N_("Score must be between %(min)d and %(max)d."),
     "rate_limited": N_("Too many messages; slow down."),
     "not_saved": N_("Vote not saved; retrying."),
+    # Stages (issue 15): a stage of another conference, a pitch of another stage.
+    "unknown_stage": N_("No such stage in this event."),
+    "wrong_stage": N_("This pitch is on another stage."),
     # The moderator's commands.
     "last_pitch": N_("This is the last pitch."),
     "not_open": N_("Voting is not open."),

@@ -35,13 +35,26 @@ class Hello(_Client):
     """First message on every socket: who is speaking.
 
     Attendees send their device token (the cookie is used when it is absent); screens
-    send their role and the secret key from their link.
+    send their role and the secret key from their link. ``stage`` (issue 15): the stage
+    the phone is on (default: the first); a screen's key names its own stage, and only
+    the organiser's key may choose one.
     """
 
     type: Literal["hello"]
     role: Role = Role.ATTENDEE
     token: str | None = Field(default=None, max_length=128)
     key: str | None = Field(default=None, max_length=128)
+    stage: Id | None = None
+    # Projector: "conference" for the leaderboard across every stage (several stages).
+    view: Literal["stage", "conference"] = "stage"
+
+
+class SwitchStage(_Client):
+    """A phone moves to another stage of the conference (one tap on the stage picker):
+    it follows that stage's pitch and votes there. Its identity and votes stay."""
+
+    type: Literal["switch_stage"]
+    stage_id: Id
 
 
 class Vote(_Client):
@@ -90,12 +103,32 @@ class ResetVotes(_Client):
 
 
 ClientMessage = Annotated[
-    Hello | Vote | Ping | OpenVoting | CloseVoting | Reveal | Goto | Next | ResetVotes,
+    Hello
+    | Vote
+    | Ping
+    | OpenVoting
+    | CloseVoting
+    | Reveal
+    | Goto
+    | Next
+    | ResetVotes
+    | SwitchStage,
     Field(discriminator="type"),
 ]
 CLIENT_MODELS: dict[str, type[_Client]] = {
     typ.model_fields["type"].annotation.__args__[0]: typ  # type: ignore[union-attr]
-    for typ in (Hello, Vote, Ping, OpenVoting, CloseVoting, Reveal, Goto, Next, ResetVotes)
+    for typ in (
+        Hello,
+        Vote,
+        Ping,
+        OpenVoting,
+        CloseVoting,
+        Reveal,
+        Goto,
+        Next,
+        ResetVotes,
+        SwitchStage,
+    )
 }
 
 _client_adapter: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -200,6 +233,11 @@ class Screen(_Server):
     current: ScreenCurrent | None
     leaderboard: list[dict[str, Any]]
     votes: dict[str, int] | None  # moderator only
+    # Conferences with several stages (issue 15): what every stage is doing (each
+    # ``stage_id``, ``name``, ``current_pitch_id``, ``title``, ``state``, ``connected``) and
+    # the leaderboard across all stages (each entry also names its ``stage_id``).
+    stages: list[dict[str, Any]] | None = None
+    conference: list[dict[str, Any]] | None = None
 
 
 class VoteAck(_Server):

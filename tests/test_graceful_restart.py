@@ -21,7 +21,7 @@ import pytest
 from eventapp.core.db import Database
 from tests.conftest import ROOT, DatabaseTarget
 from tests.support.phones import Phone, Screen, Stats, connect_all
-from tests.support.seeding import new_event, seed_attendees, stored_votes
+from tests.support.seeding import first_stage, new_event, seed_attendees, stored_votes
 from tests.support.servers import RedisServer, free_port
 from tests.test_startup import wait_ready
 
@@ -109,8 +109,9 @@ async def scenario(
         for i, t in enumerate(tokens)
     ]
     on_a = phones[::2]
-    moderator = Screen(b, origin_b, "moderator", event.moderator_key)  # type: ignore[attr-defined]
-    projector = Screen(b, origin_b, "projector", event.projector_key)  # type: ignore[attr-defined]
+    stage = first_stage(db, event)  # type: ignore[arg-type]
+    moderator = Screen(b, origin_b, "moderator", stage.moderator_key)
+    projector = Screen(b, origin_b, "projector", stage.projector_key)
     await moderator.connect()
     await projector.connect()
     connected, failures = await connect_all(phones, 60)

@@ -20,11 +20,13 @@ from sqlalchemy import create_engine, text
 
 from eventapp.admission import queries as admission
 from eventapp.core.db import Database
+from eventapp.core.models import Event
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, _postgres_url
 from tests.support.joining import CSRF, join_with
 from tests.support.phones import LiveClient
+from tests.support.seeding import first_stage
 from tests.support.servers import RedisServer
 
 HONEST = 20
@@ -228,10 +230,11 @@ def _event(db: Database):
     )
 
 
-def _keys(event) -> dict[str, str]:
+def _keys(db: Database, event: Event) -> dict[str, str]:
+    stage = first_stage(db, event)
     return {
-        "moderator": event.moderator_key,
-        "projector": event.projector_key,
+        "moderator": stage.moderator_key,
+        "projector": stage.projector_key,
         "organizer": event.organizer_key,
     }
 
@@ -244,7 +247,7 @@ def test_stuffing_removed_exactly_on_sqlite_and_memory(
     db.create_all()
     event = _event(db)
     app = app_processes({"DATABASE_URL": url})
-    outcome = asyncio.run(run([app.url], event.code, _keys(event)))
+    outcome = asyncio.run(run([app.url], event.code, _keys(db, event)))
     _check(outcome, db, event.id)
     db.close()
 
@@ -272,7 +275,7 @@ def test_stuffing_removed_exactly_on_postgres_and_redis_with_two_processes(
             "EVENTAPP_NAMESPACE": namespace,
         }
         a, b = app_processes(env), app_processes(env)
-        outcome = asyncio.run(run([a.url, b.url], event.code, _keys(event)))
+        outcome = asyncio.run(run([a.url, b.url], event.code, _keys(db, event)))
         _check(outcome, db, event.id)
         # Redis holds exactly the honest counts under the pitches' current rounds.
         state = db.read(queries.load_state, event.id)

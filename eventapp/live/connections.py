@@ -17,6 +17,13 @@ class Connection:
     outbox: Outbox
     attendee_id: int | None = None
     key: str | None = None  # screens: the link key they joined with (rotation closes them)
+    # Projectors: True for the conference-wide leaderboard view (several stages).
+    conference: bool = False
+
+    @property
+    def kind(self) -> tuple[Role, bool]:
+        """Screens of one kind get the same ``screen`` text."""
+        return (self.role, self.conference)
 
 
 @dataclass(eq=False)
@@ -33,7 +40,7 @@ class LiveEvent:
     needs_rebuild: bool = False
     ready: bool = False  # its first attach built the tallies: later ones need no lock
     connected: int = 0  # distinct attendees across all processes
-    last_screen: dict[Role, str] = field(default_factory=dict)
+    last_screen: dict[tuple[Role, bool], str] = field(default_factory=dict)
     # SQL's per-pitch (count, sum) at the last check that disagreed with the tallies.
     mismatch: dict[int, tuple[int, int]] | None = None
 

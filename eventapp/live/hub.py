@@ -1,11 +1,15 @@
-"""The process-local live hub: which sockets watch which event, and the loops that feed them.
+"""The process-local live hub: which sockets watch which stage, and the loops that feed them.
 
-One Hub per app process. For each event with connected sockets it keeps a LiveEvent
-(``eventapp.live.connections``): the cached event state (updated from the event's bus
-channel), the sockets -- phones indexed by attendee -- and flags for what changed. The
-screen loop coalesces screen updates to at most ``screen_updates_per_second`` per event,
-reading fresh tallies each time, so a burst of 4,000 votes costs the projector ten updates
-a second, not 4,000. Payloads come from ``screens``; the tallies are kept equal to SQL by
+One Hub per app process. For each stage with connected sockets it keeps a LiveEvent
+(``eventapp.live.connections``): the cached state of the stage (updated from the event's
+bus channel), the sockets -- phones indexed by attendee -- and flags for what changed.
+Per conference it keeps the latest state of every stage (the moderator's overview and the
+conference leaderboard) and the votes to announce. Issue 15: one bus channel per
+conference -- its envelopes name their stage where one is concerned -- because direct
+messages, networking and questions are conference-wide. The screen loop coalesces screen
+updates to at most ``screen_updates_per_second`` per stage, reading fresh tallies each
+time, so a burst of 4,000 votes costs the projector ten updates a second, not 4,000.
+Payloads come from ``screens``; the tallies are kept equal to SQL by
 ``keeper``; connection counts come from ``presence``. The loops run under the app's
 ``Supervisor``.
 """
@@ -13,6 +17,7 @@ a second, not 4,000. Payloads come from ``screens``; the tallies are kept equal 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -34,7 +39,7 @@ from eventapp.live.gcpolicy import manage_gc
 from eventapp.live.greeter import Greeter
 from eventapp.live.keeper import TallyKeeper
 from eventapp.live.presence import refresh_presence
-from eventapp.live.screens import screen_payload, summaries_of
+from eventapp.live.screens import screen_payload, stage_overview, summaries_of
 from eventapp.live.supervisor import Supervisor
 from eventapp.messages import (
     BusDirect,
@@ -53,7 +58,7 @@ from eventapp.metrics import Metrics
 from eventapp.questions.live import QuestionFeed
 from eventapp.settings import Settings
 from eventapp.voting import queries
-from eventapp.voting.queries import EventState
+from eventapp.voting.queries import EventState, PitchInfo
 from eventapp.voting.rules import event_channel, event_channel_pattern, event_of_channel
 from eventapp.voting.tallies import Tallies
 
@@ -66,6 +71,28 @@ RECONCILE_EVERY = 5  # presence ticks between comparisons of the tallies with SQ
 LINK_REPLACED = 4403  # close code of a screen whose link was rotated (the page says so)
 TOO_MANY_SOCKETS = 4429  # close code of a socket over the per-attendee cap
 MAX_CACHED_EVENTS = 1000  # events remembered by code (then forgotten all at once)
+
+
+class ConferenceView:
+    """All of a conference's sockets on this process, as the questions feed sees them
+    (questions are conference-wide); ``state.version`` moves with any stage's."""
+
+    def __init__(self, lives: Iterable[LiveEvent], version: int) -> None:
+        self._lives = list(lives)
+        self.state = _Version(version)
+
+    @property
+    def phones(self) -> list[Connection]:
+        return [c for live in self._lives for c in live.phones]
+
+    @property
+    def screens(self) -> list[Connection]:
+        return [c for live in self._lives for c in live.screens]
+
+
+class _Version:
+    def __init__(self, version: int) -> None:
+        self.version = version
 
 
 class Hub:
@@ -83,7 +110,18 @@ class Hub:
         self.db = db
         self.tallies = tallies
         self.bus = bus
-        self.events: dict[int, LiveEvent] = {}
+        # event id -> stage id -> the stage's live state and sockets on this process.
+        self.events: dict[int, dict[int, LiveEvent]] = {}
+        # event id -> stage id -> the newest state of every stage of the conference.
+        self.conference: dict[int, dict[int, EventState]] = {}
+        # stage id -> phones on it across processes (stages without sockets here too).
+        self.turnout: dict[int, int] = {}
+        # Votes stored here since the last announcement, per event (attendee, pitch,
+        # score, seq): other processes pass them to the attendee's tabs they hold.
+        self._acks: dict[int, list[tuple[int, int, int, int]]] = {}
+        self._votes_changed: set[int] = set()
+        self._stale: set[int] = set()  # conferences whose stage states must be reloaded
+        self._reloaded_at: dict[int, float] = {}
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.keeper = TallyKeeper(
             db=db, tallies=tallies, apply_state=self.apply_state, metrics=self.metrics
@@ -98,7 +136,7 @@ class Hub:
             db=db, bus=bus, channel=lambda e: event_channel(settings.namespace, e)
         )
         # One handler per bus envelope type (eventapp.messages.BUS_MODELS).
-        self._bus_handlers: dict[str, Callable[[LiveEvent, Any, str], Awaitable[None]]] = {
+        self._bus_handlers: dict[str, Callable[[int, Any, str], Awaitable[None]]] = {
             "state": self._bus_state,
             "votes": self._bus_votes,
             "direct": self._bus_direct,
@@ -119,13 +157,44 @@ class Hub:
         loops.run("hub-presence", self._presence_loop)
         loops.run("gc-policy", lambda: manage_gc(self.voting_open))
 
+    # -------------------------------------------------------------- stages
+
+    def lives(self, event_id: int) -> list[LiveEvent]:
+        """The stages of the event with sockets on this process."""
+        return list(self.events.get(event_id, {}).values())
+
+    def stage_states(self, event_id: int) -> list[EventState]:
+        """The newest state of every stage of the conference, in the stages' order."""
+        states = self.conference.get(event_id, {})
+        return sorted(states.values(), key=lambda s: _stage_order(s))
+
+    def stage_of_pitch(self, event_id: int, pitch_id: int) -> int | None:
+        """The stage a pitch of the conference is on (None: no such pitch)."""
+        for state in self.conference.get(event_id, {}).values():
+            if state.pitch(pitch_id) is not None:
+                return state.stage_id
+        return None
+
+    async def _ensure_conference(self, event_id: int) -> dict[int, EventState]:
+        """The newest state of every stage of the conference (read once, then kept by
+        ``apply_state``)."""
+        if event_id not in self.conference or event_id in self._stale:
+            self._stale.discard(event_id)
+            states = await self.db.run_read(queries.load_states, event_id)
+            known = self.conference.setdefault(event_id, {})
+            for state in states:
+                old = known.get(state.stage_id)
+                if old is None or state.version > old.version:
+                    known[state.stage_id] = state
+        return self.conference.setdefault(event_id, {})
+
     # -------------------------------------------------------------- sockets
 
     async def event_by_code(self, code: str) -> Event | None:
         """The event a socket names, read once per process: a phone's hello uses only its
-        id and code, which never change (a screen's hello reads the event afresh for its
-        keys; a deleted event has no attendees, so its tokens are refused). Unknown codes
-        are not remembered."""
+        id and code, which never change (a screen's hello reads the stages afresh for
+        their keys; a deleted event has no attendees, so its tokens are refused). Unknown
+        codes are not remembered."""
         code = code.upper()
         event = self._events_by_code.get(code)
         if event is None:
@@ -139,42 +208,74 @@ class Hub:
     def forget_event(self, code: str) -> None:
         self._events_by_code.pop(code.upper(), None)
 
-    async def attach(self, event_id: int, conn: Connection) -> LiveEvent:
-        live = self.events.get(event_id)
-        if live is not None and live.ready:
+    async def attach(
+        self, event_id: int, conn: Connection, stage_id: int | None = None
+    ) -> LiveEvent:
+        """Put a socket on a stage (the first when none is named); ``unknown_stage`` for
+        a stage of another conference."""
+        live = self._ready_live(event_id, stage_id)
+        if live is not None:
             # Built already: nothing to wait for (no await between the check and add).
-            self._check_cap(live, conn)
+            self._check_cap(event_id, conn)
             live.add(conn)
         else:
-            live = await self._attach_first(event_id, conn)
+            live = await self._attach_first(event_id, conn, stage_id)
         live.dirty = True
-        if conn.role is not Role.ATTENDEE and conn.role in live.last_screen:
-            conn.outbox.put(live.last_screen[conn.role], key="screen")
+        if conn.role is not Role.ATTENDEE and conn.kind in live.last_screen:
+            conn.outbox.put(live.last_screen[conn.kind], key="screen")
         return live
 
-    def _check_cap(self, live: LiveEvent, conn: Connection) -> None:
+    def _ready_live(self, event_id: int, stage_id: int | None) -> LiveEvent | None:
+        """The stage's live state when it is served here and built (the lock-free path)."""
+        stages = self.events.get(event_id)
+        if not stages or event_id in self._stale or not self.conference.get(event_id):
+            return None
+        if stage_id is None:
+            stage_id = self.stage_states(event_id)[0].stage_id
+        live = stages.get(stage_id)
+        return live if live is not None and live.ready else None
+
+    def _check_cap(self, event_id: int, conn: Connection) -> None:
         if conn.attendee_id is not None:
             cap = self.settings.sockets_per_attendee
-            if len(live.by_attendee.get(conn.attendee_id, ())) >= cap:
+            held = sum(len(x.by_attendee.get(conn.attendee_id, ())) for x in self.lives(event_id))
+            if held >= cap:
                 raise Refused("too_many_sockets", None, {"limit": cap})
 
-    async def _attach_first(self, event_id: int, conn: Connection) -> LiveEvent:
+    async def _attach_first(
+        self, event_id: int, conn: Connection, stage_id: int | None
+    ) -> LiveEvent:
         lock = self._locks.setdefault(event_id, asyncio.Lock())
         async with lock:
-            live = self.events.get(event_id)
-            if live is not None:
-                self._check_cap(live, conn)
+            self._check_cap(event_id, conn)
+            known = await self._ensure_conference(event_id)
+            if stage_id is None:
+                stage_id = self.stage_states(event_id)[0].stage_id
+            elif stage_id not in known:
+                # Perhaps a stage added since: read again, at most once a second per event
+                # (unknown stage ids cost a refusal, not a query each).
+                now = time.monotonic()
+                if now - self._reloaded_at.get(event_id, 0.0) >= 1.0:
+                    self._reloaded_at[event_id] = now
+                    self._stale.add(event_id)
+                    known = await self._ensure_conference(event_id)
+                if stage_id not in known:
+                    raise Refused("unknown_stage")
+            stages = self.events.setdefault(event_id, {})
+            live = stages.get(stage_id)
             created = live is None
             if live is None:
-                state = await self.db.run_read(queries.load_state, event_id)
                 # A process that starts serving an event merges SQL into the tallies
                 # even when Redis says "built": a crashed predecessor may have committed
                 # votes it never mirrored, and phones do not resend those (welcome's
                 # my_votes tells them they are saved). The merge is newest-seq-wins, so
                 # it commutes with votes arriving meanwhile.
-                live = LiveEvent(state=state, needs_rebuild=True)
-                self.events[event_id] = live
-            # Join before the next await: the presence loop drops events that have no
+                # Tallies are per event: when another stage of it is served here, they
+                # were merged already (one rebuild per event, not one per stage).
+                served = any(not x.needs_rebuild for x in stages.values())
+                live = LiveEvent(state=known[stage_id], needs_rebuild=not served)
+                stages[stage_id] = live
+            # Join before the next await: the presence loop drops stages that have no
             # sockets, and would orphan this one while the tallies are being built.
             live.add(conn)
             if created:
@@ -184,41 +285,61 @@ class Hub:
                     # The socket gets no welcome and will not detach: do not count it,
                     # and let the next attach build the event afresh.
                     live.discard(conn)
-                    if live.is_empty() and self.events.get(event_id) is live:
-                        del self.events[event_id]
+                    if live.is_empty() and stages.get(stage_id) is live:
+                        del stages[stage_id]
                     raise
                 live.ready = True
         return live
 
-    async def detach(self, event_id: int, conn: Connection) -> None:
-        live = self.events.get(event_id)
-        if live is None:
-            return
+    async def detach(self, live: LiveEvent, conn: Connection) -> None:
         live.discard(conn)
         live.dirty = True
+
+    async def move(self, live: LiveEvent, conn: Connection, stage_id: int) -> LiveEvent:
+        """A phone switches stage: off its stage, onto the other (back if that fails)."""
+        event_id = live.state.id
+        live.discard(conn)
+        live.dirty = True
+        try:
+            return await self.attach(event_id, conn, stage_id)
+        except BaseException:
+            live.add(conn)
+            raise
 
     def vote_stored(
         self, event_id: int, attendee_id: int, pitch_id: int, score: int, seq: int
     ) -> None:
-        """Tell every socket of the attendee which vote is stored: here at once, on other
-        processes with the next ``votes`` announcement (at most a screen tick later)."""
-        live = self.events.get(event_id)
-        if live is None:
-            return
+        """Tell every socket of the attendee (on any stage) which vote is stored: here at
+        once, on other processes with the next ``votes`` announcement (at most a screen
+        tick later)."""
         text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
-        for conn in live.by_attendee.get(attendee_id, ()):
-            conn.outbox.put(text, key=f"ack:{pitch_id}")
-        live.acks.append((attendee_id, pitch_id, score, seq))
+        for live in self.lives(event_id):
+            for conn in live.by_attendee.get(attendee_id, ()):
+                conn.outbox.put(text, key=f"ack:{pitch_id}")
+        self._acks.setdefault(event_id, []).append((attendee_id, pitch_id, score, seq))
 
     # -------------------------------------------------------------- changes
 
     def apply_state(self, state: EventState, text: str | None = None) -> None:
-        """Take a newer event state (from this process's own write or the bus)."""
-        live = self.events.get(state.id)
+        """Take a newer state of a stage (from this process's own write or the bus)."""
+        known = self.conference.get(state.id)
+        if known is None:
+            return
+        old = known.get(state.stage_id)
+        if old is not None and state.version <= old.version:
+            return
+        known[state.stage_id] = state
+        if state.stages:
+            # A stage the organiser deleted leaves the overview and the conference board.
+            current = {x.id for x in state.stages}
+            for gone in [sid for sid in known if sid not in current]:
+                del known[gone]
+        for other in self.lives(state.id):
+            other.dirty = True  # the overview and the conference leaderboard moved
+        live = self.events.get(state.id, {}).get(state.stage_id)
         if live is None or state.version <= live.state.version:
             return
         live.state = state
-        live.dirty = True
         live.last_screen.clear()
         text = text or encode(State(event=state.as_json()))
         for conn in (*live.phones, *live.screens):
@@ -226,79 +347,87 @@ class Hub:
 
     async def notify_attendee(self, event_id: int, attendee_id: int, text: str) -> None:
         """Send a server message (made with ``server_message``) to one attendee's sockets,
-        whichever process holds them."""
+        whichever process and stage holds them."""
         envelope = BusDirect(attendee_id=attendee_id, message=json.loads(text))
         await self.bus.publish(event_channel(self.settings.namespace, event_id), encode(envelope))
 
     def voting_open(self) -> bool:
         """Is any pitch of an event served here taking votes right now?"""
-        return any(live.state.open_pitch is not None for live in self.events.values())
+        return any(
+            state.open_pitch is not None
+            for states in self.conference.values()
+            for state in states.values()
+        )
 
     def votes_applied(self, event_ids: Iterable[int]) -> None:
         """Called by the vote writer after a batch reached the tallies."""
         for event_id in event_ids:
-            live = self.events.get(event_id)
-            if live is not None:
-                live.dirty = True
-                live.votes_changed = True
+            if event_id in self.events:
+                self._votes_changed.add(event_id)
+                for live in self.lives(event_id):
+                    live.dirty = True
 
     def tallies_failed(self, event_ids: Iterable[int]) -> None:
         for event_id in event_ids:
-            live = self.events.get(event_id)
-            if live is not None:
+            for live in self.lives(event_id):
                 live.needs_rebuild = True
 
     # -------------------------------------------------------------- the bus
 
     async def _on_bus_message(self, channel: str, message: str) -> None:
         event_id = event_of_channel(channel)
-        live = self.events.get(event_id) if event_id is not None else None
-        if live is None:
+        if event_id is None or event_id not in self.events:
             return
         try:
             envelope = decode_bus(message)
         except ValidationError:
             log.warning("ignoring malformed bus message on %s", channel)
             return
-        await self._on_envelope(live, envelope, message)
+        await self._on_envelope(event_id, envelope, message)
 
-    async def _on_envelope(self, live: LiveEvent, envelope: BaseModel, raw: str) -> None:
+    async def _on_envelope(self, event_id: int, envelope: BaseModel, raw: str) -> None:
         handler = self._bus_handlers[envelope.type]  # type: ignore[attr-defined]
-        await handler(live, envelope, raw)
+        await handler(event_id, envelope, raw)
 
-    async def _bus_state(self, live: LiveEvent, envelope: State, raw: str) -> None:
+    async def _bus_state(self, event_id: int, envelope: State, raw: str) -> None:
         # The envelope is the server message itself: forward the text as it came.
         self.apply_state(EventState.from_json(envelope.event), raw)
 
-    async def _bus_votes(self, live: LiveEvent, envelope: BusVotes, raw: str) -> None:
-        live.dirty = True
+    async def _bus_votes(self, event_id: int, envelope: BusVotes, raw: str) -> None:
+        lives = self.lives(event_id)
+        for live in lives:
+            live.dirty = True
         if envelope.origin == self.process_id:
             return
         for attendee_id, pitch_id, score, seq in envelope.acks:
-            sockets = live.by_attendee.get(attendee_id)
-            if sockets:
-                text = encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
-                for conn in sockets:
+            text: str | None = None
+            for live in lives:
+                for conn in live.by_attendee.get(attendee_id, ()):
+                    text = text or encode(VoteAck(pitch_id=pitch_id, score=score, seq=seq))
                     conn.outbox.put(text, key=f"ack:{pitch_id}")
 
-    async def _bus_direct(self, live: LiveEvent, envelope: BusDirect, raw: str) -> None:
-        sockets = live.by_attendee.get(envelope.attendee_id)
-        if sockets:
-            text = json.dumps(envelope.message, separators=(",", ":"), ensure_ascii=False)
-            for conn in sockets:
+    async def _bus_direct(self, event_id: int, envelope: BusDirect, raw: str) -> None:
+        text: str | None = None
+        for live in self.lives(event_id):
+            for conn in live.by_attendee.get(envelope.attendee_id, ()):
+                text = text or json.dumps(
+                    envelope.message, separators=(",", ":"), ensure_ascii=False
+                )
                 conn.outbox.put(text)
 
-    async def _bus_votes_reset(self, live: LiveEvent, envelope: BusVotesReset, raw: str) -> None:
+    async def _bus_votes_reset(self, event_id: int, envelope: BusVotesReset, raw: str) -> None:
         text = encode(VoteReset(pitch_id=envelope.pitch_id))
-        for conn in live.phones:
-            # Replaces an undelivered ack of the deleted vote.
-            conn.outbox.put(text, key=f"ack:{envelope.pitch_id}")
+        for live in self.lives(event_id):
+            for conn in live.phones:
+                # Replaces an undelivered ack of the deleted vote.
+                conn.outbox.put(text, key=f"ack:{envelope.pitch_id}")
 
-    async def _bus_questions(self, live: LiveEvent, envelope: BusQuestions, raw: str) -> None:
-        self.questions.changed(live.state.id, local=False)
+    async def _bus_questions(self, event_id: int, envelope: BusQuestions, raw: str) -> None:
+        self.questions.changed(event_id, local=False)
 
-    async def _bus_key_rotated(self, live: LiveEvent, envelope: BusKeyRotated, raw: str) -> None:
-        await self._close_replaced_screens(live, Role(envelope.role))
+    async def _bus_key_rotated(self, event_id: int, envelope: BusKeyRotated, raw: str) -> None:
+        for live in self.lives(event_id):
+            await self._close_replaced_screens(live, Role(envelope.role))
 
     async def _close_replaced_screens(self, live: LiveEvent, role: Role) -> None:
         event = await self.db.run_read(queries.event_by_code, live.state.code)
@@ -315,9 +444,11 @@ class Hub:
     def _on_bus_reconnect(self) -> None:
         # Messages may have been missed while Redis was away: reload everything.
         self.metrics.bus_reconnects.inc()
-        for live in self.events.values():
-            live.needs_rebuild = True
-            live.dirty = True
+        for event_id, stages in self.events.items():
+            self._stale.add(event_id)
+            for live in stages.values():
+                live.needs_rebuild = True
+                live.dirty = True
         self.questions.resync()
 
     # -------------------------------------------------------------- tallies
@@ -334,66 +465,131 @@ class Hub:
         interval = 1.0 / self.settings.screen_updates_per_second
         while True:
             started = time.monotonic()
-            for event_id, live in list(self.events.items()):
+            for event_id, stages in list(self.events.items()):
                 try:
-                    await self._tick(event_id, live)
+                    await self._tick(event_id, stages)
                 except Exception:
                     # Redis away: keep the last picture, retry next tick.
                     log.debug("screen tick failed for event %s", event_id, exc_info=True)
-                    live.needs_rebuild = True
+                    for live in stages.values():
+                        live.needs_rebuild = True
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
-    async def _tick(self, event_id: int, live: LiveEvent) -> None:
-        await self.questions.tick(event_id, live)
-        if live.votes_changed or live.acks:
-            live.votes_changed = False
-            acks, live.acks = live.acks, []
+    async def _tick(self, event_id: int, stages: dict[int, LiveEvent]) -> None:
+        if event_id in self._stale:
+            await self._ensure_conference(event_id)
+            for state in self.stage_states(event_id):
+                self.apply_state(state)
+        version = sum(s.version for s in self.conference.get(event_id, {}).values())
+        await self.questions.tick(event_id, ConferenceView(stages.values(), version))
+        if event_id in self._votes_changed or self._acks.get(event_id):
+            self._votes_changed.discard(event_id)
+            acks = self._acks.pop(event_id, [])
             envelope = BusVotes(origin=self.process_id, acks=acks)
             await self.bus.publish(
                 event_channel(self.settings.namespace, event_id), encode(envelope)
             )
-        if not live.dirty or not live.screens:
+        dirty = [live for live in stages.values() if live.dirty and live.screens]
+        if not dirty:
             return
-        live.dirty = False
-        for role, text in (await self.screen_messages(live)).items():
-            live.last_screen[role] = text
-            for conn in live.screens:
-                if conn.role is role:
-                    conn.outbox.put(text, key="screen")
+        wanted = any(
+            c.role is Role.MODERATOR or c.conference for live in dirty for c in live.screens
+        )
+        several = len(self.conference.get(event_id, {})) > 1
+        overview = await self._overview(event_id) if several and wanted else None
+        for live in dirty:
+            live.dirty = False
+            for kind, text in (await self.screen_messages(live, overview)).items():
+                live.last_screen[kind] = text
+                for conn in live.screens:
+                    if conn.kind == kind:
+                        conn.outbox.put(text, key="screen")
 
-    async def screen_messages(self, live: LiveEvent) -> dict[Role, str]:
+    async def _overview(self, event_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """What every stage is doing, and the leaderboard across the conference."""
+        states = self.stage_states(event_id)
+        pitches: list[PitchInfo] = [p for s in states for p in s.pitches]
+        counts = await self.tallies.counts((p.id, p.round) for p in pitches)
+        overview, conference = stage_overview(
+            states, counts, self.turnout, prior_weight=self.settings.prior_weight
+        )
+        return overview, conference
+
+    async def screen_messages(
+        self,
+        live: LiveEvent,
+        overview: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
+    ) -> dict[tuple[Role, bool], str]:
+        """One ``screen`` text per kind of screen on the stage. Several stages: the
+        moderator also gets what the other stages are doing, a conference-view projector
+        the leaderboard across stages (nobody else pays for encoding them)."""
         state = live.state
         counts = await self.tallies.counts((p.id, p.round) for p in state.pitches)
         summaries = summaries_of(state, counts)
-        return {
-            role: encode(
-                screen_payload(
-                    state,
-                    summaries,
-                    live.connected,
-                    full=role is Role.MODERATOR,
-                    prior_weight=self.settings.prior_weight,
-                )
+        messages = {}
+        for kind in {c.kind for c in live.screens}:
+            role, conference = kind
+            payload = screen_payload(
+                state,
+                summaries,
+                live.connected,
+                full=role is Role.MODERATOR,
+                prior_weight=self.settings.prior_weight,
             )
-            for role in {c.role for c in live.screens}
-        }
+            if overview is not None and (role is Role.MODERATOR or conference):
+                stages, board = overview
+                payload = payload.model_copy(
+                    update={"stages": stages, "conference": board if conference else None}
+                )
+            messages[kind] = encode(payload)
+        return messages
 
     async def _presence_loop(self) -> None:
         ticks = 0
         while True:
             await asyncio.sleep(PRESENCE_INTERVAL)
             ticks += 1
-            for event_id, live in list(self.events.items()):
-                try:
-                    if live.is_empty():
-                        del self.events[event_id]
-                        await self.tallies.set_presence(event_id, self.process_id, 0)
-                        continue
-                    await refresh_presence(
-                        self.tallies, live, event_id=event_id, process_id=self.process_id
-                    )
-                    await self.keeper.ensure(live)
-                    if ticks % RECONCILE_EVERY == 0:
-                        await self.keeper.reconcile(live)
-                except Exception:
-                    log.debug("presence tick failed for event %s", event_id, exc_info=True)
+            for event_id, stages in list(self.events.items()):
+                for stage_id, live in list(stages.items()):
+                    try:
+                        if live.is_empty():
+                            del stages[stage_id]
+                            await self.tallies.set_presence(
+                                event_id, self.process_id, 0, stage_id=stage_id
+                            )
+                            continue
+                        if await refresh_presence(
+                            self.tallies, live, event_id=event_id, process_id=self.process_id
+                        ):
+                            for other in stages.values():
+                                other.dirty = True
+                        self.turnout[stage_id] = live.connected
+                        rebuilding = live.needs_rebuild
+                        await self.keeper.ensure(live)
+                        if rebuilding:  # the event's tallies: every stage's are rebuilt
+                            for other in stages.values():
+                                other.needs_rebuild = False
+                        if ticks % RECONCILE_EVERY == 0:
+                            await self.keeper.reconcile(live)
+                    except Exception:
+                        log.debug("presence tick failed for event %s", event_id, exc_info=True)
+                if not stages:
+                    del self.events[event_id]
+                    self.conference.pop(event_id, None)
+                    self._reloaded_at.pop(event_id, None)
+                    self._acks.pop(event_id, None)
+                    self._votes_changed.discard(event_id)
+                    continue
+                # Stages without sockets here: their turnout for the overview.
+                if len(self.conference.get(event_id, {})) > 1:
+                    for stage_id in self.conference[event_id]:
+                        if stage_id not in stages:
+                            with contextlib.suppress(Exception):
+                                self.turnout[stage_id] = await self.tallies.presence(
+                                    event_id, stage_id=stage_id
+                                )
+
+
+def _stage_order(state: EventState) -> tuple[int, int]:
+    stage = state.stage
+    return (stage.position if stage is not None else 0, state.stage_id)

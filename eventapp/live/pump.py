@@ -48,7 +48,9 @@ from eventapp.messages import (
     Pong,
     ResetVotes,
     Reveal,
+    State,
     StoredVote,
+    SwitchStage,
     Vote,
     Welcome,
     encode,
@@ -157,8 +159,8 @@ class LiveSession:
                 if self.close_with is not None:
                     with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                         await self.ws.close(*self.close_with)
-                if self.conn is not None:
-                    await self.hub.detach(self.event_id, self.conn)
+                if self.conn is not None and self.live is not None:
+                    await self.hub.detach(self.live, self.conn)
 
     async def _send_loop(self) -> None:
         while True:
@@ -270,6 +272,7 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
     my_votes: dict[str, StoredVote] | None = None
     key = None
     greeting: Greeting | None = None
+    stage_id: int | None = None
     if msg.role is Role.ATTENDEE:
         token = msg.token or session.ws.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
         # Attendee, stored votes and own questions, read with other phones' hellos.
@@ -282,13 +285,31 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
     elif msg.role in SCREEN_ROLES:
         # The keys as they are now (a rotated link no longer opens a screen).
         stages = await session.db.run_read(queries.stages_of, session.event_id)
-        if screen_stage(event, stages, msg.role, msg.key) is None:
+        stage = screen_stage(event, stages, msg.role, msg.key)
+        if stage is None:
             raise Refused("forbidden")
+        if msg.stage is not None and msg.stage != stage.id:
+            # The organiser's key opens any stage of this conference; a stage's key only
+            # its own.
+            if screen_stage(event, stages, msg.role, msg.key, msg.stage) is None:
+                raise Refused(
+                    "wrong_stage" if any(x.id == msg.stage for x in stages) else "unknown_stage"
+                )
+            stage = next(x for x in stages if x.id == msg.stage)
         key = msg.key
+        stage_id = stage.id
     else:
         raise Refused("bad_message", "Unknown role.")
-    conn = Connection(role=msg.role, outbox=session.outbox, attendee_id=attendee_id, key=key)
-    session.live = await session.hub.attach(session.event_id, conn)
+    if msg.role is Role.ATTENDEE:
+        stage_id = msg.stage  # None: the first stage
+    conn = Connection(
+        role=msg.role,
+        outbox=session.outbox,
+        attendee_id=attendee_id,
+        key=key,
+        conference=msg.role is Role.PROJECTOR and msg.view == "conference",
+    )
+    session.live = await session.hub.attach(session.event_id, conn, stage_id)
     session.conn = conn
     session.outbox.put(
         encode(
@@ -314,7 +335,14 @@ async def on_vote(session: LiveSession, msg: Vote) -> None:
     attendee_id = session.conn.attendee_id
     if attendee_id is None:
         raise Refused("forbidden", "Only attendees vote.")
-    check_vote(session.live.state, msg.pitch_id, msg.score)
+    state = session.live.state
+    if (
+        state.pitch(msg.pitch_id) is None
+        and session.hub.stage_of_pitch(session.event_id, msg.pitch_id) is not None
+    ):
+        # A pitch of this conference, but another stage: vote where you are (issue 15).
+        raise Refused("wrong_stage")
+    check_vote(state, msg.pitch_id, msg.score)
     row = VoteRow(session.event_id, msg.pitch_id, attendee_id, msg.score, msg.seq)
     try:
         stored = await session.writer.submit(row)
@@ -342,6 +370,15 @@ def moderator_command(rule: Rule) -> Handler:
         if session.conn.role is not Role.MODERATOR:
             raise Refused("forbidden", "Only the moderator can do that.")
         deps = _Deps(db=session.db, bus=session.hub.bus, namespace=session.settings.namespace)
+        pitch_id = getattr(msg, "pitch_id", None)
+        if (
+            pitch_id is not None
+            and session.live.state.pitch(pitch_id) is None
+            and session.hub.stage_of_pitch(session.event_id, pitch_id) is not None
+        ):
+            # A moderator commands their own stage only (issue 15); nothing is changed.
+            session.send_error(Refused("wrong_stage"), ref=msg.type)
+            return
         try:
             new = await rule(session.live.state, msg, deps)
         except Refused as exc:
@@ -377,6 +414,17 @@ async def _reset(state: EventState, msg: ResetVotes, deps: _Deps) -> EventState:
     return await ev.reset_votes(state, msg.pitch_id, confirm=msg.confirm, **deps)
 
 
+async def on_switch_stage(session: LiveSession, msg: SwitchStage) -> None:
+    """A phone moves to another stage: it gets that stage's state (its identity, votes
+    and questions stay; a vote belongs to a pitch, not to where the phone is)."""
+    assert session.conn is not None and session.live is not None
+    if session.conn.role is not Role.ATTENDEE:
+        raise Refused("forbidden", "Only phones change stage; screens have their stage's link.")
+    if msg.stage_id != session.live.state.stage_id:
+        session.live = await session.hub.move(session.live, session.conn, msg.stage_id)
+    session.outbox.put(encode(State(event=session.live.state.as_json())), key="state")
+
+
 # One entry per client message type (``eventapp.messages.CLIENT_MODELS``).
 HANDLERS: dict[str, Handler] = {
     "hello": on_hello,
@@ -388,6 +436,7 @@ HANDLERS: dict[str, Handler] = {
     "goto": moderator_command(_goto),
     "next": moderator_command(_next),
     "reset_votes": moderator_command(_reset),
+    "switch_stage": on_switch_stage,
     # Audience questions (eventapp/questions): parsed there, handled there.
     "ask_question": questions.handle,
     "upvote_question": questions.handle,

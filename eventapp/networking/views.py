@@ -276,7 +276,8 @@ async def people_page(request: Request, me: Me) -> Response:
 
 
 async def pitches_page(request: Request, me: Me) -> Response:
-    state = await me.db.run_read(queries.load_state, me.event_id)
+    # Partner interest spans the conference: the pitches of every stage (issue 15).
+    states = await me.db.run_read(queries.load_states, me.event_id)
     mine = await me.db.run_read(store.interests_of_attendee, me.id)
     presented = await me.db.run_read(store.pitches_presented_by, me.id)
     interested = {
@@ -289,7 +290,7 @@ async def pitches_page(request: Request, me: Me) -> Response:
         me,
         "pitches.html",
         {
-            "pitches": state.pitches,
+            "pitches": [p for state in states for p in state.pitches],
             "mine": mine,
             "interested": interested,
         },

@@ -42,6 +42,8 @@ def _screen(template: str, role: Role) -> Callable[..., object]:
             "join_host": urlsplit(base_url(request)).netloc,
             "stage": stage,
             "stages": stages,
+            # The projector's optional leaderboard across every stage of the conference.
+            "conference_view": request.query_params.get("view") == "conference",
         }
         return render(request, template, context, event=event, lang=screen_language(request, event))
 

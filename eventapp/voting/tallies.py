@@ -43,10 +43,12 @@ class Tallies(Protocol):
 
     async def rebuild(self, event_id: int, votes: Sequence[TallyVote]) -> None: ...
 
-    async def set_presence(self, event_id: int, process_id: str, connected: int) -> None: ...
+    async def set_presence(
+        self, event_id: int, process_id: str, connected: int, *, stage_id: int | None = None
+    ) -> None: ...
 
-    async def presence(self, event_id: int) -> int:
-        """Phones connected to the event across all processes."""
+    async def presence(self, event_id: int, *, stage_id: int | None = None) -> int:
+        """Phones connected to the event (or one of its stages) across all processes."""
         ...
 
     async def close(self) -> None: ...
@@ -62,7 +64,9 @@ class MemoryTallies:
         self._votes: dict[PitchKey, dict[int, tuple[int, int]]] = defaultdict(dict)
         self._counts: dict[PitchKey, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self._built: set[int] = set()
-        self._presence: dict[int, dict[str, tuple[int, float]]] = defaultdict(dict)
+        self._presence: dict[tuple[int, int | None], dict[str, tuple[int, float]]] = defaultdict(
+            dict
+        )
 
     def _apply_one(self, v: TallyVote) -> None:
         key = (v.pitch_id, v.round)
@@ -92,12 +96,15 @@ class MemoryTallies:
             self._apply_one(v)
         self._built.add(event_id)
 
-    async def set_presence(self, event_id: int, process_id: str, connected: int) -> None:
-        self._presence[event_id][process_id] = (connected, time.monotonic())
+    async def set_presence(
+        self, event_id: int, process_id: str, connected: int, *, stage_id: int | None = None
+    ) -> None:
+        self._presence[(event_id, stage_id)][process_id] = (connected, time.monotonic())
 
-    async def presence(self, event_id: int) -> int:
+    async def presence(self, event_id: int, *, stage_id: int | None = None) -> int:
         now = time.monotonic()
-        return sum(n for n, ts in self._presence[event_id].values() if now - ts < PRESENCE_TTL)
+        found = self._presence[(event_id, stage_id)].values()
+        return sum(n for n, ts in found if now - ts < PRESENCE_TTL)
 
     async def close(self) -> None:
         return None
@@ -188,16 +195,23 @@ class RedisTallies:
             pipe.set(self._built_key(event_id), "1")
             await pipe.execute()
 
-    async def set_presence(self, event_id: int, process_id: str, connected: int) -> None:
-        key = f"{self.ns}:event:{event_id}:presence"
+    def _presence_key(self, event_id: int, stage_id: int | None) -> str:
+        if stage_id is None:
+            return f"{self.ns}:event:{event_id}:presence"
+        return f"{self.ns}:event:{event_id}:stage:{stage_id}:presence"
+
+    async def set_presence(
+        self, event_id: int, process_id: str, connected: int, *, stage_id: int | None = None
+    ) -> None:
+        key = self._presence_key(event_id, stage_id)
         now = time.time()
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(key, process_id, f"{connected}:{now:.3f}")
             pipe.expire(key, 3600)
             await pipe.execute()
 
-    async def presence(self, event_id: int) -> int:
-        raw = await self.client.hgetall(f"{self.ns}:event:{event_id}:presence")
+    async def presence(self, event_id: int, *, stage_id: int | None = None) -> int:
+        raw = await self.client.hgetall(self._presence_key(event_id, stage_id))
         now, total = time.time(), 0
         for value in raw.values():
             n, ts = str(value).split(":")

@@ -18,7 +18,7 @@ from eventapp.admission.rules import (
     device_label,
     rate_refusal,
 )
-from eventapp.core.models import Attendee, Event
+from eventapp.core.models import Attendee, Event, Stage
 from eventapp.core.privacy import PRIVACY_NOTICE_VERSION
 from eventapp.core.validation import InvalidInput
 from eventapp.errors import Refused
@@ -74,10 +74,25 @@ def set_identity(request: Request, response: Response, event: Event, attendee: A
         )
 
 
+def _stage_param(raw: str, stages: list[Stage]) -> int | None:
+    """A stage of this event named by ``?stage=`` (the QR code of a stage's projector);
+    anything else is ignored (the phone stays where it was)."""
+    if not raw.isdigit() or len(raw) > 12:
+        return None
+    wanted = int(raw)
+    return wanted if any(s.id == wanted for s in stages) else None
+
+
+def _vote_url(event: Event, stage_id: int | None) -> str:
+    return f"/e/{event.code}" + (f"?stage={stage_id}" if stage_id else "")
+
+
 async def event_page(request: Request) -> Response:
     event = await _event(request)
     if event is None or event.id is None:
         return _not_found(request)
+    stages = await request.state.db.run_read(queries.stages_of, event.id)
+    stage_id = _stage_param(request.query_params.get("stage", ""), stages)
     token = request.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
     attendee = (
         await request.state.db.run_read(queries.attendee_by_token, event.id, token)
@@ -85,11 +100,18 @@ async def event_page(request: Request) -> Response:
         else None
     )
     if attendee is None:
-        return await _join_page(request, event, [], {})
+        return await _join_page(request, event, [], {"stage": str(stage_id or "")})
     if attendee.vote_page_at is None and attendee.id is not None:
         # Scripts that only post votes never load this page: a stuffing flag (issue 12).
         await request.state.db.run(admission.mark_vote_page, attendee.id)
-    return render(request, "attendee/vote.html", {"attendee": attendee}, event=event)
+    # Several stages: a picker; the phone starts on the stage of the scanned QR code, else
+    # where it was last (kept on the phone), else the first.
+    context = {
+        "attendee": attendee,
+        "stages": stages if len(stages) > 1 else [],
+        "stage_id": stage_id,
+    }
+    return render(request, "attendee/vote.html", context, event=event)
 
 
 async def _join_page(
@@ -104,7 +126,13 @@ async def _join_page(
     adm = await request.state.db.run_read(admission.read_admission, event.id)
     # The projector's QR code carries the hall code: scanning in the hall just works.
     hall = normalise(form.get("hall") or request.query_params.get("hall", ""))
-    context = {"errors": errors, "form": form, "mode": adm.mode, "hall": hall}
+    context = {
+        "errors": errors,
+        "form": form,
+        "mode": adm.mode,
+        "hall": hall,
+        "stage_id": form.get("stage", ""),
+    }
     return render(request, "attendee/join.html", context, status_code=status_code, event=event)
 
 
@@ -131,15 +159,18 @@ async def join(request: Request) -> Response:
         return _not_found(request)
     settings: Settings = request.state.settings
     form = await request.form(**form_limits(request.url.path))
-    values = {k: str(form.get(k, ""))[:200] for k in ("name", "organization", "hall")}
+    values = {k: str(form.get(k, ""))[:200] for k in ("name", "organization", "hall", "stage")}
     if not csrf_ok(request, str(form.get("csrf", "")), settings.allowed_origins):
         return await _join_page(
             request, event, [N_("The form expired. Please try again.")], values, status_code=403
         )
     # The same browser joining again (back button, second tab) stays the same attendee.
     token = request.cookies.get(ATTENDEE_COOKIE.format(code=event.code))
+    stages = await request.state.db.run_read(queries.stages_of, event.id)
+    stage_id = _stage_param(values["stage"], stages)
+    values["stage"] = str(stage_id or "")
     if token and await request.state.db.run_read(queries.attendee_by_token, event.id, token):
-        return RedirectResponse(f"/e/{event.code}", status_code=303)
+        return RedirectResponse(_vote_url(event, stage_id), status_code=303)
     origin = origin_of(request)
     try:
         await take_join(request, event, origin)
@@ -158,7 +189,7 @@ async def join(request: Request) -> Response:
     except Refused as exc:
         status = 429 if exc.code == "rate_limited" else 403
         return await _join_page(request, event, [exc], values, status_code=status)
-    response = RedirectResponse(f"/e/{event.code}", status_code=303)
+    response = RedirectResponse(_vote_url(event, stage_id), status_code=303)
     set_identity(request, response, event, attendee)
     return response
 

@@ -15,7 +15,11 @@
   var pendingKey = "ea:pending:" + code;
   var ackKey = "ea:ack:" + code;
   var seqKey = "ea:seq";
+  var stageKey = "ea:stage:" + code;
   if (body.dataset.token) localStorage.setItem(tokenKey, body.dataset.token);
+  // The stage this phone is on (several stages): the scanned projector's QR code names it,
+  // else the phone remembers where it was; the server's default is the first stage.
+  if (body.dataset.stage) localStorage.setItem(stageKey, body.dataset.stage);
 
   var event = null;
   var mine = {};     // pitch id -> {score, seq} confirmed by the server
@@ -71,7 +75,33 @@
     return label ? score + " (" + label + ")" : String(score);
   }
 
+  // The stage picker: one tap moves the phone to another stage (same person, same votes).
+  function renderStages() {
+    var picker = $("stage-picker");
+    if (!picker || !event) return;
+    Array.prototype.forEach.call(picker.children, function (b) {
+      var on = b.dataset.stage === String(event.stage_id) ? "true" : "false";
+      if (b.getAttribute("aria-pressed") !== on) b.setAttribute("aria-pressed", on);
+    });
+  }
+
+  function chooseStage(e) {
+    var id = parseInt(e.currentTarget.dataset.stage, 10);
+    localStorage.setItem(stageKey, String(id));
+    // A reload (or a shared link) stays on the chosen stage, not the one first scanned.
+    if (window.history && history.replaceState) history.replaceState(null, "", "?stage=" + id);
+    if (event && event.stage_id === id) return;
+    live.send({ type: "switch_stage", stage_id: id });
+  }
+
+  if ($("stage-picker")) {
+    Array.prototype.forEach.call($("stage-picker").children, function (b) {
+      b.addEventListener("click", chooseStage);
+    });
+  }
+
   function render() {
+    renderStages();
     var pitch = currentPitch();
     $("pitch-title").textContent = pitch ? pitch.title : EA.t("Waiting for the first pitch…");
     $("pitch-presenter").textContent = pitch && pitch.presenter ? pitch.presenter : "";
@@ -181,7 +211,12 @@
 
   var live = EA.connect({
     code: code,
-    hello: function () { return { type: "hello", token: localStorage.getItem(tokenKey) }; },
+    hello: function () {
+      var hello = { type: "hello", token: localStorage.getItem(tokenKey) };
+      var stage = parseInt(localStorage.getItem(stageKey) || "", 10);
+      if (stage > 0) hello.stage = stage;
+      return hello;
+    },
     onStatus: function (s) {
       var conn = $("conn");
       conn.textContent = s === "open" ? EA.t("Connected") : EA.t("Offline – reconnecting…");
@@ -197,7 +232,8 @@
         render();
       },
       state: function (msg) {
-        if (event && msg.event.version < event.version) return;
+        // Versions count per stage: a state of another stage is a switch, never stale.
+        if (event && msg.event.stage_id === event.stage_id && msg.event.version < event.version) return;
         event = msg.event;
         noticeResets();
         render();
@@ -221,6 +257,11 @@
           localStorage.removeItem(tokenKey);
           location.reload();
           return;
+        }
+        if (msg.code === "unknown_stage") {
+          // The remembered stage is gone: back to the conference's first stage.
+          localStorage.removeItem(stageKey);
+          if (msg.ref === "hello") { location.reload(); return; }
         }
         if (msg.ref === "vote" && msg.code !== "not_saved" && msg.code !== "rate_limited" &&
             msg.pitch_id !== undefined) {

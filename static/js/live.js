@@ -85,6 +85,8 @@ window.EventApp = window.EventApp || {};
       case "not_open": return EA.t("Voting is not open.");
       case "not_voted": return EA.t("Open voting on this pitch first.");
       case "not_confirmed": return EA.t("Resetting votes needs confirmation.");
+      case "unknown_stage": return EA.t("No such stage in this event.");
+      case "wrong_stage": return EA.t("This pitch is on another stage.");
       default: return EA.t("Something went wrong. Please try again.");
     }
   };

@@ -60,9 +60,38 @@
     setText($("mean"), EA.t("Mean %(mean)s", { mean: fmt(summary.mean) }));
   }
 
+  var conferenceView = body.dataset.view === "conference";
+
+  function stageName(id) {
+    var found = (event && event.stages || []).filter(function (s) { return s.id === id; })[0];
+    return found && found.name ? found.name : (event ? event.name : "");
+  }
+
+  // The moderator's read-only view of what the other stages are doing (several stages).
+  function renderStages() {
+    var list = $("stages-overview");
+    if (!list || !screen || !screen.stages) return;
+    var rows = screen.stages.filter(function (s) { return s.stage_id !== event.stage_id; });
+    var key = JSON.stringify(rows);
+    if (list.dataset.key === key) return;
+    list.dataset.key = key;
+    list.textContent = "";
+    rows.forEach(function (s) {
+      var li = EA.el("li", "stage-row");
+      li.dataset.stage = String(s.stage_id);
+      li.appendChild(EA.el("strong", "stage-name", s.name));
+      li.appendChild(EA.el("span", "stage-pitch", s.title || EA.t("Waiting for the first pitch…")));
+      if (s.state) li.appendChild(EA.el("span", "badge " + s.state, EA.stateLabel(s.state)));
+      li.appendChild(EA.el("span", "muted small", EA.nt("%(num)d connected", "%(num)d connected", s.connected)));
+      list.appendChild(li);
+    });
+  }
+
   function renderLeaderboard() {
     var list = $("leaderboard");
-    var rows = screen ? screen.leaderboard : [];
+    var rows = screen ? (conferenceView && screen.conference ? screen.conference.map(function (r) {
+      return Object.assign({}, r, { title: r.title + " · " + stageName(r.stage_id) });
+    }) : screen.leaderboard) : [];
     var limit = role === "projector" ? 8 : rows.length;
     // On the projector the room below the QR code also depends on the hall code (hall.js).
     var key = JSON.stringify(rows.slice(0, limit)) + (role === "projector" ? window.innerWidth + "x" +
@@ -269,6 +298,7 @@
     renderBars(summary);
     if (role === "projector") fitTitle();
     renderLeaderboard();
+    renderStages();
     renderAgenda();
     announce(pitch, current);
   }
@@ -308,7 +338,13 @@
 
   var live = EA.connect({
     code: body.dataset.code,
-    hello: function () { return { type: "hello", role: role, key: body.dataset.key }; },
+    hello: function () {
+      var hello = { type: "hello", role: role, key: body.dataset.key };
+      // The organiser's key opens any stage: the page says which one.
+      if (body.dataset.stage) hello.stage = parseInt(body.dataset.stage, 10);
+      if (conferenceView) hello.view = "conference";
+      return hello;
+    },
     onStatus: function (s) {
       var conn = $("conn");
       conn.className = (role === "projector" ? "conn-dot " : "conn ") + s;

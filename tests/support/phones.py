@@ -70,6 +70,7 @@ class Phone:
         *,
         ident: int,
         deflate: bool = True,
+        stage: int | None = None,
     ) -> None:
         # Browsers offer permessage-deflate; --no-deflate saves the client CPU it costs.
         self.compression: str | None = "deflate" if deflate else None
@@ -78,6 +79,7 @@ class Phone:
         self.token = token
         self.stats = stats
         self.ident = ident
+        self.stage = stage  # the stage the phone is on (issue 15); None: the first
         self.ws: ClientConnection | None = None
         self.seq = 0
         self.pending: dict[int, Pending] = {}
@@ -104,7 +106,10 @@ class Phone:
         )
         self._welcome = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(self.ws))
-        await self.ws.send(json.dumps({"type": "hello", "token": self.token}))
+        hello: Json = {"type": "hello", "token": self.token}
+        if self.stage is not None:
+            hello["stage"] = self.stage
+        await self.ws.send(json.dumps(hello))
         welcome = await asyncio.wait_for(self._welcome, timeout)
         self.attendee_id = welcome.get("attendee_id")
         for pid, mine in (welcome.get("my_votes") or {}).items():
