@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -122,6 +123,8 @@ class Hub:
         self._votes_changed: set[int] = set()
         self._stale: set[int] = set()  # conferences whose stage states must be reloaded
         self._reloaded_at: dict[int, float] = {}
+        # Per event: the tallies-against-SQL check over every stage's pitches.
+        self._checks: dict[int, LiveEvent] = {}
         self.process_id = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.keeper = TallyKeeper(
             db=db, tallies=tallies, apply_state=self.apply_state, metrics=self.metrics
@@ -544,6 +547,19 @@ class Hub:
             messages[kind] = encode(payload)
         return messages
 
+    async def _reconcile(self, event_id: int, stages: dict[int, LiveEvent]) -> None:
+        """Compare the event's tallies with SQL once per event (every stage's pitches in
+        one check: one SQL read, not one per stage)."""
+        states = self.stage_states(event_id) or [x.state for x in stages.values()]
+        merged = dataclasses.replace(states[0], pitches=tuple(p for s in states for p in s.pitches))
+        check = self._checks.get(event_id)
+        if check is None:
+            check = self._checks[event_id] = LiveEvent(state=merged)
+        check.state = merged
+        if await self.keeper.reconcile(check):
+            for live in stages.values():
+                live.dirty = True
+
     async def _presence_loop(self) -> None:
         ticks = 0
         while True:
@@ -569,12 +585,16 @@ class Hub:
                         if rebuilding:  # the event's tallies: every stage's are rebuilt
                             for other in stages.values():
                                 other.needs_rebuild = False
-                        if ticks % RECONCILE_EVERY == 0:
-                            await self.keeper.reconcile(live)
                     except Exception:
                         log.debug("presence tick failed for event %s", event_id, exc_info=True)
+                if stages and ticks % RECONCILE_EVERY == 0:
+                    try:
+                        await self._reconcile(event_id, stages)
+                    except Exception:
+                        log.debug("tally check failed for event %s", event_id, exc_info=True)
                 if not stages:
                     del self.events[event_id]
+                    self._checks.pop(event_id, None)
                     self.conference.pop(event_id, None)
                     self._reloaded_at.pop(event_id, None)
                     self._acks.pop(event_id, None)
