@@ -6,12 +6,14 @@
   var body = document.body;
   var root = "/e/" + encodeURIComponent(body.dataset.code) + "/projector/" +
     encodeURIComponent(body.dataset.key);
+  // The stage this projector shows (its QR code puts phones on it; issue 15).
+  var stage = body.dataset.stage ? "stage=" + encodeURIComponent(body.dataset.stage) : "";
   var $ = function (id) { return document.getElementById(id); };
   var t = function (s) { return EA && EA.t ? EA.t(s) : s; };
   var modes = { open: t("open admission"), hall: t("hall code"), invite: t("invite list") };
 
   function refresh() {
-    fetch(root + "/admission.json", { cache: "no-store", credentials: "same-origin" })
+    fetch(root + "/admission.json" + (stage ? "?" + stage : ""), { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (a) {
         if (!a) { setTimeout(refresh, 10000); return; }
@@ -20,7 +22,7 @@
         if (a.hall_code) {
           $("hall-code").textContent = a.hall_code;
           box.hidden = false;
-          $("join-qr").src = root + "/join-qr.svg?c=" + encodeURIComponent(a.hall_code);
+          $("join-qr").src = root + "/join-qr.svg?" + (stage ? stage + "&" : "") + "c=" + encodeURIComponent(a.hall_code);
         } else {
           box.hidden = true;
         }
