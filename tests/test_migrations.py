@@ -276,7 +276,8 @@ def insert_models(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
                     continue
                 session.add(classes[name](**values))
             session.flush()
-        advance_sequences(session.connection(), rows)
+        # Each event's stage was inserted with the event's id too.
+        advance_sequences(session.connection(), {**rows, "stage": rows.get("event", [])})
         session.commit()
 
 
