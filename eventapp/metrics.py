@@ -88,6 +88,7 @@ class Metrics:
             "Reconciliations that found tallies and SQL apart and merged SQL in.",
             registry=r,
         )
+        self.last_loop_lag = 0.0  # seconds, the newest reading of ``watch_loop_lag``
         self.loop_lag = Histogram(
             "eventapp_event_loop_lag_seconds",
             "How late a timer fires on the event loop (blocked loop = late everything).",
@@ -120,4 +121,5 @@ class Metrics:
         while True:
             start = loop.time()
             await asyncio.sleep(interval)
-            self.loop_lag.observe(max(0.0, loop.time() - start - interval))
+            self.last_loop_lag = max(0.0, loop.time() - start - interval)
+            self.loop_lag.observe(self.last_loop_lag)

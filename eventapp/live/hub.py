@@ -132,6 +132,8 @@ class Hub:
         # One lock per event, held while its LiveEvent is made and its tallies built:
         # a first attach of one event does not hold up phones of the others.
         self._locks: dict[int, asyncio.Lock] = {}
+        # Sockets of this process that have not said hello yet (the pump counts them).
+        self.awaiting_hello = 0
         self.greeter = Greeter(db)
         # code -> event of the sockets that connected here (see ``event_by_code``).
         self._events_by_code: dict[str, Event] = {}

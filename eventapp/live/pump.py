@@ -6,7 +6,8 @@ loop drains the socket's Outbox. Both run together and either ending stops both.
 refused message gets an ``error`` on this socket only (its code and parameters; the
 browser says it in its reader's language); repeated abuse closes it (1008).
 
-Limits (README "Live protocol"): ``hello`` within ``hello_timeout`` seconds, at most
+Limits (README "Live protocol"): ``hello`` within ``hello_timeout`` seconds (three
+times that while over ``HELLO_STORM`` sockets of the process await theirs), at most
 ``sockets_per_attendee`` sockets per attendee per process, a token bucket of
 ``messages_per_second``/``message_burst``; rate-limited messages count as strikes only
 beyond ``rate_limited_free`` a minute, so a phone's quick series of changes is slowed,
@@ -69,6 +70,11 @@ log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 HELLO_TIMEOUT = 4408  # close code: no hello in time
+# A process is in a reconnect storm when more sockets than this wait for their hello and
+# its event loop is at least this late: a silent socket then gets 3 × ``hello_timeout``
+# (15 s) instead of 5 s.
+HELLO_STORM = 100
+STORM_LOOP_LAG = 0.25  # seconds
 ATTENDEE_COOKIE = "ea_{code}"
 STRIKE_WINDOW = 60.0  # seconds over which strikes and rate-limited messages are counted
 # Refusals that end the socket, with their close code (the client shows the message).
@@ -171,7 +177,11 @@ class LiveSession:
                 return
 
     async def _receive_loop(self) -> None:
-        deadline = time.monotonic() + self.settings.hello_timeout
+        timeout = self.settings.hello_timeout
+        deadline = time.monotonic() + timeout
+        extended = False
+        self.hub.awaiting_hello += 1
+        waiting = True
         try:
             while True:
                 message: Message | None = None
@@ -180,9 +190,19 @@ class LiveSession:
                     with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                         message = await self.ws.receive()
                     if message is None:
+                        if not extended and self._in_storm():
+                            # A reconnect storm: the server, not the phone, is slow to
+                            # read hellos. Closing would send the phone to the back of
+                            # the queue and make the storm longer; it gets twice again.
+                            extended = True
+                            deadline = time.monotonic() + 2 * timeout
+                            continue
                         self.close_with = (HELLO_TIMEOUT, "no hello")
                         return
                 else:
+                    if waiting:
+                        waiting = False
+                        self.hub.awaiting_hello -= 1
                     message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
                     return
@@ -192,6 +212,16 @@ class LiveSession:
                 await self._handle(raw)
         except WebSocketDisconnect:
             return
+        finally:
+            if waiting:
+                self.hub.awaiting_hello -= 1
+
+    def _in_storm(self) -> bool:
+        """Many sockets wait for their hello and the event loop is behind: the server is
+        the slow one (a flood of silent sockets leaves the loop idle, so it is not)."""
+        return (
+            self.hub.awaiting_hello > HELLO_STORM and self.metrics.last_loop_lag >= STORM_LOOP_LAG
+        )
 
     # -------------------------------------------------------------- refusals
 
