@@ -1,6 +1,7 @@
 """Two stages of one conference in Debian's Chromium (issue 15): two projectors, phones
 scanning each stage's QR code (the URL the code encodes, decoded from a screenshot),
-switching stage with one tap, the conference leaderboard, and networking across stages."""
+switching stage with one tap, the conference leaderboard, and networking across stages;
+every page with several stages passes axe-core (WCAG 2.1 A/AA) with one h1."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from eventapp.core.models import Event
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, StageSpec, create_event
 from tests.conftest import AppProcess
+from tests.e2e.a11y import violations
 from tests.e2e.conftest import LAPTOP, PHONE, PROJECTOR, Contexts, Socket
 from tests.support.seeding import stored_votes
 
@@ -34,6 +36,16 @@ def scanned_url(projector: Page) -> str:
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
     assert len(found) == 1
     return str(found[0].text)
+
+
+def check(page: Page, where: str, problems: dict[str, list[str]]) -> None:
+    """axe-core's violations and the h1 count of the page as it is now."""
+    found = violations(page)
+    headings = page.locator("h1").count()
+    if headings != 1:
+        found.append(f"{headings} h1 elements (one per page)")
+    if found:
+        problems[where] = found
 
 
 def join(phone: Page, url: str, name: str) -> None:
@@ -90,6 +102,7 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
     pitch_a, pitch_b = (s.pitches[0].id for s in db.read(queries.load_states, event.id))
     app = app_processes({"DATABASE_URL": url})
     base, code = app.url, event.code
+    problems: dict[str, list[str]] = {}
 
     with ExitStack() as stack:
         # Each stage's moderator opens voting on its pitch (over the protocol).
@@ -109,6 +122,7 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
             page.goto(f"{base}/e/{code}/projector/{stage.projector_key}")
             expect(page.locator("#stage-name")).to_have_text(stage.name)
             expect(page.locator("#conn")).to_have_class("conn-dot open")
+            check(page, f"projector of {stage.name}", problems)
             projectors[stage.id] = page
         expect(projectors[stage_a.id].locator("#pitch-title")).to_have_text("Smart Parking")
         expect(projectors[stage_b.id].locator("#pitch-title")).to_have_text("Wärmewende")
@@ -127,6 +141,7 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
         expect(anna.locator(f"#stage-picker [data-stage='{stage_a.id}']")).to_have_attribute(
             "aria-pressed", "true"
         )
+        check(anna, "phone with the stage picker", problems)
         rate(anna, 4)
         rate(ben, 2)
         expect(projectors[stage_a.id].locator("#turnout")).to_have_text("Stimmen: 1 / 1 verbunden")
@@ -153,6 +168,7 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
         expect(rows).to_have_count(2)
         expect(rows.nth(0)).to_have_text("Smart Parking · Saal A")
         expect(rows.nth(1)).to_have_text("Wärmewende · Saal B")
+        check(board, "conference leaderboard", problems)
 
         # The moderator of stage A sees, read only, what stage B is doing.
         mod_page = contexts.page(**LAPTOP)
@@ -160,6 +176,15 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
         other = mod_page.locator(f"#stages-overview [data-stage='{stage_b.id}']")
         expect(other).to_contain_text("Wärmewende")
         expect(other.locator(".badge")).to_have_text("offen")
+        check(mod_page, "moderator with the other stages", problems)
+
+        # The organiser's console and report with two stages.
+        organizer = contexts.page(**LAPTOP)
+        organizer.goto(f"{base}/e/{code}/organizer/{event.organizer_key}")
+        expect(organizer.locator("body")).to_contain_text("Saal B")
+        check(organizer, "organiser console with two stages", problems)
+        organizer.goto(f"{base}/e/{code}/organizer/{event.organizer_key}/report")
+        check(organizer, "report with two stages", problems)
 
         # Networking spans the conference: Anna (stage B now) and Ben exchange contacts
         # with Anna back on stage A.
@@ -192,5 +217,6 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
         people["Ben Weber"]: 2,
     }
     db.close()
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
     assert contexts.watch.page_errors == []
     assert contexts.watch.console_errors == []
