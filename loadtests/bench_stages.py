@@ -21,8 +21,10 @@ import asyncio
 import json
 import os
 import random
+import re
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,8 @@ async def run(args: argparse.Namespace, servers: Servers) -> Json:
     db.migrate()
     redis_url = servers.start_redis().url if args.procs > 1 else None
     env = app_env(database_url, redis_url, f"stages-{uuid.uuid4().hex[:8]}")
+    # The servers' own ack times (receipt to ack, /metrics) tell server from client delay.
+    env["METRICS_TOKEN"] = METRICS_TOKEN
     apps = [servers.start_app(env) for _ in range(args.procs)]
     event = create_event(
         "Many stages",
@@ -156,6 +160,8 @@ async def run(args: argparse.Namespace, servers: Servers) -> Json:
         for phone in group
         if phone.ws is not None
     )
+    lags: list[float] = []
+    probe = asyncio.create_task(_loop_lag(lags))
     t0 = time.perf_counter()
     for at, phone, pitch in schedule:
         delay = t0 + at - time.perf_counter()
@@ -169,6 +175,8 @@ async def run(args: argparse.Namespace, servers: Servers) -> Json:
         await asyncio.sleep(0.05)
     unacked = sum(1 for _at, phone, pitch in schedule if pitch in phone.pending)
     latency = list(stats.ack_latency)
+    probe.cancel()
+    server_acks = [await _server_ack_p99(app.url) for app in apps]
 
     # ------------------------------------------------------------ every projector against SQL
     exact = 0
@@ -215,10 +223,50 @@ async def run(args: argparse.Namespace, servers: Servers) -> Json:
             "stored_in_sql": stored,
             "ack_p50_ms": ms(percentile(latency, 50)),
             "ack_p99_ms": ms(percentile(latency, 99)),
+            # Receipt to ack inside each app process (the bucket bound that holds 99 %).
+            "server_ack_p99_ms_at_most": server_acks,
+            # This (one) client process's own event-loop lag during the burst.
+            "client_loop_lag_p99_ms": ms(percentile(lags, 99)),
+            "client_loop_lag_max_ms": ms(max(lags) if lags else None),
             "projectors_exact": f"{exact}/{len(projectors)}",
         },
         "errors": stats.errors,
     }
+
+
+METRICS_TOKEN = "bench-stages-metrics"
+
+
+async def _loop_lag(lags: list[float], every: float = 0.01) -> None:
+    """How late this client's event loop wakes a 10 ms timer (until cancelled)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(every)
+        lags.append(max(0.0, loop.time() - start - every))
+
+
+async def _server_ack_p99(url: str) -> float | None:
+    """The smallest ``eventapp_vote_ack_seconds`` bucket bound holding 99 % of the acks,
+    in ms (None: no metrics)."""
+
+    def fetch() -> str:
+        request = urllib.request.Request(
+            f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(response.read().decode())
+
+    text = await asyncio.to_thread(fetch)
+    buckets = [
+        (float(m.group(1)), float(m.group(2)))
+        for m in re.finditer(r'eventapp_vote_ack_seconds_bucket\{le="([^"+]+)"\} (\S+)', text)
+    ]
+    total = max((n for _le, n in buckets), default=0.0)
+    for le, n in sorted(buckets):
+        if total and n >= 0.99 * total:
+            return le * 1000
+    return None
 
 
 def main() -> None:
