@@ -43,3 +43,14 @@ def violations(page: Page) -> list[str]:
         page.evaluate(_source())
     found: list[str] = page.evaluate(RUN, TAGS)
     return found
+
+
+def check(page: Page, where: str, problems: dict[str, list[str]]) -> None:
+    """Note under ``where`` what the page fails now: axe-core's violations, and anything
+    but exactly one h1."""
+    found = violations(page)
+    headings = page.locator("h1").count()
+    if headings != 1:
+        found.append(f"{headings} h1 elements (one per page)")
+    if found:
+        problems[f"{where} ({page.url})"] = found

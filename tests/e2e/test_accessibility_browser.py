@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.a11y import violations
+from tests.e2e.a11y import check
 from tests.e2e.conftest import LAPTOP, PHONE, PROJECTOR, Contexts, ServeEvent, seed_votes
 
 pytestmark = pytest.mark.browser
@@ -19,15 +19,6 @@ PITCHES = [
     ("Leerstandsbörse für Wohnraum", ""),
 ]
 LOCALES = {"de": "de-DE", "en": "en-US"}
-
-
-def check(page: Page, where: str, problems: dict[str, list[str]]) -> None:
-    found = violations(page)
-    headings = page.locator("h1").count()
-    if headings != 1:
-        found.append(f"{headings} h1 elements (one per page)")
-    if found:
-        problems[f"{where} ({page.url})"] = found
 
 
 @pytest.mark.slow

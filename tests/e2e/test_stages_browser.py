@@ -22,7 +22,7 @@ from eventapp.core.models import Event
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, StageSpec, create_event
 from tests.conftest import AppProcess
-from tests.e2e.a11y import violations
+from tests.e2e.a11y import check
 from tests.e2e.conftest import LAPTOP, PHONE, PROJECTOR, Contexts, Socket
 from tests.support.seeding import stored_votes
 
@@ -36,16 +36,6 @@ def scanned_url(projector: Page) -> str:
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
     assert len(found) == 1
     return str(found[0].text)
-
-
-def check(page: Page, where: str, problems: dict[str, list[str]]) -> None:
-    """axe-core's violations and the h1 count of the page as it is now."""
-    found = violations(page)
-    headings = page.locator("h1").count()
-    if headings != 1:
-        found.append(f"{headings} h1 elements (one per page)")
-    if found:
-        problems[where] = found
 
 
 def join(phone: Page, url: str, name: str) -> None:
