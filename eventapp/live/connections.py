@@ -33,10 +33,6 @@ class LiveEvent:
     by_attendee: dict[int, set[Connection]] = field(default_factory=dict)
     screens: set[Connection] = field(default_factory=set)
     dirty: bool = True  # screens need a fresh update
-    votes_changed: bool = False  # local votes to announce to other processes
-    # Votes stored here since the last announcement (attendee, pitch, score, seq): other
-    # processes pass them to the attendee's tabs they hold.
-    acks: list[tuple[int, int, int, int]] = field(default_factory=list)
     needs_rebuild: bool = False
     ready: bool = False  # its first attach built the tallies: later ones need no lock
     connected: int = 0  # distinct attendees across all processes

@@ -30,7 +30,7 @@ from eventapp.i18n import N_
 from eventapp.organizing.queries import bump_versions
 from eventapp.voting import queries
 from eventapp.voting.queries import EventState
-from eventapp.voting.rules import publish_state
+from eventapp.voting.rules import publish_state, publish_states
 from eventapp.voting.stats import summarize
 from eventapp.voting.tallies import Tallies, TallyVote
 
@@ -394,8 +394,7 @@ async def sync_live(
         event_id,
         [TallyVote(pid, rounds[pid], aid, score, seq) for pid, aid, score, seq in rows],
     )
-    for state in states[1:]:
-        await publish_state(state, bus=bus, namespace=namespace)
+    await publish_states(states[1:], bus=bus, namespace=namespace)
     return await publish_state(states[0], bus=bus, namespace=namespace)
 
 

@@ -24,7 +24,7 @@ from eventapp.errors import Refused
 from eventapp.i18n import N_
 from eventapp.organizing import queries as store
 from eventapp.voting.queries import EventState
-from eventapp.voting.rules import publish_state
+from eventapp.voting.rules import publish_state, publish_states
 
 MAX_BYTES = 1_000_000  # a list of a few hundred organisations is a few kB
 MAX_ROWS = 2000
@@ -448,8 +448,7 @@ async def apply_import(
             from eventapp.voting.rules import new_key
 
             states = await db.run(store.import_pitches, event_id, checked.rows, new_key)
-            for state in states:
-                await publish_state(state, bus=bus, namespace=namespace)
+            await publish_states(states, bus=bus, namespace=namespace)
             return states[0]
         specs = [(r["title"], r.get("presenter", ""), None) for r in checked.rows]
         state = await db.run(store.add_pitches, event_id, specs)

@@ -27,7 +27,7 @@ from eventapp.organizing.event_settings import EventSettings
 from eventapp.organizing.event_settings import format_matrix as format_matrix
 from eventapp.questions.rules import clean_question_settings
 from eventapp.voting.queries import EventState, load_states, vote_total
-from eventapp.voting.rules import event_channel, new_key, publish_state
+from eventapp.voting.rules import event_channel, new_key, publish_state, publish_states
 
 ROTATABLE = {"moderator": "moderator_key", "projector": "projector_key"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -172,9 +172,10 @@ async def update_settings(
         raise InvalidInput("scale", "cannot change after votes were cast") from None
     # Settings are the conference's: every stage's screens and phones get them.
     if len(state.stages) > 1:
-        for other in await db.run_read(load_states, event.id):
-            if other.stage_id != state.stage_id:
-                await publish_state(other, bus=bus, namespace=namespace)
+        others = await db.run_read(load_states, event.id)
+        await publish_states(
+            [x for x in others if x.stage_id != state.stage_id], bus=bus, namespace=namespace
+        )
     return await publish_state(state, bus=bus, namespace=namespace)
 
 

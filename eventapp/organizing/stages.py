@@ -9,7 +9,7 @@ its stage's. Every refusal is an ``errors.Refused`` with a stable code; nothing 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 
 from eventapp.core.bus import Bus
@@ -20,16 +20,10 @@ from eventapp.i18n import DEFAULT_TIMEZONE
 from eventapp.organizing import queries as store
 from eventapp.organizing.rules import PitchInput
 from eventapp.voting.queries import EventState, stages_of
-from eventapp.voting.rules import new_key, publish_state
+from eventapp.voting.rules import new_key, publish_states
 
 MAX_STAGES = 50  # rooms of one conference; a trade fair forum has a handful
 MAX_SESSIONS = 100  # sessions per stage
-
-
-async def publish_states(states: Sequence[EventState], *, bus: Bus, namespace: str) -> None:
-    """Announce committed states on the conference's channel (one message per stage)."""
-    for state in states:
-        await publish_state(state, bus=bus, namespace=namespace)
 
 
 def clean_stage_name(name: str) -> str:

@@ -198,6 +198,13 @@ async def publish_state(state: EventState, *, bus: Bus, namespace: str) -> Event
     return state
 
 
+async def publish_states(states: Sequence[EventState], *, bus: Bus, namespace: str) -> None:
+    """``publish_state`` for each of several stages' states (a change of the conference:
+    settings, the stage list, a rebuild of its tallies)."""
+    for state in states:
+        await publish_state(state, bus=bus, namespace=namespace)
+
+
 def _require_pitch(state: EventState, pitch_id: int | None) -> int:
     pitch = state.pitch(pitch_id)
     if pitch is None:
