@@ -296,7 +296,7 @@ class Hub:
                 live.ready = True
         return live
 
-    async def detach(self, live: LiveEvent, conn: Connection) -> None:
+    def detach(self, live: LiveEvent, conn: Connection) -> None:
         live.discard(conn)
         live.dirty = True
 
