@@ -14,9 +14,11 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Mount, WebSocketRoute
+from starlette.routing import Match, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from eventapp.admission.limits import open_limiter
@@ -75,6 +77,32 @@ def connection_counts(hub: Hub) -> list[tuple[int, str, int]]:
         screens = Counter(conn.role.value for x in lives for conn in x.screens)
         counts.extend((event_id, role, n) for role, n in sorted(screens.items()))
     return counts
+
+
+# The live socket: every phone, moderator and projector (eventapp/live/pump.py).
+LIVE_ROUTE = WebSocketRoute("/e/{code}/ws", live_endpoint)
+
+
+class EventApp(Starlette):
+    """Starlette, with the live socket taken before the middleware stack.
+
+    A reconnect storm opens thousands of sockets a second; the stack (error and
+    exception handlers, security headers, body limits, proxy headers, the router) passes a
+    WebSocket through untouched yet costs several percent of each connect (issue 14's
+    profiles). The live socket uses neither the client address nor the scheme (its
+    Origin check compares with the Host header), so proxy headers do not matter to it;
+    an exception reaches uvicorn, which logs it and closes the socket (1011), as
+    through the stack."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            match, child = LIVE_ROUTE.matches(scope)
+            if match is Match.FULL:
+                scope["app"] = self
+                scope.update(child)
+                await live_endpoint(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> Starlette:
@@ -151,7 +179,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         *attendee_console.routes,
         *privacy.routes,
         *questions.routes,
-        WebSocketRoute("/e/{code}/ws", live_endpoint),
+        LIVE_ROUTE,
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]
     # Outermost first: refusals of too large or too slow bodies get the headers too.
@@ -162,7 +190,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> Starl
         middleware.insert(
             0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
         )
-    return Starlette(
+    return EventApp(
         debug=settings.debug,
         routes=routes,
         middleware=middleware,
