@@ -92,8 +92,13 @@ async def _phases(target: Target, args: argparse.Namespace, crowd: Crowd, out: J
     rss_before = target.rss()
     cpu0 = target.cpu()
     concurrency = max(1, args.connect_concurrency // crowd.workers)
+    connect_spy = (
+        start_spy(target, "connect", phones / 1000 + 2) if args.profile == "connect" else None
+    )
     with crowd.phase("connect"):
         answers = await crowd.ask("connect", concurrency=concurrency)
+    if connect_spy is not None:
+        await asyncio.to_thread(connect_spy.wait, 120)
     connected = sum(a["connected"] for a in answers)
     took = max(a["done"] for a in answers) - min(a["started"] for a in answers)
     connect_cpu = target.cpu() - cpu0
@@ -606,7 +611,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--profile",
-        choices=["votes", "broadcast"],
+        choices=["connect", "votes", "broadcast"],
         help="py-spy the app process during a phase (collapsed stacks in results/)",
     )
     return p.parse_args(argv)

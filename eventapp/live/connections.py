@@ -62,5 +62,9 @@ class LiveEvent:
         message)."""
         return [conn for sockets in self.by_attendee.values() for conn in sockets]
 
+    @property
+    def phone_count(self) -> int:
+        return sum(len(sockets) for sockets in self.by_attendee.values())
+
     def is_empty(self) -> bool:
         return not self.by_attendee and not self.screens

@@ -90,6 +90,13 @@ class ConferenceView:
     def screens(self) -> list[Connection]:
         return [c for live in self._lives for c in live.screens]
 
+    @property
+    def phone_count(self) -> int:
+        return sum(live.phone_count for live in self._lives)
+
+    def is_empty(self) -> bool:
+        return all(live.is_empty() for live in self._lives)
+
 
 class _Version:
     def __init__(self, version: int) -> None:

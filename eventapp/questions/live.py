@@ -85,6 +85,9 @@ class _Live(Protocol):
     def phones(self) -> Collection[_Conn]: ...
     @property
     def screens(self) -> Collection[_Conn]: ...
+    @property
+    def phone_count(self) -> int: ...
+    def is_empty(self) -> bool: ...
 
 
 class _Hub(Protocol):
@@ -279,7 +282,7 @@ class QuestionFeed:
             feed.dirty = True  # another pitch on stage: other pitches are open
         if feed.next_close is not None and store.now_utc() >= feed.next_close:
             feed.dirty = True  # a pitch's time for questions ran out
-        if not live.phones and not live.screens:
+        if live.is_empty():
             return
         if feed.dirty and now - feed.loaded_at >= SCREEN_INTERVAL:
             # Clear first: a change landing during the read marks it again.
@@ -301,7 +304,7 @@ class QuestionFeed:
             text is not None
             and feed.sent.get(Role.ATTENDEE) != text
             and now - feed.phones_sent_at
-            >= PHONE_INTERVAL * max(1.0, len(live.phones) / PHONES_PER_INTERVAL)
+            >= PHONE_INTERVAL * max(1.0, live.phone_count / PHONES_PER_INTERVAL)
         ):
             feed.sent[Role.ATTENDEE] = text
             feed.phones_sent_at = now
