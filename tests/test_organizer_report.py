@@ -4,6 +4,7 @@ rendered first page shows the leaderboard in the projector's order."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 
 from eventapp.core.db import Database
 from eventapp.core.models import Event
+from eventapp.organizing import queries as store
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
 from tests.support.seeding import first_stage
@@ -113,3 +115,41 @@ def test_pdf_shows_the_leaderboard_when_rendered(
     assert blue > 500
     assert isinstance(image, Image.Image) and image.width > 800
     pdf.close()
+
+
+def test_a_one_stage_report_lists_the_pitches_under_their_sessions(
+    client: TestClient, db: Database, voted: tuple[Event, dict[str, Any]]
+) -> None:
+    """Issue 15: sessions are headings of the "votes per pitch" charts, in the sessions'
+    order with their start (date and time: the event has no date), pitches in no
+    session last under no heading; the leaderboard stays one ranked table."""
+    event, screen = voted
+    assert event.id is not None
+    stage = first_stage(db, event)
+    assert stage.id is not None
+    db.call(store.add_session, event.id, stage.id, "Energie", None)
+    db.call(store.add_session, event.id, stage.id, "Block 1", datetime(2026, 5, 14, 8, tzinfo=UTC))
+    sessions = {s.title: s.id for s in db.read(store.sessions_of_event, event.id)}
+    ids = [r["pitch_id"] for r in sorted(screen["leaderboard"], key=lambda r: r["title"])]
+    # sorted titles: Digitaler Zwilling, Smartes Parken, Wärmeplanung
+    db.call(store.place_pitch, event.id, ids[0], stage.id, sessions["Block 1"])
+    db.call(store.place_pitch, event.id, ids[2], stage.id, sessions["Energie"])
+    root = f"/e/{event.code}/organizer/{event.organizer_key}"
+    page = client.get(f"{root}/report", headers={"accept-language": "de"}).text
+    section = page[page.index("<h2>Stimmen je Pitch</h2>") : page.index("<h2>Networking</h2>")]
+    outline = [
+        re.sub(r"<[^>]+>", "", m.group(1) or m.group(2)).strip()
+        for m in re.finditer(
+            r'<h3 class="session-heading" id="r-session-\d+">(.*?)</h3>|'
+            r"<figcaption>(\d+\. [^<]+?) <span",
+            section,
+        )
+    ]
+    assert outline == [
+        "Energie",
+        "2. Wärmeplanung",
+        "Block 1 · 14.05.26, 10:00",
+        "3. Digitaler Zwilling",
+        "1. Smartes Parken",
+    ]
+    assert len(re.findall(r'<table class="leader" id="leaderboard">', page)) == 1

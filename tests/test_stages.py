@@ -8,15 +8,27 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.testclient import TestClient, WebSocketTestSession
 
+from eventapp.core.bus import RedisBus
 from eventapp.core.db import Database
 from eventapp.core.models import Event
+from eventapp.organizing import queries as store
 from eventapp.voting import queries
-from eventapp.voting.rules import PitchSpec, StageSpec, create_event
+from eventapp.voting.rules import (
+    PitchSpec,
+    StageSpec,
+    create_event,
+    new_key,
+    publish_state,
+    publish_states,
+)
 from tests.conftest import AppProcess, DatabaseTarget
 from tests.helpers import ORIGIN, command, csrf_of, join, of_type, receive_until
+from tests.support.joining import csrf_of as form_csrf
 from tests.support.joining import join_http
 from tests.support.phones import LiveClient
 from tests.support.seeding import stages as stages_of
@@ -356,4 +368,128 @@ def test_two_stages_vote_at_once_on_two_processes_and_each_projector_is_exact(
     assert len(stored_votes(db, a_pitch)) == per_stage
     assert len(stored_votes(db, b_pitch)) == per_stage
     assert not set(stored_votes(db, a_pitch)) & set(stored_votes(db, b_pitch))
+    db.close()
+
+
+# ------------------------------------------------------------------ the moderator's overview
+
+
+def _names_of(message: dict[str, Any]) -> list[str]:
+    return [s["name"] for s in message["event"]["stages"]]
+
+
+async def _overview_once_stages_are(mod: LiveClient, names: list[str]) -> list[str]:
+    """The moderator's state that names ``names`` as the stages (version v), then the
+    overview of the first screen at least that new (the page drops older screens): the
+    names of the stages it shows."""
+    state = await mod.wait_for(lambda m: m["type"] == "state" and _names_of(m) == names, timeout=20)
+    version = state["event"]["version"]
+    screen = await mod.wait_for(
+        lambda m: m["type"] == "screen" and m["version"] >= version, timeout=20
+    )
+    return [s["name"] for s in screen["stages"] or []]
+
+
+async def _console(base: str, event: Event, path: str, data: dict[str, str]) -> None:
+    """Post a form of the organiser's console, as its page does (CSRF field and cookie)."""
+    root = f"/e/{event.code}/organizer/{event.organizer_key}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        page = await http.get(root)
+        response = await http.post(
+            root + path,
+            data={"csrf": form_csrf(page.text), **data},
+            headers={"origin": base, "accept-language": "en"},
+        )
+    assert response.status_code == 303, response.text[-800:]
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_the_moderator_s_overview_hears_a_stage_added_renamed_and_deleted_at_once(
+    database_target: DatabaseTarget,
+    redis_server: RedisServer,
+    app_processes: Callable[..., AppProcess],
+) -> None:
+    """The organiser's console on one process adds, renames and deletes a stage; a
+    moderator on the other process sees each in the first overview after its stage's
+    state names the new list of stages, never a screen of that version without it."""
+    db = Database(database_target.url, schema=database_target.schema)
+    db.create_all()
+    event = two_stages(db)
+    a, _b = stages_of(db, event)
+    env = database_target.env() | {
+        "REDIS_URL": redis_server.url,
+        "EVENTAPP_NAMESPACE": f"ov-{random.getrandbits(32)}",
+    }
+    console, moderated = app_processes(env), app_processes(env)
+
+    async def scenario() -> dict[str, list[str]]:
+        mod = LiveClient(moderated.url, event.code)
+        await mod.connect({"type": "hello", "role": "moderator", "key": a.moderator_key})
+        await mod.wait_for(lambda m: m["type"] == "screen" and bool(m["stages"]), timeout=20)
+        seen = {}
+        await _console(console.url, event, "/stages", {"name": "Saal C"})
+        seen["added"] = await _overview_once_stages_are(mod, ["Saal A", "Saal B", "Saal C"])
+        added = next(s for s in stages_of(db, event) if s.name == "Saal C")
+        await _console(console.url, event, f"/stages/{added.id}", {"name": "Foyer"})
+        seen["renamed"] = await _overview_once_stages_are(mod, ["Saal A", "Saal B", "Foyer"])
+        await _console(console.url, event, f"/stages/{added.id}", {"action": "delete"})
+        seen["deleted"] = await _overview_once_stages_are(mod, ["Saal A", "Saal B"])
+        await mod.close()
+        return seen
+
+    assert asyncio.run(scenario()) == {
+        "added": ["Saal A", "Saal B", "Saal C"],
+        "renamed": ["Saal A", "Saal B", "Foyer"],
+        "deleted": ["Saal A", "Saal B"],
+    }
+    db.close()
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_a_new_stage_list_reaches_the_overview_with_the_first_stage_s_announcement(
+    database_target: DatabaseTarget,
+    redis_server: RedisServer,
+    app_processes: Callable[..., AppProcess],
+) -> None:
+    """The console's rule announces every stage's state one after the other, the new
+    stage's last (with twenty stages, twenty Redis round trips). That window made
+    certain: the stage is stored as the rule stores it, and only the first stage's state
+    is announced so far. The moderator's next overview already shows the new stage, and
+    after a rename the new name."""
+    db = Database(database_target.url, schema=database_target.schema)
+    db.create_all()
+    event = two_stages(db)
+    assert event.id is not None
+    a, _b = stages_of(db, event)
+    namespace = f"ov-{random.getrandbits(32)}"
+    env = database_target.env() | {"REDIS_URL": redis_server.url, "EVENTAPP_NAMESPACE": namespace}
+    moderated = app_processes(env)
+
+    async def scenario() -> dict[str, list[str]]:
+        mod = LiveClient(moderated.url, event.code)
+        await mod.connect({"type": "hello", "role": "moderator", "key": a.moderator_key})
+        await mod.wait_for(lambda m: m["type"] == "screen" and bool(m["stages"]), timeout=20)
+        # What the console's rule (organizing.stages.add_stage) writes, then the first of
+        # its announcements; the others are still on their way.
+        states = db.call(store.add_stage, event.id or 0, "Saal C", new_key(), new_key())
+        assert [s.stage_name for s in states] == ["Saal A", "Saal B", "Saal C"]
+        bus = RedisBus(Redis.from_url(redis_server.url, decode_responses=True))
+        await publish_state(states[0], bus=bus, namespace=namespace)
+        shown = {"added": await _overview_once_stages_are(mod, ["Saal A", "Saal B", "Saal C"])}
+        await publish_states(states[1:], bus=bus, namespace=namespace)
+        # The same for a renamed stage: its new name before its own state is announced.
+        states = db.call(store.rename_stage, event.id or 0, states[2].stage_id, "Foyer")
+        await publish_state(states[0], bus=bus, namespace=namespace)
+        shown["renamed"] = await _overview_once_stages_are(mod, ["Saal A", "Saal B", "Foyer"])
+        await publish_states(states[1:], bus=bus, namespace=namespace)
+        await bus.client.aclose()
+        await mod.close()
+        return shown
+
+    assert asyncio.run(scenario()) == {
+        "added": ["Saal A", "Saal B", "Saal C"],
+        "renamed": ["Saal A", "Saal B", "Foyer"],
+    }
     db.close()

@@ -31,7 +31,7 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.i18n import Formats
 from eventapp.voting import queries
-from eventapp.voting.queries import EventState
+from eventapp.voting.queries import EventState, SessionInfo
 
 Cell = str | int | float | None
 FORMATS = {
@@ -85,6 +85,16 @@ class ExportContext:
             for state in self.states()
             for index, p in enumerate(state.pitches, start=1)
         }
+
+    def pitch_sessions(self) -> dict[int, SessionInfo]:
+        """pitch id -> the session of its stage's agenda it is in (pitches in none are
+        not listed)."""
+        return self.db.read(queries.sessions_by_pitch, self.event_id)
+
+    def session_title(self, sessions: dict[int, SessionInfo], pitch_id: int) -> str:
+        """The pitch's session title for a ``session`` column; "" when in none."""
+        found = sessions.get(pitch_id)
+        return found.title if found is not None else ""
 
     def local_time(self, moment: datetime) -> str:
         """A stored (UTC) time in the event's zone, ISO 8601 with its offset."""

@@ -201,6 +201,7 @@ class PartnerInterests(Exporter):
     def table(self, ctx: ExportContext) -> Table:
         people = _people(ctx)
         places = ctx.pitch_places()
+        sessions = ctx.pitch_sessions()
         rows: list[list[Any]] = []
         for item in ctx.db.read(net.list_partner_interests, ctx.event_id):
             person = people.get(item["attendee_id"])
@@ -215,10 +216,11 @@ class PartnerInterests(Exporter):
                     _role_label(item["role"], ctx),
                     item["note"] if named else None,
                     stage,
+                    ctx.session_title(sessions, item["pitch_id"]),
                 ]
             )
         return Table(
-            ("position", "pitch", "person", "organisation", "role", "note", "stage"),
+            ("position", "pitch", "person", "organisation", "role", "note", "stage", "session"),
             rows,
             "Names only for people opted in to networking.",
         )

@@ -85,6 +85,7 @@ class Questions(Exporter):
             for stage_index, state in enumerate(ctx.states())
             for i, p in enumerate(state.pitches, start=1)
         }
+        sessions = ctx.pitch_sessions()
         rows: list[list[Cell]] = []
         questions = ctx.db.read(qstore.questions_of_event, ctx.event_id)
         for q in sorted(questions, key=lambda q: (positions[q.pitch_id][:2], -q.upvotes, q.id)):
@@ -102,6 +103,7 @@ class Questions(Exporter):
                     "yes" if q.highlighted else "no",
                     aware(q.created_at).isoformat(timespec="seconds"),
                     stage,
+                    ctx.session_title(sessions, q.pitch_id),
                 ]
             )
         return Table(
@@ -117,6 +119,7 @@ class Questions(Exporter):
                 "on_projector",
                 "asked_at_utc",
                 "stage",
+                "session",
             ),
             rows,
             "asked_by is empty where the asker chose to stay anonymous. Upvotes are counted "

@@ -12,7 +12,7 @@ from eventapp.core import queries as shared
 from eventapp.exports.base import Cell, ExportContext, Exporter, Table
 from eventapp.i18n import N_
 from eventapp.voting import queries
-from eventapp.voting.queries import EventState, PitchInfo
+from eventapp.voting.queries import EventState, PitchInfo, SessionInfo
 from eventapp.voting.stats import Standing, Summary, rank_pitches, results_visible, summarize
 
 
@@ -40,6 +40,12 @@ class PitchResult:
     # The stage the pitch is on (issue 15): ranks are per stage, as each projector shows.
     stage_id: int = 0
     stage: str = ""
+    # The session of the stage's agenda the pitch is in (None: in none).
+    session: SessionInfo | None = None
+
+    @property
+    def session_title(self) -> str:
+        return self.session.title if self.session is not None else ""
 
 
 def _spread(summary: Summary) -> tuple[float | None, float | None]:
@@ -67,7 +73,11 @@ def _standings(
 
 
 def pitch_results(
-    state: EventState, counts: dict[int, dict[int, int]], *, prior_weight: float
+    state: EventState,
+    counts: dict[int, dict[int, int]],
+    *,
+    prior_weight: float,
+    sessions: dict[int, SessionInfo] | None = None,
 ) -> list[PitchResult]:
     summaries = {
         p.id: summarize(counts.get(p.id, {}), scale_min=state.scale_min, scale_max=state.scale_max)
@@ -97,6 +107,7 @@ def pitch_results(
                 on_screen.rank if on_screen else None,
                 state.stage_id,
                 state.stage_name,
+                (sessions or {}).get(p.id),
             )
         )
     return results
@@ -107,8 +118,11 @@ def results_of(ctx: ExportContext) -> tuple[EventState, list[PitchResult]]:
     stage by stage, each ranked within its stage as its projector ranks them."""
     states = ctx.states()
     counts = ctx.db.read(queries.counts_by_pitch, ctx.event_id)
+    sessions = ctx.pitch_sessions()
     results = [
-        r for state in states for r in pitch_results(state, counts, prior_weight=ctx.prior_weight)
+        r
+        for state in states
+        for r in pitch_results(state, counts, prior_weight=ctx.prior_weight, sessions=sessions)
     ]
     return states[0], results
 
@@ -144,6 +158,7 @@ class VotesPerPitch(Exporter):
             "rank_all",
             "adjusted_mean_all",
             "stage",
+            "session",
         )
         order = {
             stage_id: i for i, stage_id in enumerate(dict.fromkeys(r.stage_id for r in results))
@@ -165,6 +180,7 @@ class VotesPerPitch(Exporter):
                 r.rank,
                 _round(r.adjusted),
                 r.stage,
+                r.session_title,
             ]
             # Stage by stage; within a stage the fair rank first (the projector's and the
             # report's order), then the rest.
@@ -187,6 +203,7 @@ class VotesPerPitch(Exporter):
             "rank_all, adjusted_mean_all: every voted pitch. "
             f"Adjusted mean: Bayesian average with {ctx.prior_weight:g} virtual "
             "votes at the overall mean. sd: sample standard deviation. "
+            "session: the session of the stage's agenda (empty: in none). "
             + ctx.db.read(admission.provenance, ctx.event_id).text(),
         )
 
@@ -202,6 +219,7 @@ class RawVotes(Exporter):
             for state in ctx.states()
             for p in state.pitches
         }
+        sessions = ctx.pitch_sessions()
         rows: list[list[Cell]] = []
         for v in ctx.db.read(queries.raw_votes, ctx.event_id):
             position, title, stage = titles.get(v.pitch_id, (None, "", ""))
@@ -213,10 +231,11 @@ class RawVotes(Exporter):
                     v.score,
                     ctx.local_time(v.updated_at),
                     stage,
+                    ctx.session_title(sessions, v.pitch_id),
                 ]
             )
         return Table(
-            ("voter", "position", "pitch", "score", "time", "stage"),
+            ("voter", "position", "pitch", "score", "time", "stage", "session"),
             rows,
             "voter: keyed pseudonym, the same for one person across pitches. "
             + ctx.db.read(admission.provenance, ctx.event_id).text(),

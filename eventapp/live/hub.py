@@ -189,16 +189,29 @@ class Hub:
 
     async def _ensure_conference(self, event_id: int) -> dict[int, EventState]:
         """The newest state of every stage of the conference (read once, then kept by
-        ``apply_state``)."""
+        ``apply_state``; read again when marked stale)."""
         if event_id not in self.conference or event_id in self._stale:
             self._stale.discard(event_id)
             states = await self.db.run_read(queries.load_states, event_id)
             known = self.conference.setdefault(event_id, {})
+            newer = False
             for state in states:
                 old = known.get(state.stage_id)
                 if old is None or state.version > old.version:
                     known[state.stage_id] = state
+                    newer = True
+            if newer:
+                for live in self.lives(event_id):
+                    live.dirty = True  # the overview and the conference leaderboard moved
+            for state in self.stage_states(event_id):
+                self.apply_state(state)  # the sockets here get what is newer than theirs
         return self.conference.setdefault(event_id, {})
+
+    async def _catch_up(self, event_id: int) -> None:
+        """Reload a stale conference; again if it went stale during the read (a second
+        change of the stage list meanwhile)."""
+        while event_id in self._stale:
+            await self._ensure_conference(event_id)
 
     # -------------------------------------------------------------- sockets
 
@@ -333,29 +346,43 @@ class Hub:
     # -------------------------------------------------------------- changes
 
     def apply_state(self, state: EventState, text: str | None = None) -> None:
-        """Take a newer state of a stage (from this process's own write or the bus)."""
+        """Take a newer state of a stage (from this process's own write, the bus or a
+        reload) and hand the newest known to the stage's sockets here."""
         known = self.conference.get(state.id)
         if known is None:
             return
         old = known.get(state.stage_id)
-        if old is not None and state.version <= old.version:
-            return
-        known[state.stage_id] = state
-        if state.stages:
-            # A stage the organiser deleted leaves the overview and the conference board.
-            current = {x.id for x in state.stages}
-            for gone in [sid for sid in known if sid not in current]:
-                del known[gone]
-        for other in self.lives(state.id):
-            other.dirty = True  # the overview and the conference leaderboard moved
+        if old is None or state.version > old.version:
+            known[state.stage_id] = state
+            if state.stages:
+                self._follow_stage_list(state, known)
+            for other in self.lives(state.id):
+                other.dirty = True  # the overview and the conference leaderboard moved
+        newest = known.get(state.stage_id)
         live = self.events.get(state.id, {}).get(state.stage_id)
-        if live is None or state.version <= live.state.version:
+        # Compared with the stage's sockets' state, not only the conference's: a reload
+        # (``_catch_up``) puts the newest states in ``known`` first.
+        if newest is None or live is None or newest.version <= live.state.version:
             return
-        live.state = state
+        live.state = newest
         live.last_screen.clear()
-        text = text or encode(State(event=state.as_json()))
+        if newest is not state or text is None:
+            text = encode(State(event=newest.as_json()))
         for conn in (*live.phones, *live.screens):
             conn.outbox.put(text, key="state")
+
+    def _follow_stage_list(self, state: EventState, known: dict[int, EventState]) -> None:
+        """Every stage's state names all stages, and a change of the list (add, rename,
+        order, delete) is announced one stage's state after the other: the overview and
+        the conference board must not wait for each. A deleted stage leaves at once; a
+        stage that is new, renamed or moved makes the next tick read every stage's
+        state again (one read per change of the list, none otherwise), so the first
+        screen after the first announcement shows the list as it is now."""
+        listed = {x.id: x for x in state.stages}
+        for gone in [sid for sid in known if sid not in listed]:
+            del known[gone]
+        if any(sid not in known or known[sid].stage != info for sid, info in listed.items()):
+            self._stale.add(state.id)
 
     async def notify_attendee(self, event_id: int, attendee_id: int, text: str) -> None:
         """Send a server message (made with ``server_message``) to one attendee's sockets,
@@ -485,13 +512,11 @@ class Hub:
                     log.debug("screen tick failed for event %s", event_id, exc_info=True)
                     for live in stages.values():
                         live.needs_rebuild = True
+                        live.dirty = True  # its screens may not have been sent
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def _tick(self, event_id: int, stages: dict[int, LiveEvent]) -> None:
-        if event_id in self._stale:
-            await self._ensure_conference(event_id)
-            for state in self.stage_states(event_id):
-                self.apply_state(state)
+        await self._catch_up(event_id)
         version = sum(s.version for s in self.conference.get(event_id, {}).values())
         await self.questions.tick(event_id, ConferenceView(stages.values(), version))
         if event_id in self._votes_changed or self._acks.get(event_id):
@@ -501,25 +526,36 @@ class Hub:
             await self.bus.publish(
                 event_channel(self.settings.namespace, event_id), encode(envelope)
             )
+        # A state that arrived during the awaits above may have made the list stale.
+        await self._catch_up(event_id)
         dirty = [live for live in stages.values() if live.dirty and live.screens]
         if not dirty:
             return
+        # From here to the first await: each stage's state and the overview's states are
+        # taken at one moment, so a screen carries the version it was made from. A state
+        # arriving while the screens are made marks them dirty again (the next tick), and
+        # the screen made from the older state carries the older version (pages drop it).
+        made_from = [(live, live.state) for live in dirty]
+        for live in dirty:
+            live.dirty = False
+        states = self.stage_states(event_id)
         wanted = any(
             c.role is Role.MODERATOR or c.conference for live in dirty for c in live.screens
         )
-        several = len(self.conference.get(event_id, {})) > 1
-        overview = await self._overview(event_id) if several and wanted else None
-        for live in dirty:
-            live.dirty = False
-            for kind, text in (await self.screen_messages(live, overview)).items():
-                live.last_screen[kind] = text
+        overview = await self._overview(states) if len(states) > 1 and wanted else None
+        for live, state in made_from:
+            messages = await self.screen_messages(live, overview, state)
+            for kind, text in messages.items():
+                if live.state is state:  # not older than what a new screen is sent
+                    live.last_screen[kind] = text
                 for conn in live.screens:
                     if conn.kind == kind:
                         conn.outbox.put(text, key="screen")
 
-    async def _overview(self, event_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def _overview(
+        self, states: list[EventState]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """What every stage is doing, and the leaderboard across the conference."""
-        states = self.stage_states(event_id)
         pitches: list[PitchInfo] = [p for s in states for p in s.pitches]
         counts = await self.tallies.counts((p.id, p.round) for p in pitches)
         overview, conference = stage_overview(
@@ -531,11 +567,13 @@ class Hub:
         self,
         live: LiveEvent,
         overview: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
+        state: EventState | None = None,
     ) -> dict[tuple[Role, bool], str]:
-        """One ``screen`` text per kind of screen on the stage. Several stages: the
-        moderator also gets what the other stages are doing, a conference-view projector
-        the leaderboard across stages (nobody else pays for encoding them)."""
-        state = live.state
+        """One ``screen`` text per kind of screen on the stage, made from ``state`` (the
+        stage's current one by default). Several stages: the moderator also gets what the
+        other stages are doing, a conference-view projector the leaderboard across stages
+        (nobody else pays for encoding them)."""
+        state = state or live.state
         counts = await self.tallies.counts((p.id, p.round) for p in state.pitches)
         summaries = summaries_of(state, counts)
         messages = {}

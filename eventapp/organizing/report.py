@@ -28,6 +28,7 @@ from eventapp.exports.voting import PitchResult, results_of
 from eventapp.i18n import N_, Formats
 from eventapp.networking.models import ORG_TYPE_LABELS, OrgType
 from eventapp.voting import queries
+from eventapp.voting.queries import SessionInfo
 
 ACCENT = colors.HexColor("#0b5fff")
 MUTED = colors.HexColor("#5b6270")
@@ -72,6 +73,35 @@ def _unranked(results: Sequence[PitchResult]) -> list[tuple[PitchResult, str]]:
 
 
 @dataclass(frozen=True)
+class SessionGroup:
+    """A stage's pitches of one session, in agenda order; ``session`` None: the pitches
+    in no session (listed last, under no heading)."""
+
+    session: SessionInfo | None
+    results: list[PitchResult]
+
+    @property
+    def charted(self) -> list[PitchResult]:
+        return [r for r in self.results if r.shown_rank is not None]
+
+    @property
+    def unranked(self) -> list[tuple[PitchResult, str]]:
+        return _unranked(self.results)
+
+
+def session_time(session: SessionInfo | None, fmt: Formats, event_date: str = "") -> str:
+    """When a session starts, in the event's zone: the time alone on the event's day
+    ("10:30"), else date and time; "" without a start time."""
+    if session is None or session.starts_at is None:
+        return ""
+    moment = _aware(session.starts_at)
+    local = moment.astimezone(fmt.tz())
+    if event_date and local.date().isoformat() == event_date:
+        return fmt.time(moment)
+    return fmt.datetime(moment)
+
+
+@dataclass(frozen=True)
 class StageSection:
     """One stage's part of the report (issue 15): its leaderboard, ranked as its
     projector ranked it, and its pitches' charts."""
@@ -91,6 +121,28 @@ class StageSection:
     @property
     def charted(self) -> list[PitchResult]:
         return [r for r in self.results if r.shown_rank is not None]
+
+    @property
+    def groups(self) -> list[SessionGroup]:
+        """The stage's pitches by session (the sessions' order, pitches in agenda order
+        within each), the pitches in no session last. Sessions without pitches are left
+        out; a stage without sessions is one group without a heading."""
+        by_session: dict[int, list[PitchResult]] = {}
+        sessions: dict[int, SessionInfo] = {}
+        loose: list[PitchResult] = []
+        for r in self.results:
+            if r.session is None:
+                loose.append(r)
+            else:
+                by_session.setdefault(r.session.id, []).append(r)
+                sessions[r.session.id] = r.session
+        groups = [
+            SessionGroup(sessions[sid], by_session[sid])
+            for sid in sorted(sessions, key=lambda sid: sessions[sid].order)
+        ]
+        if loose or not groups:
+            groups.append(SessionGroup(None, loose))
+        return groups
 
 
 @dataclass(frozen=True)
@@ -429,23 +481,31 @@ def pdf(report: Report, fmt: Formats | None = None) -> bytes:
         turnout_chart(report.turnout, font=font, fmt=fmt),
         Paragraph(_("Votes per pitch"), h2),
     ]
+    h4 = ParagraphStyle("h4", parent=base["Heading4"], fontName=bold)
     for section in report.sections:
         if report.several_stages:
             story.append(Paragraph(esc(section.name), h3))
-        for r in section.charted:
-            story.append(
-                KeepTogether(
-                    [
-                        Paragraph(
-                            esc(f"{r.position}. {r.title}") + f" <font color='#5b6270'>(n = "
-                            f"{r.summary.n})</font>",
-                            body,
-                        ),
-                        distribution_chart(r, report.labels, font=font),
-                        Spacer(1, 0.3 * cm),
-                    ]
+        for group in section.groups:
+            if group.session is not None and group.charted:
+                when = session_time(group.session, fmt, report.date)
+                heading = esc(group.session.title) + (
+                    f" <font color='#5b6270'>· {esc(when)}</font>" if when else ""
                 )
-            )
+                story.append(Paragraph(heading, h4 if report.several_stages else h3))
+            for r in group.charted:
+                story.append(
+                    KeepTogether(
+                        [
+                            Paragraph(
+                                esc(f"{r.position}. {r.title}") + f" <font color='#5b6270'>(n = "
+                                f"{r.summary.n})</font>",
+                                body,
+                            ),
+                            distribution_chart(r, report.labels, font=font),
+                            Spacer(1, 0.3 * cm),
+                        ]
+                    )
+                )
     net = report.network
     story += [
         Paragraph(_("Networking"), h2),

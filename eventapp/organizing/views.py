@@ -405,6 +405,9 @@ async def report_page(request: Request, event: Event) -> Response:
             "provenance_line": functools.partial(
                 report.provenance_line, gettext=formats(request, event).gettext
             ),
+            "session_time": functools.partial(
+                report.session_time, fmt=formats(request, event), event_date=event.date
+            ),
         },
         event=event,
     )

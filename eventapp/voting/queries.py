@@ -13,7 +13,7 @@ from sqlalchemy import DateTime, String, TextClause, bindparam, delete, func, te
 from sqlmodel import Session, col, select
 
 from eventapp.admission.models import RemovedVote
-from eventapp.core.models import Attendee, Event, Pitch, Stage, Vote, utcnow
+from eventapp.core.models import AgendaSession, Attendee, Event, Pitch, Stage, Vote, utcnow
 from eventapp.enums import ACCEPTS_VOTES, PitchState
 
 # ------------------------------------------------------------------ read models
@@ -146,6 +146,22 @@ class EventState:
         )
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session of a stage's agenda (issue 15) as exports and the report name it."""
+
+    id: int
+    stage_id: int
+    position: int
+    title: str
+    starts_at: datetime | None = None
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """The agenda's order of a stage's sessions (as the console lists them)."""
+        return (self.position, self.id)
+
+
 def _pitch_info(p: Pitch) -> PitchInfo:
     assert p.id is not None
     return PitchInfo(p.id, p.position, p.title, p.presenter, PitchState(p.state), p.round)
@@ -223,6 +239,20 @@ def _state_of(
         stage_id=stage.id,
         stages=tuple(StageInfo(int(x.id or 0), x.position, x.name) for x in stages),
     )
+
+
+def sessions_by_pitch(session: Session, event_id: int) -> dict[int, SessionInfo]:
+    """pitch id -> its session, for every pitch of the conference that is in one."""
+    rows = session.exec(
+        select(Pitch.id, AgendaSession)
+        .join(AgendaSession, col(AgendaSession.id) == col(Pitch.session_id))
+        .where(Pitch.event_id == event_id)
+    ).all()
+    return {
+        int(pitch_id): SessionInfo(int(s.id or 0), s.stage_id, s.position, s.title, s.starts_at)
+        for pitch_id, s in rows
+        if pitch_id is not None
+    }
 
 
 def event_by_code(session: Session, code: str) -> Event | None:
