@@ -32,6 +32,7 @@ import os
 import platform
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +48,7 @@ from eventapp.core.db import Database
 from eventapp.core.models import Stage
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, StageSpec, create_event
+from loadtests.bench import slow_acks
 from loadtests.crowd import Crowd, client_bound, lag_lines, spread
 from loadtests.harness import RESULTS, ms, percentile
 from loadtests.setups import (
@@ -62,7 +64,7 @@ from loadtests.setups import (
 )
 from tests.support.phones import Screen
 from tests.support.seeding import seed_attendees, stored_votes
-from tests.support.servers import AppServer, Servers, raise_fd_limit
+from tests.support.servers import ROOT, AppServer, Servers, raise_fd_limit
 
 Json = dict[str, Any]
 METRICS_TOKEN = "bench-stages-metrics"
@@ -244,11 +246,19 @@ async def _phases(
         (rng.uniform(0, args.burst_seconds), i, rng.randint(1, 5), vote_pitches[i // m])
         for i in range(phones)
     )
+    # Each app process's loop lag from outside (a ping on an idle socket, loadtests/probe.py)
+    probe_seconds = args.burst_seconds + 4
+    probes = [
+        _start_probe(url, stage.projector_key, probe_seconds)
+        for url, stage in zip(conf.ws_urls, conf.stages, strict=False)
+    ]
     await asyncio.sleep(1.0)
     t0 = time.perf_counter() + 0.2
     with crowd.phase("burst"):
         answers = await crowd.ask("votes", spread(schedule, crowd), t0=t0, wait=60)
     latency = [x for a in answers for x in a["ack_latency"]]
+    sent = [x for a in answers for x in a["ack_sent"]]
+    server_lag = [await asyncio.to_thread(_probe_result, p, probe_seconds) for p in probes]
     unacked = sum(a["unacked"] for a in answers)
     voters = sum(a["voters"] for a in answers)
     server_acks = [await _server_ack_p99(app.url) for app in apps]
@@ -278,6 +288,12 @@ async def _phases(
         "ack_max_ms": ms(max(latency) if latency else None),
         # Receipt to ack inside each app process (the bucket bound that holds 99 %).
         "server_ack_p99_ms_at_most": server_acks,
+        # Each app process's loop lag (ping round trip on an idle socket) during the burst.
+        "server_loop_lag_p99_ms": [ms(percentile(rtt, 99)) for rtt in server_lag],
+        "server_loop_lag_max_ms": [ms(max(rtt) if rtt else None) for rtt in server_lag],
+        # The slowest 1 % of acks: seconds into the burst they were sent (one stall or
+        # spread over the burst?) and how long they took.
+        "slowest_1pct_sent_s": _window(slow_acks(latency, sent, t0)[: max(1, len(latency) // 100)]),
     }
     out["integrity"] = {
         "acked_phones": acked_phones,
@@ -288,6 +304,28 @@ async def _phases(
     }
     print(f"  burst: {out['burst']}", flush=True)
     print(f"  integrity: {out['integrity']}", flush=True)
+
+
+def _start_probe(ws_url: str, projector_key: str, seconds: float) -> subprocess.Popen[str]:
+    """A ping probe in a process of its own, on this process's (the clients') CPUs."""
+    hello = json.dumps({"type": "hello", "role": "projector", "key": projector_key})
+    command = [sys.executable, "-m", "loadtests.probe", ws_url, "--seconds", str(seconds)]
+    return subprocess.Popen(
+        [*command, "--hello", hello], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+
+
+def _probe_result(probe: subprocess.Popen[str], seconds: float) -> list[float]:
+    stdout, _ = probe.communicate(timeout=seconds + 30)
+    return list(json.loads(stdout or '{"rtt": []}')["rtt"])
+
+
+def _window(slow: list[tuple[float, float]]) -> Json:
+    """(sent at, ms) pairs -> where in the burst they were sent and how slow."""
+    if not slow:
+        return {}
+    at = [a for a, _ms in slow]
+    return {"from_s": min(at), "to_s": max(at), "ms_min": min(m for _a, m in slow)}
 
 
 def _shows(screen: Json, pitch: int, counts: dict[str, int]) -> bool:
@@ -349,9 +387,10 @@ def verdicts(result: Json) -> list[tuple[str, bool]]:
 def markdown_header() -> str:
     return (
         "| configuration | stages × phones | client processes | 'voting opened' to all phones "
-        "of a stage p50 / max | burst ack p50 / p99 | server ack p99 (/metrics, ≤) | lost "
+        "of a stage p50 / max | burst ack p50 / p99 | server ack p99 (/metrics, ≤) "
+        "| server loop lag p99 (probe) | lost "
         "| acked = SQL = projectors | client loop lag p99 (worst; opened / burst) | load avg |\n"
-        "|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
 
 
@@ -375,12 +414,14 @@ def markdown_row(args: argparse.Namespace, report: Json) -> str:
         return str(max((v for v in values if v is not None), default="-"))
 
     server = " / ".join(str(v) for v in b["server_ack_p99_ms_at_most"])
+    server_lag = " / ".join(str(v) for v in b["server_loop_lag_p99_ms"])
     load = report["machine"]["load_avg_at_start"][0], report["machine"]["load_avg_at_end"][0]
     return (
         f"| {describe(args)} | {args.stages} × {args.phones_per_stage} "
         f"| {report['machine']['client_processes']} "
         f"| {o['to_all_phones_of_a_stage_ms_p50']} / {o['to_all_phones_of_a_stage_ms_max']} ms "
-        f"| {b['ack_p50_ms']} / {b['ack_p99_ms']} ms | {server} ms | {i['lost']} | {exact} "
+        f"| {b['ack_p50_ms']} / {b['ack_p99_ms']} ms | {server} ms | {server_lag} ms "
+        f"| {i['lost']} | {exact} "
         f"| {worst('opened')} / {worst('burst')} ms | {load[0]:.1f}–{load[1]:.1f} |"
     )
 
