@@ -8,6 +8,10 @@ with one JSON line per command on the worker's stdin; each answers one JSON line
 stdout. Workers return raw samples (ack latencies, receive times, reconnect times), never
 percentiles, so the parent's percentiles are over all samples of all processes.
 
+Several stages (bench_stages.py): a phone may carry its stage (it says so in its hello), a
+vote schedule entry its own pitch, and the "opened" wait takes [stage, pitch] pairs and
+answers per pitch, so every stage can open voting at once and be timed on its own.
+
 Times are ``time.perf_counter()``, CLOCK_MONOTONIC on Linux: the same clock in every
 process of the machine, so a worker's receive time and the parent's send time compare.
 
