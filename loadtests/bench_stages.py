@@ -261,7 +261,7 @@ async def _phases(
     server_lag = [await asyncio.to_thread(_probe_result, p, probe_seconds) for p in probes]
     unacked = sum(a["unacked"] for a in answers)
     voters = sum(a["voters"] for a in answers)
-    server_acks = [await _server_ack_p99(app.url) for app in apps]
+    server_acks = [await _server_metrics(app.url) for app in apps]
 
     # ------------------------------------------------------------ lost; projectors vs SQL
     lost = mismatched = acked_phones = stored_rows = exact = 0
@@ -287,7 +287,10 @@ async def _phases(
         "ack_p99_ms": ms(percentile(latency, 99)),
         "ack_max_ms": ms(max(latency) if latency else None),
         # Receipt to ack inside each app process (the bucket bound that holds 99 %).
-        "server_ack_p99_ms_at_most": server_acks,
+        "server_ack_p99_ms_at_most": [a["p99_ms_at_most"] for a in server_acks],
+        # Acks slower than 250 ms: as the phones saw them, and from receipt in the servers.
+        "acks_over_250ms": sum(1 for x in latency if x > 0.25),
+        "server_acks_over_250ms": [a["over_250ms"] for a in server_acks],
         # Each app process's loop lag (ping round trip on an idle socket) during the burst.
         "server_loop_lag_p99_ms": [ms(percentile(rtt, 99)) for rtt in server_lag],
         "server_loop_lag_max_ms": [ms(max(rtt) if rtt else None) for rtt in server_lag],
@@ -338,9 +341,10 @@ def _shows(screen: Json, pitch: int, counts: dict[str, int]) -> bool:
     )
 
 
-async def _server_ack_p99(url: str) -> float | None:
-    """The smallest ``eventapp_vote_ack_seconds`` bucket bound holding 99 % of the acks,
-    in ms (None: no metrics)."""
+async def _server_metrics(url: str) -> Json:
+    """From /metrics: the smallest ``eventapp_vote_ack_seconds`` bucket bound holding 99 %
+    of the acks (ms; None: no metrics) and how many acks took longer than 250 ms from
+    receipt, so a client-seen tail can be told apart from one inside the server."""
 
     def fetch() -> str:
         request = urllib.request.Request(
@@ -350,15 +354,14 @@ async def _server_ack_p99(url: str) -> float | None:
             return str(response.read().decode())
 
     text = await asyncio.to_thread(fetch)
-    buckets = [
+    buckets = sorted(
         (float(m.group(1)), float(m.group(2)))
         for m in re.finditer(r'eventapp_vote_ack_seconds_bucket\{le="([^"+]+)"\} (\S+)', text)
-    ]
+    )
     total = max((n for _le, n in buckets), default=0.0)
-    for le, n in sorted(buckets):
-        if total and n >= 0.99 * total:
-            return le * 1000
-    return None
+    p99 = next((le * 1000 for le, n in buckets if total and n >= 0.99 * total), None)
+    within = next((n for le, n in buckets if le == 0.25), total)
+    return {"p99_ms_at_most": p99, "over_250ms": int(total - within)}
 
 
 # ------------------------------------------------------------------ report
@@ -388,9 +391,10 @@ def markdown_header() -> str:
     return (
         "| configuration | stages × phones | client processes | 'voting opened' to all phones "
         "of a stage p50 / max | burst ack p50 / p99 | server ack p99 (/metrics, ≤) "
+        "| acks > 250 ms: phones / servers "
         "| server loop lag p99 (probe) | lost "
         "| acked = SQL = projectors | client loop lag p99 (worst; opened / burst) | load avg |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
 
 
@@ -420,7 +424,8 @@ def markdown_row(args: argparse.Namespace, report: Json) -> str:
         f"| {describe(args)} | {args.stages} × {args.phones_per_stage} "
         f"| {report['machine']['client_processes']} "
         f"| {o['to_all_phones_of_a_stage_ms_p50']} / {o['to_all_phones_of_a_stage_ms_max']} ms "
-        f"| {b['ack_p50_ms']} / {b['ack_p99_ms']} ms | {server} ms | {server_lag} ms "
+        f"| {b['ack_p50_ms']} / {b['ack_p99_ms']} ms | {server} ms "
+        f"| {b['acks_over_250ms']} / {sum(b['server_acks_over_250ms'])} | {server_lag} ms "
         f"| {i['lost']} | {exact} "
         f"| {worst('opened')} / {worst('burst')} ms | {load[0]:.1f}–{load[1]:.1f} |"
     )
