@@ -8,6 +8,10 @@ with one JSON line per command on the worker's stdin; each answers one JSON line
 stdout. Workers return raw samples (ack latencies, receive times, reconnect times), never
 percentiles, so the parent's percentiles are over all samples of all processes.
 
+Several stages (bench_stages.py): a phone may carry its stage (it says so in its hello), a
+vote schedule entry its own pitch, and the "opened" wait takes [stage, pitch] pairs and
+answers per pitch, so every stage can open voting at once and be timed on its own.
+
 Times are ``time.perf_counter()``, CLOCK_MONOTONIC on Linux: the same clock in every
 process of the machine, so a worker's receive time and the parent's send time compare.
 
@@ -51,9 +55,11 @@ WELCOME_WAIT = 55.0
 class Worker:
     def __init__(self, init: Json) -> None:
         self.stats = Stats()
+        # [ident, url, origin, token, stage or None]: a phone on a stage says so in its
+        # hello (issue 15); None is the event's first stage.
         self.phones = [
-            Phone(url, origin, token, self.stats, ident=ident, deflate=init["deflate"])
-            for ident, url, origin, token in init["phones"]
+            Phone(url, origin, token, self.stats, ident=ident, deflate=init["deflate"], stage=stage)
+            for ident, url, origin, token, stage in init["phones"]
         ]
         self.lag: list[tuple[float, float]] = []
         self.connected = 0
@@ -105,21 +111,44 @@ class Worker:
             "latencies": latencies,
         }
 
-    async def op_arm_opened(self, pitch: int) -> Json:
-        self.stats.opened[pitch] = []
+    async def op_arm_opened(
+        self, pitch: int | None = None, stages: list[list[int]] | None = None
+    ) -> Json:
+        for p in [pitch] if pitch is not None else [p for _stage, p in stages or []]:
+            self.stats.opened[p] = []
         return {}
 
-    async def op_opened(self, pitch: int, timeout: float) -> Json:
+    async def op_opened(
+        self, timeout: float, pitch: int | None = None, stages: list[list[int]] | None = None
+    ) -> Json:
+        """Wait until every connected phone saw ``pitch`` open; or, with ``stages``
+        ([[stage id, pitch] …], several stages opening at once), until every connected
+        phone of each stage saw its stage's pitch. Answers the receive times, all of them
+        (``times``) and per pitch (``by_pitch``), and how many phones waited (``want``)."""
         deadline = time.perf_counter() + timeout
-        want = sum(1 for p in self.phones if p.ws is not None)
-        while len(self.stats.opened.get(pitch, [])) < want and time.perf_counter() < deadline:
+        live = [p for p in self.phones if p.ws is not None]
+        if pitch is not None:
+            want = {pitch: len(live)}
+        else:
+            want = {p: sum(1 for ph in live if ph.stage == stage) for stage, p in stages or []}
+        opened = self.stats.opened
+        while time.perf_counter() < deadline and any(
+            len(opened.get(p, [])) < n for p, n in want.items()
+        ):
             await asyncio.sleep(0.01)
-        return {"times": list(self.stats.opened.get(pitch, []))}
+        by_pitch = {str(p): list(opened.get(p, [])) for p in want}
+        return {
+            "times": [t for times in by_pitch.values() for t in times],
+            "by_pitch": by_pitch,
+            "want": {str(p): n for p, n in want.items()},  # connected phones waiting for it
+        }
 
     async def op_votes(
-        self, pitch: int, t0: float, schedule: list[list[float]], wait: float
+        self, t0: float, schedule: list[list[float]], wait: float, pitch: int | None = None
     ) -> Json:
-        """Send ``schedule`` ([offset, local index, score] …) from ``t0``; wait for acks."""
+        """Send ``schedule`` from ``t0``; wait for acks. An entry is [offset, local index,
+        score] on ``pitch``, or [offset, local index, score, pitch] on a pitch of its own
+        (several stages voting at once). ``first_acks`` are counted on ``pitch`` only."""
         s = self.stats
         s.ack_latency.clear()
         s.ack_sent.clear()
@@ -127,28 +156,30 @@ class Worker:
         s.measured_pitch = pitch
         for phone in self.phones:
             phone.inflight.clear()
-        touched: set[Phone] = set()
+        touched: set[tuple[Phone, int]] = set()
         skipped = 0
-        for offset, index, score in schedule:
+        for offset, index, score, *own in schedule:
             phone = self.phones[int(index)]
+            target = int(own[0]) if own else pitch
+            assert target is not None, "a vote needs a pitch: the op's or the entry's own"
             delay = t0 + offset - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             if phone.ws is None:
                 skipped += 1
                 continue
-            touched.add(phone)
-            await phone.vote(pitch, int(score))
+            touched.add((phone, target))
+            await phone.vote(target, int(score))
         sent_done = time.perf_counter()
         deadline = sent_done + wait
-        while time.perf_counter() < deadline and any(p.pending for p in touched):
+        while time.perf_counter() < deadline and any(p in ph.pending for ph, p in touched):
             await asyncio.sleep(0.05)
         return {
             "ack_latency": list(s.ack_latency),
             "ack_sent": list(s.ack_sent),
             "first_acks": list(s.first_acks),
-            "voters": len(touched),
-            "unacked": sum(1 for p in touched if pitch in p.pending),
+            "voters": len({ph for ph, _p in touched}),
+            "unacked": sum(1 for ph, p in touched if p in ph.pending),
             "skipped": skipped,
             "sent_done": sent_done,
         }
@@ -254,6 +285,9 @@ class Crowd:
     sizes: list[int]  # phones per worker
     phases: list[Phase] = field(default_factory=list)
     cpu_marks: dict[str, float] = field(default_factory=dict)
+    # The orchestrating process's own loop lag, when it holds sockets too (watch_parent).
+    parent_lag: list[tuple[float, float]] = field(default_factory=list)
+    _parent_sampler: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -264,12 +298,15 @@ class Crowd:
         workers: int,
         cpus: set[int] | None,
         deflate: bool = True,
+        stages: Sequence[int | None] | None = None,
     ) -> Crowd:
+        """``stages[i]``: the stage phone i is on (None or absent: the event's first)."""
         workers = max(1, min(workers, len(tokens) or 1))
         shares: list[list[list[Any]]] = [[] for _ in range(workers)]
         for i, token in enumerate(tokens):
             url = ws_urls[i % len(ws_urls)]
-            shares[i % workers].append([i, url, origin_of(url), token])
+            stage = stages[i] if stages is not None else None
+            shares[i % workers].append([i, url, origin_of(url), token, stage])
 
         def pin() -> None:
             if cpus:
@@ -321,6 +358,19 @@ class Crowd:
             await proc.stdin.drain()
         return list(await asyncio.gather(*(self._read(p) for p in self.procs)))
 
+    def watch_parent(self) -> None:
+        """Sample this (the parent) process's loop lag as the workers do theirs: for a
+        parent that holds sockets of its own (screens), its lag is in the figures too."""
+
+        async def sample() -> None:
+            while True:
+                t = time.perf_counter()
+                await asyncio.sleep(LAG_TICK)
+                now = time.perf_counter()
+                self.parent_lag.append((now, max(0.0, now - t - LAG_TICK)))
+
+        self._parent_sampler = asyncio.create_task(sample())
+
     def locate(self, index: int) -> tuple[int, int]:
         """Global phone index -> (worker, index within the worker)."""
         return index % self.workers, index // self.workers
@@ -363,6 +413,14 @@ class Crowd:
                     }
                 )
             worst = max((w["p99_ms"] or 0.0) for w in per_worker) if per_worker else None
+            parent = None
+            if self._parent_sampler is not None:
+                lags = [lag for at, lag in self.parent_lag if phase.start <= at <= end]
+                parent = {
+                    "p50_ms": ms(percentile(lags, 50)),
+                    "p99_ms": ms(percentile(lags, 99)),
+                    "max_ms": ms(max(lags) if lags else None),
+                }
             report[phase.name] = {
                 "seconds": round(end - phase.start, 2),
                 "client_cpu_cores": round(
@@ -370,10 +428,13 @@ class Crowd:
                 ),
                 "worst_p99_ms": worst,
                 "per_client": per_worker,
+                **({"parent": parent} if parent is not None else {}),
             }
         return report
 
     async def close(self) -> None:
+        if self._parent_sampler is not None:
+            self._parent_sampler.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ask("close"), 60)
         for proc in self.procs:
@@ -388,12 +449,13 @@ def origin_of(ws_url: str) -> str:
     return "http://" + ws_url.split("://", 1)[1].split("/", 1)[0]
 
 
-def spread(schedule: Sequence[tuple[float, int, int]], crowd: Crowd) -> list[Json]:
-    """[(offset, global phone index, score) …] -> each worker's share, in local indexes."""
+def spread(schedule: Sequence[Sequence[float]], crowd: Crowd) -> list[Json]:
+    """[(offset, global phone index, score[, pitch]) …] -> each worker's share, in local
+    indexes (an entry's own pitch, if any, goes along)."""
     each: list[list[list[float]]] = [[] for _ in range(crowd.workers)]
-    for offset, index, score in schedule:
-        w, local = crowd.locate(index)
-        each[w].append([offset, local, score])
+    for offset, index, *rest in schedule:
+        w, local = crowd.locate(int(index))
+        each[w].append([offset, local, *rest])
     return [{"schedule": s} for s in each]
 
 
@@ -409,15 +471,23 @@ def lag_lines(report: Json, limit_ms: float = 50.0) -> list[str]:
             if (phase["worst_p99_ms"] or 0) > limit_ms
             else ""
         )
+        parent = phase.get("parent")
+        own = f"; parent {parent['p50_ms']}/{parent['p99_ms']}" if parent else ""
+        if parent and (parent["p99_ms"] or 0) > limit_ms:
+            flag += "  <- PARENT LAGGED: its screens' figures include its delay"
         lines.append(
-            f"    client loop lag p50/p99 ms [{name}]: {per}; "
+            f"    client loop lag p50/p99 ms [{name}]: {per}{own}; "
             f"client CPU {phase['client_cpu_cores']} cores{flag}"
         )
     return lines
 
 
 def client_bound(report: Json, limit_ms: float = 50.0) -> list[str]:
-    return [name for name, p in report.items() if (p["worst_p99_ms"] or 0) > limit_ms]
+    return [
+        name
+        for name, p in report.items()
+        if max(p["worst_p99_ms"] or 0, (p.get("parent") or {}).get("p99_ms") or 0) > limit_ms
+    ]
 
 
 if __name__ == "__main__":

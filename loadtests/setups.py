@@ -197,14 +197,22 @@ def check_config(args: argparse.Namespace) -> None:
 
 
 def start_apps(
-    args: argparse.Namespace, servers: Servers, url: str, cpus: Cpus, namespace: str
+    args: argparse.Namespace,
+    servers: Servers,
+    url: str,
+    cpus: Cpus,
+    namespace: str,
+    extra_env: dict[str, str] | None = None,
 ) -> list[AppServer]:
+    """The app processes (and Redis, unless embedded) on the server CPUs; ``extra_env``
+    adds settings (e.g. METRICS_TOKEN)."""
     check_config(args)
     with on_cpus(cpus.server):
         redis_url = None
         if args.config != "embedded" or getattr(args, "redis", False):
             redis_url = servers.start_redis().url
         env = app_env(url, redis_url, f"{namespace}-{uuid.uuid4().hex[:8]}")
+        env.update(extra_env or {})
         return [
             servers.start_app(env, workers=getattr(args, "workers", 1)) for _ in range(args.procs)
         ]
