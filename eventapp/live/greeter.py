@@ -14,7 +14,7 @@ batch.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -69,6 +69,15 @@ class Greeter:
         self._in_flight = 0
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answered: deque[tuple[float, int]] = deque()  # (loop time, hellos) per batch
+
+    def answered_within(self, seconds: float) -> int:
+        """Attendees greeted in the last ``seconds``: a reconnect storm greets hundreds a
+        second; a flood of silent sockets (or of made-up tokens), none."""
+        horizon = asyncio.get_running_loop().time() - seconds
+        while self._answered and self._answered[0][0] < horizon:
+            self._answered.popleft()
+        return sum(n for _at, n in self._answered)
 
     async def greet(self, event_id: int, token: str) -> Greeting | None:
         """The attendee of this device token with its stored votes and questions, or
@@ -112,6 +121,8 @@ class Greeter:
             for request, future in batch:
                 if not future.done():
                     future.set_result(found.get(request))
+            # Only hellos of real attendees: made-up tokens must not make a storm.
+            self._answered.append((asyncio.get_running_loop().time(), len(found)))
         finally:
             self._in_flight -= 1
             self._kick()

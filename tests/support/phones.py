@@ -174,6 +174,11 @@ class Phone:
                 self.handle(json.loads(raw))
         except websockets.ConnectionClosed:
             pass
+        if self._welcome is not None and not self._welcome.done():
+            # Closed before welcome (e.g. 4408): connect() fails now, as live.js's onclose
+            # reconnects at once, instead of waiting out its timeout.
+            code = ws.close_code if ws.close_code is not None else 1006
+            self._welcome.set_exception(ConnectionError(f"closed before welcome: {code}"))
         if self.ws is ws:
             self.stats.disconnects += 1
 
