@@ -316,7 +316,7 @@ def start_spy(target: Target, phase: str, seconds: float) -> subprocess.Popen[by
             "--rate",
             "200",
             "--format",
-            "raw",
+            os.environ.get("SPY_FORMAT", "raw"),
             "--threads",
             "--output",
             str(out),

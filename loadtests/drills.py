@@ -402,6 +402,9 @@ async def _storm(target: Target, args: argparse.Namespace, crowd: Crowd, out: Js
         "server_cpu_cores": round(storm_cpu / max(during[-1][0] - first[0], 1e-9), 2),
         "rss_before_mib": round(rss_before / 2**20, 1),
         "rss_peak_mib": round(max(s[2] for s in during) / 2**20, 1),
+        # Per second after the drop: server CPU busy (cores) and phones back by then.
+        # Idle seconds while phones are still away say the server was not the limit.
+        "per_second": _per_second(samples, dropped, back),
     }
     shown = await projector.wait_for(lambda m: m.get("connected") == phones, 15)
     out["presence_ok_after_s"] = (
@@ -604,6 +607,20 @@ async def main(args: argparse.Namespace) -> int:
     names = list(DRILLS) if args.drill == "all" else [args.drill]
     results = [await run(name, args) for name in names]
     return 0 if all(results) else 1
+
+
+def _per_second(
+    samples: list[tuple[float, float, int]], dropped: float, back: list[float]
+) -> list[tuple[int, float, int]]:
+    """[(second after the drop, server CPU cores in it, phones back by its end) …]."""
+    rows = []
+    for second in range(int(back[-1]) + 1 if back else 0):
+        inside = [x for x in samples if dropped + second <= x[0] <= dropped + second + 1]
+        if len(inside) < 2:
+            continue
+        busy = (inside[-1][1] - inside[0][1]) / max(inside[-1][0] - inside[0][0], 1e-9)
+        rows.append((second, round(busy, 2), sum(1 for t in back if t <= second + 1)))
+    return rows
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
