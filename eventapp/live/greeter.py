@@ -5,10 +5,10 @@ works), the votes stored for it (``welcome``'s ``my_votes``: a phone that reconn
 learns which of its votes are saved) and its own questions. Read one by one that is
 three trips to the database threads per phone; when a hall's Wi-Fi comes back, thousands
 of hellos arrive within seconds. The greeter queues them and reads each batch in one
-trip with one query per kind, whatever the batch size; a batch waits ``GATHER`` (20 ms)
-after its first hello for others to join. SQL stays the only truth: nothing
-here is cached, so a removal or a vote committed by another process is seen by the next
-batch.
+trip with one query per kind, whatever the batch size; while hellos keep coming, a
+batch waits ``GATHER`` (20 ms) after its first hello for others to join. SQL stays the
+only truth: nothing here is cached, so a removal or a vote committed by another process
+is seen by the next batch.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ IN_FLIGHT = 2  # batches read at once: the next one gathers while one is read
 # costs ~1.5 ms of CPU whatever its size up to ~20 hellos; read as they came, hellos of a
 # storm made batches of ~4, and those reads took ~30 % of the process's CPU per connect.
 GATHER = 0.02  # seconds
+# ... but only while hellos keep coming: a batch within this long before. A lone hello
+# (one phone, a test) is read on the next turn of the loop.
+BUSY_WINDOW = 0.5  # seconds
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Greeter:
         self._queue: list[tuple[_Request, asyncio.Future[Greeting | None]]] = []
         self._in_flight = 0
         self._scheduled = False
+        self._last_batch = float("-inf")  # loop time the last batch was taken
         self._tasks: set[asyncio.Task[None]] = set()
         self._answered: deque[tuple[float, int]] = deque()  # (loop time, hellos) per batch
 
@@ -92,13 +96,15 @@ class Greeter:
             # Hellos that arrive meanwhile join the batch (a full one goes at once).
             self._scheduled = True
             loop = asyncio.get_running_loop()
-            if len(self._queue) >= self.batch_max:
-                loop.call_soon(self._start)
+            busy = loop.time() - self._last_batch < BUSY_WINDOW
+            if len(self._queue) >= self.batch_max or not busy:
+                loop.call_soon(self._start)  # full, or a lone hello: no waiting
             else:
                 loop.call_later(self.gather, self._start)
 
     def _start(self) -> None:
         self._scheduled = False
+        self._last_batch = asyncio.get_running_loop().time()
         batch, self._queue = self._queue[: self.batch_max], self._queue[self.batch_max :]
         batch = [(request, future) for request, future in batch if not future.done()]
         if not batch:
