@@ -7,7 +7,7 @@ import asyncio
 import gc
 import weakref
 
-from eventapp.live.gcpolicy import manage_gc
+from eventapp.live.gcpolicy import THRESHOLDS, manage_gc
 
 
 class _Cycle:
@@ -16,9 +16,14 @@ class _Cycle:
 
 
 def test_frozen_cycles_are_freed_by_the_policy_only_outside_voting() -> None:
+    before = gc.get_threshold()
+
     async def scenario() -> tuple[int, bool, bool]:
         voting = True
         task = asyncio.create_task(manage_gc(lambda: voting, freeze_every=0.01, full_every=0.05))
+        await asyncio.sleep(0)
+        # Young passes every 10,000 allocations, no automatic full ones (the policy's own).
+        assert gc.get_threshold() == THRESHOLDS
         cycle = _Cycle()
         ref = weakref.ref(cycle)
         await asyncio.sleep(0.05)  # the policy has frozen it by now
@@ -41,3 +46,4 @@ def test_frozen_cycles_are_freed_by_the_policy_only_outside_voting() -> None:
     assert frozen > 0
     assert alive_while_voting
     assert freed_after
+    assert gc.get_threshold() == before  # handed back when the policy stops
