@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -32,7 +31,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
 import uvloop
 
 from eventapp.core.db import Database
@@ -49,6 +47,7 @@ from loadtests.setups import (
     describe,
     floor_target,
     on_cpus,
+    run_report,
     split_cpus,
     start_apps,
 )
@@ -506,20 +505,7 @@ async def main(args: argparse.Namespace) -> int:
         if not args.no_floor:
             print("floor: bare websockets server", flush=True)
             floor = await bench_floor(args, cpus)
-    report = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": psutil.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_at_start": load_start,
-            "load_avg_at_end": os.getloadavg(),
-            "pinning": cpus.describe(),
-            "client_processes": client_count(args, cpus),
-        },
-        "command": " ".join(["python -m loadtests.bench", *sys.argv[1:]]),
-        "app": app,
-        "floor": floor,
-    }
+    report = run_report("loadtests.bench", args, cpus, load_start, app=app, floor=floor)
     print()
     print(render(app, floor))
     print()

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import re
 import subprocess
@@ -41,7 +40,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
 import uvloop
 
 from eventapp.core.db import Database
@@ -59,6 +57,7 @@ from loadtests.setups import (
     database,
     describe,
     on_cpus,
+    run_report,
     split_cpus,
     start_apps,
 )
@@ -461,19 +460,7 @@ async def main(args: argparse.Namespace) -> int:
         }
         for app in apps:
             app.stop()
-    report = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": psutil.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_at_start": load_start,
-            "load_avg_at_end": os.getloadavg(),
-            "pinning": cpus.describe(),
-            "client_processes": client_count(args, cpus),
-        },
-        "command": " ".join(["python -m loadtests.bench_stages", *sys.argv[1:]]),
-        "result": result,
-    }
+    report = run_report("loadtests.bench_stages", args, cpus, load_start, result=result)
     print()
     for line in lag_lines(result["client_lag"]):
         print(line)

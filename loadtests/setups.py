@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import platform
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -292,3 +294,27 @@ def describe(args: argparse.Namespace) -> str:
         "sqlite-redis": "SQLite + Redis",
         "pg-redis": "PostgreSQL + Redis",
     }[args.config] + f", {args.procs} app process{'es' if args.procs > 1 else ''}"
+
+
+def run_report(
+    command: str,
+    args: argparse.Namespace,
+    cpus: Cpus,
+    load_start: tuple[float, float, float],
+    **parts: Any,
+) -> dict[str, Any]:
+    """The head every benchmark's JSON result starts with (when, the machine, the command
+    line ``python -m <command> …``), followed by ``parts``."""
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_at_start": load_start,
+            "load_avg_at_end": os.getloadavg(),
+            "pinning": cpus.describe(),
+            "client_processes": client_count(args, cpus),
+        },
+        "command": " ".join([f"python -m {command}", *sys.argv[1:]]),
+        **parts,
+    }
