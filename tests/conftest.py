@@ -65,6 +65,20 @@ class DatabaseTarget:
             url = f"{url}{sep}options=-csearch_path%3D{self.schema}"
         return {"DATABASE_URL": url}
 
+    def with_redis(self, redis_url: str, prefix: str) -> dict[str, str]:
+        """Environment for app processes that share this database and one Redis, under a
+        key namespace of their own (``prefix`` plus a random part)."""
+        return self.env() | {
+            "REDIS_URL": redis_url,
+            "EVENTAPP_NAMESPACE": f"{prefix}-{uuid.uuid4().hex[:8]}",
+        }
+
+    def created(self) -> Database:
+        """A Database on this target with every table created."""
+        db = Database(self.url, schema=self.schema)
+        db.create_all()
+        return db
+
 
 DATABASES = ["sqlite"] + (["postgres"] if _postgres_url() else [])
 

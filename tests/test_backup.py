@@ -75,8 +75,7 @@ def test_pg_dump_and_restore_round_trip(database_target: DatabaseTarget, tmp_pat
         pytest.skip("PostgreSQL only (the SQLite backup has its own test)")
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         pytest.skip("pg_dump/pg_restore not installed")
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     insert_models(db, dataset("main_before_alembic"))
     before = snapshot(db)
     db.close()

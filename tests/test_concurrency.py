@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
@@ -85,9 +84,8 @@ def test_concurrent_votes_and_changes_are_counted_exactly(
     env = database_target.env()
     if live == "redis":
         redis: RedisServer = request.getfixturevalue("redis_server")
-        env |= {"REDIS_URL": redis.url, "EVENTAPP_NAMESPACE": f"conc-{random.getrandbits(32)}"}
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+        env = database_target.with_redis(redis.url, "conc")
+    db = database_target.created()
     event = create_event("Burst", [PitchSpec("Smart Parking")], db=db)
     app = app_processes(env)
 

@@ -63,8 +63,7 @@ def start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 def test_rolling_restart_during_a_burst_loses_and_doubles_nothing(
     redis_server: RedisServer, database_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = new_event(db, pitches=2, name="Rolling")
     assert event.id is not None
     tokens = [t for _i, t in seed_attendees(db, event.id, PHONES)]

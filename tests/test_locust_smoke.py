@@ -9,7 +9,6 @@ import asyncio
 import csv
 import json
 import os
-import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -76,10 +75,7 @@ def test_locust_hall_run_loses_nothing(
     redis_server: RedisServer,
     app_processes: Callable[..., AppProcess],
 ) -> None:
-    env = database_target.env() | {
-        "REDIS_URL": redis_server.url,
-        "EVENTAPP_NAMESPACE": f"locust-{random.getrandbits(32)}",
-    }
+    env = database_target.with_redis(redis_server.url, "locust")
     app = app_processes(env)
     event = _create_event({**os.environ, **env}, app.url)
     event_json = tmp_path / "event.json"

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 
 import pytest
 
-from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
@@ -25,15 +23,11 @@ def test_vote_through_one_process_shows_on_a_projector_of_the_other(
     redis_server: RedisServer,
     app_processes: Callable[..., AppProcess],
 ) -> None:
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = create_event(
         "Two Hosts", [PitchSpec("Smart Parking"), PitchSpec("Heat")], db=db, live_results=True
     )
-    env = database_target.env() | {
-        "REDIS_URL": redis_server.url,
-        "EVENTAPP_NAMESPACE": f"mp-{random.getrandbits(32)}",
-    }
+    env = database_target.with_redis(redis_server.url, "mp")
     a, b = app_processes(env), app_processes(env)
 
     async def scenario() -> tuple[dict[str, int], int, int]:

@@ -5,14 +5,12 @@ owner's socket on the first process hears about the exchange made on the second.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from eventapp.core.db import Database
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
 from tests.network_helpers import decode_svg_qr
@@ -68,14 +66,10 @@ def test_codes_verify_on_every_process_and_notices_cross_processes(
     redis_server: RedisServer,
     app_processes: Callable[..., AppProcess],
 ) -> None:
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = create_event("Two Hosts", [PitchSpec("Smart Parking")], db=db)
     db.close()
-    env = database_target.env() | {
-        "REDIS_URL": redis_server.url,
-        "EVENTAPP_NAMESPACE": f"net-{random.getrandbits(32)}",
-    }
+    env = database_target.with_redis(redis_server.url, "net")
     a = app_processes(env | {"SECRET_KEY": "secret-of-a"})
     b = app_processes(env | {"SECRET_KEY": "secret-of-b"})
     anna, ben = HttpPhone(a.url, event.code), HttpPhone(b.url, event.code)

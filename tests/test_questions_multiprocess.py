@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from eventapp.core.db import Database
 from eventapp.core.models import Event
 from eventapp.questions import queries as qstore
 from eventapp.voting.rules import PitchSpec, create_event
@@ -42,8 +41,7 @@ def test_upvote_storm_with_duplicates_and_reconnects_ends_exact_everywhere(
     redis_server: RedisServer,
     app_processes: Callable[..., AppProcess],
 ) -> None:
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = create_event("Storm", [PitchSpec("Smart Parking"), PitchSpec("Heat")], db=db)
 
     def top_three(session: Any) -> None:
@@ -53,10 +51,7 @@ def test_upvote_storm_with_duplicates_and_reconnects_ends_exact_everywhere(
         session.commit()
 
     db.call(top_three)
-    env = database_target.env() | {
-        "REDIS_URL": redis_server.url,
-        "EVENTAPP_NAMESPACE": f"qmp-{random.getrandbits(32)}",
-    }
+    env = database_target.with_redis(redis_server.url, "qmp")
     a, b = app_processes(env), app_processes(env)
     hosts = [a.url, b.url]
     rng = random.Random(16)

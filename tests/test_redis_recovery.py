@@ -4,13 +4,11 @@ screens recover by themselves; votes keep being accepted durably meanwhile."""
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 
 import pytest
 import redis
 
-from eventapp.core.db import Database
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess, DatabaseTarget
@@ -29,13 +27,9 @@ def test_tallies_recover_after_redis_loses_its_state(
     own_redis: RedisServer,
     app_processes: Callable[..., AppProcess],
 ) -> None:
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = create_event("Drill", [PitchSpec("Smart Parking")], db=db, live_results=True)
-    app = app_processes(
-        database_target.env()
-        | {"REDIS_URL": own_redis.url, "EVENTAPP_NAMESPACE": f"rr-{random.getrandbits(32)}"}
-    )
+    app = app_processes(database_target.with_redis(own_redis.url, "rr"))
 
     async def scenario() -> tuple[dict[str, int], float]:
         tokens = await asyncio.gather(*(join_http(app.url, event.code, f"P{i}") for i in range(6)))

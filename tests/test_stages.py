@@ -27,7 +27,7 @@ from eventapp.voting.rules import (
     publish_states,
 )
 from tests.conftest import AppProcess, DatabaseTarget
-from tests.helpers import ORIGIN, command, csrf_of, join, of_type, receive_until
+from tests.helpers import ORIGIN, command, csrf_of, join, live_socket, of_type, receive_until
 from tests.support.joining import csrf_of as form_csrf
 from tests.support.joining import join_http
 from tests.support.phones import LiveClient
@@ -53,10 +53,6 @@ def two_stages(db: Database, name: str = "Forum Stadtwerke") -> Event:
 @pytest.fixture
 def conference(db: Database) -> Event:
     return two_stages(db)
-
-
-def _ws(client: TestClient, event: Event) -> Any:
-    return client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN)
 
 
 def _hello(ws: WebSocketTestSession, message: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +83,7 @@ def test_a_moderator_of_one_stage_cannot_command_the_other(
     client: TestClient, db: Database, conference: Event
 ) -> None:
     a, b = stages_of(db, conference)
-    with _ws(client, conference) as mod_a, _ws(client, conference) as mod_b:
+    with live_socket(client, conference) as mod_a, live_socket(client, conference) as mod_b:
         a_pitches = _pitches(_hello(mod_a, {"role": "moderator", "key": a.moderator_key}))
         b_pitches = _pitches(_hello(mod_b, {"role": "moderator", "key": b.moderator_key}))
         command(mod_b, {"type": "open_voting"})
@@ -109,16 +105,16 @@ def test_a_moderator_of_one_stage_cannot_command_the_other(
     assert [p.state.value for p in states[b.id or 0].pitches] == ["open", "pending"]
     assert [p.state.value for p in states[a.id or 0].pitches] == ["open", "pending"]
     # A stage's key opens its own screens only: not the other stage's.
-    with _ws(client, conference) as ws:
+    with live_socket(client, conference) as ws:
         error = _hello(ws, {"role": "moderator", "key": a.moderator_key, "stage": b.id})
         assert error["code"] == "wrong_stage"
-    with _ws(client, conference) as ws:
+    with live_socket(client, conference) as ws:
         error = _hello(ws, {"role": "moderator", "key": a.projector_key})
         assert error["code"] == "forbidden"
     page = client.get(f"/e/{conference.code}/moderator/{a.moderator_key}?stage={b.id}")
     assert page.status_code == 404 and "This link is not valid." in page.text
     # The organiser's key opens any stage, the one it names.
-    with _ws(client, conference) as ws:
+    with live_socket(client, conference) as ws:
         welcome = _hello(ws, {"role": "moderator", "key": conference.organizer_key, "stage": b.id})
         assert welcome["event"]["stage_id"] == b.id
 
@@ -129,11 +125,11 @@ def test_one_attendee_moves_between_stages_with_one_identity_and_keeps_the_votes
     a, b = stages_of(db, conference)
     token = join(client, conference.code, "Ada", "Stadtwerke")
     with (
-        _ws(client, conference) as mod_a,
-        _ws(client, conference) as mod_b,
-        _ws(client, conference) as proj_a,
-        _ws(client, conference) as proj_b,
-        _ws(client, conference) as phone,
+        live_socket(client, conference) as mod_a,
+        live_socket(client, conference) as mod_b,
+        live_socket(client, conference) as proj_a,
+        live_socket(client, conference) as proj_b,
+        live_socket(client, conference) as phone,
     ):
         _hello(mod_a, {"role": "moderator", "key": a.moderator_key})
         a_open = command(mod_a, {"type": "open_voting"})["event"]["current_pitch_id"]
@@ -182,7 +178,7 @@ def test_one_attendee_moves_between_stages_with_one_identity_and_keeps_the_votes
         ]
         assert overview["conference"] is None  # the moderator page does not show it
         # A conference-view projector gets the leaderboard across stages; a plain one not.
-        with _ws(client, conference) as board:
+        with live_socket(client, conference) as board:
             _hello(board, {"role": "projector", "key": a.projector_key, "view": "conference"})
             shown = receive_until(
                 board, lambda m: m["type"] == "screen" and len(m["conference"] or []) == 2
@@ -198,7 +194,7 @@ def test_one_attendee_moves_between_stages_with_one_identity_and_keeps_the_votes
         # holds the votes of both stages.
         phone.send_json({"type": "switch_stage", "stage_id": a.id})
         assert receive_until(phone, of_type("state"))["event"]["stage_id"] == a.id
-        with _ws(client, conference) as tab:
+        with live_socket(client, conference) as tab:
             again = _hello(tab, {"token": token, "stage": b.id})
             assert again["attendee_id"] == me
             assert {k: v["score"] for k, v in again["my_votes"].items()} == {
@@ -217,16 +213,16 @@ def test_a_stage_of_another_conference_is_refused_and_nothing_changes(
     foreign = stages_of(db, other)[1]
     a = stages_of(db, conference)[0]
     token = join(client, conference.code, "Grace")
-    with _ws(client, conference) as phone:
+    with live_socket(client, conference) as phone:
         assert _hello(phone, {"token": token, "stage": foreign.id})["code"] == "unknown_stage"
-    with _ws(client, conference) as phone:
+    with live_socket(client, conference) as phone:
         assert _hello(phone, {"token": token, "stage": a.id})["type"] == "welcome"
         phone.send_json({"type": "switch_stage", "stage_id": foreign.id})
         assert receive_until(phone, of_type("error"))["code"] == "unknown_stage"
         # Still on its stage, and still working.
         phone.send_json({"type": "ping"})
         receive_until(phone, of_type("pong"))
-    with _ws(client, conference) as ws:
+    with live_socket(client, conference) as ws:
         hello = {"role": "projector", "key": conference.organizer_key, "stage": foreign.id}
         assert _hello(ws, hello)["code"] == "unknown_stage"
     page = client.get(f"/e/{conference.code}/projector/{foreign.projector_key}")
@@ -288,14 +284,10 @@ def test_two_stages_vote_at_once_on_two_processes_and_each_projector_is_exact(
     redis_server: RedisServer,
     app_processes: Callable[..., AppProcess],
 ) -> None:
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = two_stages(db)
     stage_a, stage_b = stages_of(db, event)
-    env = database_target.env() | {
-        "REDIS_URL": redis_server.url,
-        "EVENTAPP_NAMESPACE": f"st-{random.getrandbits(32)}",
-    }
+    env = database_target.with_redis(redis_server.url, "st")
     p1, p2 = app_processes(env), app_processes(env)
     rng = random.Random(15)
     per_stage = 12
@@ -413,14 +405,10 @@ def test_the_moderator_s_overview_hears_a_stage_added_renamed_and_deleted_at_onc
     """The organiser's console on one process adds, renames and deletes a stage; a
     moderator on the other process sees each in the first overview after its stage's
     state names the new list of stages, never a screen of that version without it."""
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = two_stages(db)
     a, _b = stages_of(db, event)
-    env = database_target.env() | {
-        "REDIS_URL": redis_server.url,
-        "EVENTAPP_NAMESPACE": f"ov-{random.getrandbits(32)}",
-    }
+    env = database_target.with_redis(redis_server.url, "ov")
     console, moderated = app_processes(env), app_processes(env)
 
     async def scenario() -> dict[str, list[str]]:
@@ -458,8 +446,7 @@ def test_a_new_stage_list_reaches_the_overview_with_the_first_stage_s_announceme
     certain: the stage is stored as the rule stores it, and only the first stage's state
     is announced so far. The moderator's next overview already shows the new stage, and
     after a rename the new name."""
-    db = Database(database_target.url, schema=database_target.schema)
-    db.create_all()
+    db = database_target.created()
     event = two_stages(db)
     assert event.id is not None
     a, _b = stages_of(db, event)
