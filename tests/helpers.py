@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.testclient import TestClient, WebSocketTestSession
 
+from eventapp.core.models import Event
+
 # The in-process (TestClient) twin of tests.support.joining.join_http, on the same parser.
 from tests.support.joining import csrf_of as csrf_of
 
@@ -45,6 +47,11 @@ def of_type(kind: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
         return message.get("type") == kind and all(message.get(k) == v for k, v in fields.items())
 
     return match
+
+
+def live_socket(client: TestClient, event: Event) -> WebSocketTestSession:
+    """The event's live socket, opened as a same-origin page would."""
+    return client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN)
 
 
 def hello_attendee(ws: WebSocketTestSession, token: str) -> dict[str, Any]:

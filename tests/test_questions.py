@@ -16,7 +16,14 @@ from eventapp.core.db import Database
 from eventapp.core.models import Event, Stage
 from eventapp.questions import queries as qstore
 from eventapp.questions.models import Question, QuestionUpvote
-from tests.helpers import ORIGIN, command, hello_attendee, hello_screen, join, receive_until
+from tests.helpers import (
+    command,
+    hello_attendee,
+    hello_screen,
+    join,
+    live_socket,
+    receive_until,
+)
 
 
 def _of(kind: str, **fields: Any) -> Any:
@@ -58,20 +65,16 @@ def _moderate(ws: WebSocketTestSession, question_id: int, action: str, **extra: 
     return receive_until(ws, lambda m: m["type"] in ("question_ack", "error"))
 
 
-def _connect(client: TestClient, event: Event) -> WebSocketTestSession:
-    return client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN)
-
-
 def test_ask_upvote_and_moderate_with_exact_counts_everywhere(
     client: TestClient, event: Event, stage: Stage, db: Database
 ) -> None:
     ada, bob, cem = (join(client, event.code, n) for n in ("Ada", "Bob", "Cem"))
     with (
-        _connect(client, event) as mod,
-        _connect(client, event) as projector,
-        _connect(client, event) as a,
-        _connect(client, event) as b,
-        _connect(client, event) as c,
+        live_socket(client, event) as mod,
+        live_socket(client, event) as projector,
+        live_socket(client, event) as a,
+        live_socket(client, event) as b,
+        live_socket(client, event) as c,
     ):
         hello_screen(mod, "moderator", stage.moderator_key)
         hello_screen(projector, "projector", stage.projector_key)
@@ -149,7 +152,11 @@ def test_pre_moderation_shows_waiting_questions_only_to_asker_and_moderator(
 ) -> None:
     db.call(lambda s: _set(s, event.id, questions_premoderated=True))
     ada, bob = join(client, event.code, "Ada"), join(client, event.code, "Bob")
-    with _connect(client, event) as mod, _connect(client, event) as a, _connect(client, event) as b:
+    with (
+        live_socket(client, event) as mod,
+        live_socket(client, event) as a,
+        live_socket(client, event) as b,
+    ):
         hello_screen(mod, "moderator", stage.moderator_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         hello_attendee(a, ada)
@@ -206,7 +213,7 @@ def test_bad_questions_are_refused_in_the_persons_language_and_nothing_is_stored
 ) -> None:
     token = join(client, event.code, "Ada")
     client.cookies.set("ea_lang", "de")
-    with _connect(client, event) as mod, _connect(client, event) as phone:
+    with live_socket(client, event) as mod, live_socket(client, event) as phone:
         hello_screen(mod, "moderator", stage.moderator_key)
         pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         hello_attendee(phone, token)
@@ -232,7 +239,7 @@ def test_closed_foreign_anonymous_and_flooded_questions_are_refused(
     other = create_event("Other", [PitchSpec("Elsewhere")], db=db)
     other_pitch = db.read(qstore.load_feed, other.id, qstore.now_utc())  # noqa: F841
     token = join(client, event.code, "Ada")
-    with _connect(client, event) as mod, _connect(client, event) as phone:
+    with live_socket(client, event) as mod, live_socket(client, event) as phone:
         hello_screen(mod, "moderator", stage.moderator_key)
         state = command(mod, {"type": "next"})["event"]
         pitch = state["current_pitch_id"]
@@ -264,7 +271,7 @@ def test_questions_stay_open_for_the_set_minutes_after_the_pitch_left_the_stage(
     client: TestClient, event: Event, stage: Stage, db: Database
 ) -> None:
     token = join(client, event.code, "Ada")
-    with _connect(client, event) as mod, _connect(client, event) as phone:
+    with live_socket(client, event) as mod, live_socket(client, event) as phone:
         hello_screen(mod, "moderator", stage.moderator_key)
         first = command(mod, {"type": "next"})["event"]["current_pitch_id"]
         command(mod, {"type": "next"})
@@ -280,10 +287,10 @@ def test_moderation_and_upvotes_need_the_right_role(
 ) -> None:
     ada, bob = join(client, event.code, "Ada"), join(client, event.code, "Bob")
     with (
-        _connect(client, event) as mod,
-        _connect(client, event) as projector,
-        _connect(client, event) as a,
-        _connect(client, event) as b,
+        live_socket(client, event) as mod,
+        live_socket(client, event) as projector,
+        live_socket(client, event) as a,
+        live_socket(client, event) as b,
     ):
         hello_screen(mod, "moderator", stage.moderator_key)
         hello_screen(projector, "projector", stage.projector_key)

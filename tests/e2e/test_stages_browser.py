@@ -5,15 +5,12 @@ every page with several stages passes axe-core (WCAG 2.1 A/AA) with one h1."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
 from playwright.sync_api import Page, expect
 
 from eventapp.core import queries as shared
@@ -24,6 +21,7 @@ from eventapp.voting.rules import PitchSpec, StageSpec, create_event
 from tests.conftest import AppProcess
 from tests.e2e.a11y import check
 from tests.e2e.conftest import LAPTOP, PHONE, PROJECTOR, Contexts, Socket
+from tests.e2e.pages import fill_profile, qr_texts
 from tests.support.seeding import stored_votes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,11 +29,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def scanned_url(projector: Page) -> str:
     """What a phone's camera reads off the projector: the QR code, decoded."""
-    qr = projector.locator("#join-qr")
-    projector.wait_for_function("document.getElementById('join-qr').naturalWidth > 0")
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
+    found = qr_texts(projector, "join-qr")
     assert len(found) == 1
-    return str(found[0].text)
+    return found[0]
 
 
 def join(phone: Page, url: str, name: str) -> None:
@@ -52,15 +48,7 @@ def rate(phone: Page, score: int) -> None:
 
 def profile(phone: Page, org: str, email: str) -> None:
     phone.click("#network-link")
-    phone.click("a.button.primary")  # "Profil einrichten"
-    phone.fill("#organization", org)
-    phone.select_option("#org_type", "public_admin")
-    phone.check("input[name=interests][value='Mobilität']")
-    phone.fill("#email", email)
-    phone.check("#share_email")
-    phone.check("#opt_in")
-    phone.click("#profile-form button[type=submit]")
-    expect(phone.locator("#done")).to_have_text("Profil gespeichert.")
+    fill_profile(phone, org, "public_admin", {"email": email}, ["email"])
 
 
 def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
@@ -183,10 +171,8 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
         profile(anna, "Stadt Musterstadt", "anna@stadt.example")
         profile(ben, "Stadtwerke Süd", "ben@stadtwerke.example")
         anna.goto(f"{base}/e/{code}/network/code")
-        anna.wait_for_function("document.getElementById('my-code').naturalWidth > 0")
         expect(anna.locator("#conn")).to_have_text("Verbunden")
-        shot = Image.open(io.BytesIO(anna.locator("#my-code").screenshot()))
-        link = zxingcpp.read_barcodes(shot)[0].text
+        link = qr_texts(anna, "my-code")[0]
         ben.goto(f"{base}/e/{code}/network/scan")
         ben.fill("#paste", link)
         ben.click("#paste-form button[type=submit]")

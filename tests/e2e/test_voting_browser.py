@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import zxingcpp
 from PIL import Image
 from playwright.sync_api import Page, expect
 
@@ -32,6 +31,7 @@ from tests.e2e.conftest import (
     ServeEvent,
     seed_votes,
 )
+from tests.e2e.pages import qr_texts
 
 pytestmark = pytest.mark.browser
 
@@ -87,14 +87,6 @@ def tap_score(phone: Page, score: int, saved: str = "Gespeichert ✓") -> None:
     )
 
 
-def decode_qr(page: Page) -> list[str]:
-    qr = page.locator("#join-qr")
-    # The SVG arrives separately from the page: decode only a painted image.
-    page.wait_for_function("document.getElementById('join-qr').naturalWidth > 0")
-    image = Image.open(io.BytesIO(qr.screenshot()))
-    return [result.text for result in zxingcpp.read_barcodes(image)]
-
-
 def pressed_scores(phone: Page) -> list[str]:
     scores: list[str] = phone.locator('#scale button[aria-pressed="true"]').evaluate_all(
         "buttons => buttons.map(b => b.dataset.score)"
@@ -118,11 +110,11 @@ def test_phone_scans_projector_qr_joins_votes_and_projector_counts_it(
     projector = open_projector(contexts, served)
 
     # The projector's rendered QR code leads to the attendee link.
-    assert decode_qr(projector) == [f"{served.url}/e/{served.code}"]
+    assert qr_texts(projector, "join-qr") == [f"{served.url}/e/{served.code}"]
     expect(projector.locator("#event-code")).to_have_text(served.code)
 
     phone = contexts.page(**PHONE)
-    join(phone, decode_qr(projector)[0], "Erika Mustermann", "Stadtwerke")
+    join(phone, qr_texts(projector, "join-qr")[0], "Erika Mustermann", "Stadtwerke")
     expect(phone.locator("#conn")).to_have_class("conn open", timeout=WAIT)
     expect(phone.locator("#rating")).to_be_hidden()
 
@@ -449,7 +441,7 @@ def test_demo_event_on_stage_fits_and_makes_the_readme_screenshots(
     expect(projector.locator("#mean")).to_have_text("Mittel 4,00", timeout=WAIT)
     # Hall-sized type (issue 13): 130-character titles take two lines, four rows fit.
     expect(projector.locator("#leaderboard li").nth(3)).to_be_visible()
-    assert decode_qr(projector) == [f"https://abstimmen.example.org/e/{served.code}"]
+    assert qr_texts(projector, "join-qr") == [f"https://abstimmen.example.org/e/{served.code}"]
     save_png(projector.screenshot(), "projector.png")
     assert_fits(projector)
 
