@@ -64,10 +64,9 @@ def greet(session: Session, requests: list[_Request]) -> dict[_Request, Greeting
 
 
 class Greeter:
-    def __init__(self, db: Database, *, batch_max: int = BATCH_MAX, gather: float = GATHER) -> None:
+    def __init__(self, db: Database, *, batch_max: int = BATCH_MAX) -> None:
         self.db = db
         self.batch_max = batch_max
-        self.gather = gather
         self._queue: list[tuple[_Request, asyncio.Future[Greeting | None]]] = []
         self._in_flight = 0
         self._scheduled = False
@@ -100,7 +99,7 @@ class Greeter:
             if len(self._queue) >= self.batch_max or not busy:
                 loop.call_soon(self._start)  # full, or a lone hello: no waiting
             else:
-                loop.call_later(self.gather, self._start)
+                loop.call_later(GATHER, self._start)
 
     def _start(self) -> None:
         self._scheduled = False

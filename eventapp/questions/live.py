@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -83,7 +83,7 @@ class _Live(Protocol):
     @property
     def state(self) -> _State: ...
     @property
-    def phones(self) -> Collection[_Conn]: ...
+    def phones(self) -> Sequence[_Conn]: ...
     @property
     def screens(self) -> Collection[_Conn]: ...
     @property
@@ -226,7 +226,7 @@ class _EventFeed:
     to_phones: asyncio.Future[None] | None = None  # the feed on its way to the phones
 
 
-async def _to_phones(phones: list[_Conn], text: str) -> None:
+async def _to_phones(phones: Sequence[_Conn], text: str) -> None:
     """Hand the phones' feed to every phone, ``PHONE_SLICE`` per turn of the event loop.
 
     Each socket compresses and sends its own copy (~80 µs): handed to 5,000 phones at
@@ -327,7 +327,7 @@ class QuestionFeed:
             feed.phones_sent_at = now
             if feed.to_phones is not None:
                 feed.to_phones.cancel()  # the newer text goes to every phone instead
-            feed.to_phones = asyncio.ensure_future(_to_phones(list(live.phones), text))
+            feed.to_phones = asyncio.ensure_future(_to_phones(live.phones, text))
 
     def _forget_idle(self, now: float) -> None:
         for event_id in [e for e, f in self._feeds.items() if now - f.seen > 30]:
