@@ -4,7 +4,6 @@ shared contact fields (and nothing that was not shared)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event
 from eventapp.voting.rules import PitchSpec, create_event
 from tests.conftest import AppProcess
 from tests.e2e.pages import fill_profile, qr_texts
+from tests.support.seeding import set_topics
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,13 +41,8 @@ def served_event(tmp_path: Path, start: Callable[..., AppProcess]) -> tuple[AppP
     db.create_all()
     event = create_event("Smart-City-Allianz", [PitchSpec("Smart Parking")], db=db)
 
-    def topics(session: object) -> None:
-        row = session.get(Event, event.id)  # type: ignore[attr-defined]
-        row.topics = json.dumps(["Mobilität", "Energie"])
-        session.add(row)  # type: ignore[attr-defined]
-        session.commit()  # type: ignore[attr-defined]
-
-    db.call(topics)
+    assert event.id is not None
+    set_topics(db, event.id, ["Mobilität", "Energie"])
     db.close()
     return start({"DATABASE_URL": url}), event.code
 

@@ -5,7 +5,6 @@ every page with several stages passes axe-core (WCAG 2.1 A/AA) with one h1."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,14 +14,13 @@ from playwright.sync_api import Page, expect
 
 from eventapp.core import queries as shared
 from eventapp.core.db import Database
-from eventapp.core.models import Event
 from eventapp.voting import queries
 from eventapp.voting.rules import PitchSpec, StageSpec, create_event
 from tests.conftest import AppProcess
 from tests.e2e.a11y import check
 from tests.e2e.conftest import LAPTOP, PHONE, PROJECTOR, Contexts, Socket
 from tests.e2e.pages import fill_profile, qr_texts
-from tests.support.seeding import stored_votes
+from tests.support.seeding import set_topics, stored_votes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -68,14 +66,8 @@ def test_two_projectors_phones_scan_each_stage_switch_and_network_across_stages(
         ],
     )
 
-    def topics(session: object) -> None:
-        row = session.get(Event, event.id)  # type: ignore[attr-defined]
-        row.topics = json.dumps(["Mobilität", "Energie"])
-        session.add(row)  # type: ignore[attr-defined]
-        session.commit()  # type: ignore[attr-defined]
-
-    db.call(topics)
     assert event.id is not None
+    set_topics(db, event.id, ["Mobilität", "Energie"])
     stage_a, stage_b = db.read(queries.stages_of, event.id)
     pitch_a, pitch_b = (s.pitches[0].id for s in db.read(queries.load_states, event.id))
     app = app_processes({"DATABASE_URL": url})

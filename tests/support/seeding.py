@@ -3,10 +3,11 @@ than the join form; and the votes SQL holds, to check what was saved."""
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from sqlalchemy import insert
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from eventapp.core.db import Database
 from eventapp.core.models import Attendee, Event, Stage, Vote
@@ -85,3 +86,16 @@ def seed_votes(db: Database, event_id: int, pitch_id: int, scores: list[int]) ->
             ],
         )
     return [a for a, _ in people]
+
+
+def set_topics(db: Database, event_id: int, topics: list[str]) -> None:
+    """The event's networking topics (what profiles pick interests from), straight in SQL."""
+
+    def write(session: Session) -> None:
+        row = session.get(Event, event_id)
+        assert row is not None
+        row.topics = json.dumps(topics)
+        session.add(row)
+        session.commit()
+
+    db.call(write)
