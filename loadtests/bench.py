@@ -67,6 +67,7 @@ async def run_phases(target: Target, args: argparse.Namespace, cpus: Cpus) -> Js
         workers=client_count(args, cpus),
         cpus=cpus.clients,
         deflate=not args.no_deflate,
+        lean=args.client == "lean",
     )
     try:
         await _phases(target, args, crowd, out)

@@ -170,6 +170,7 @@ async def measure(
         conf.ws_urls,
         workers=client_count(args, cpus),
         cpus=cpus.clients,
+        lean=args.client == "lean",
         stages=conf.phone_stage,
     )
     crowd.watch_parent()

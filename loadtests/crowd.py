@@ -58,7 +58,16 @@ class Worker:
         # [ident, url, origin, token, stage or None]: a phone on a stage says so in its
         # hello (issue 15); None is the event's first stage.
         self.phones = [
-            Phone(url, origin, token, self.stats, ident=ident, deflate=init["deflate"], stage=stage)
+            Phone(
+                url,
+                origin,
+                token,
+                self.stats,
+                ident=ident,
+                deflate=init["deflate"],
+                stage=stage,
+                lean=init["lean"],
+            )
             for ident, url, origin, token, stage in init["phones"]
         ]
         self.lag: list[tuple[float, float]] = []
@@ -298,6 +307,7 @@ class Crowd:
         workers: int,
         cpus: set[int] | None,
         deflate: bool = True,
+        lean: bool = True,
         stages: Sequence[int | None] | None = None,
     ) -> Crowd:
         """``stages[i]``: the stage phone i is on (None or absent: the event's first)."""
@@ -325,7 +335,9 @@ class Crowd:
                 preexec_fn=pin,
             )
             assert proc.stdin is not None
-            proc.stdin.write(json.dumps({"phones": share, "deflate": deflate}).encode() + b"\n")
+            proc.stdin.write(
+                json.dumps({"phones": share, "deflate": deflate, "lean": lean}).encode() + b"\n"
+            )
             procs.append(proc)
         crowd = cls(procs, [len(s) for s in shares])
         for proc in procs:

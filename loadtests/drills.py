@@ -303,6 +303,7 @@ async def reconnect_storm(servers: Servers, args: argparse.Namespace) -> tuple[J
         "config": describe(args),
         "pinning": cpus.describe(),
         "client_processes": client_count(args, cpus),
+        "phone_client": args.client,
         "floor": floor,
     }
     if floor:
@@ -323,7 +324,11 @@ async def reconnect_storm(servers: Servers, args: argparse.Namespace) -> tuple[J
 
 async def storm(target: Target, args: argparse.Namespace, cpus: Cpus) -> Json:
     crowd = await Crowd.start(
-        target.tokens, target.ws_urls, workers=client_count(args, cpus), cpus=cpus.clients
+        target.tokens,
+        target.ws_urls,
+        workers=client_count(args, cpus),
+        cpus=cpus.clients,
+        lean=args.client == "lean",
     )
     out: Json = {"target": target.name}
     try:

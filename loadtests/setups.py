@@ -144,6 +144,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
         default=True,
         help="servers on the first half of the CPUs, clients on the rest",
     )
+    p.add_argument(
+        "--client",
+        choices=("lean", "websockets"),
+        default="lean",
+        help="the phones' WebSocket client: the lean one (tests/support/wire.py) or the "
+        "websockets library's, which costs the clients several times the CPU per connect",
+    )
 
 
 def client_count(args: argparse.Namespace, cpus: Cpus) -> int:
@@ -314,6 +321,7 @@ def run_report(
             "load_avg_at_end": os.getloadavg(),
             "pinning": cpus.describe(),
             "client_processes": client_count(args, cpus),
+            "phone_client": args.client,
         },
         "command": " ".join([f"python -m {command}", *sys.argv[1:]]),
         **parts,

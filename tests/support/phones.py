@@ -25,6 +25,8 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from tests.support import wire
+
 Json = dict[str, Any]
 
 
@@ -71,16 +73,20 @@ class Phone:
         ident: int,
         deflate: bool = True,
         stage: int | None = None,
+        lean: bool = False,
     ) -> None:
         # Browsers offer permessage-deflate; --no-deflate saves the client CPU it costs.
         self.compression: str | None = "deflate" if deflate else None
+        # The load generator's thousands of phones use the lean client (wire.py): the
+        # websockets client costs several times the CPU per connect.
+        self.lean = lean
         self.ws_url = ws_url
         self.origin = origin
         self.token = token
         self.stats = stats
         self.ident = ident
         self.stage = stage  # the stage the phone is on (issue 15); None: the first
-        self.ws: ClientConnection | None = None
+        self.ws: ClientConnection | wire.LeanSocket | None = None
         self.seq = 0
         self.pending: dict[int, Pending] = {}
         # pitch -> (seq, sent) of every vote sent and not yet covered by an ack: acks for
@@ -95,15 +101,20 @@ class Phone:
 
     async def connect(self, timeout: float = 60.0) -> Json:
         """Open the socket, say hello, wait for welcome; resend what was not confirmed."""
-        self.ws = await open_socket(
-            self.ws_url,
-            self.origin,
-            open_timeout=timeout,
-            ping_interval=None,
-            close_timeout=2,
-            max_queue=64,
-            compression=self.compression,
-        )
+        if self.lean:
+            self.ws = await wire.connect(
+                self.ws_url, self.origin, timeout=timeout, deflate=self.compression is not None
+            )
+        else:
+            self.ws = await open_socket(
+                self.ws_url,
+                self.origin,
+                open_timeout=timeout,
+                ping_interval=None,
+                close_timeout=2,
+                max_queue=64,
+                compression=self.compression,
+            )
         self._welcome = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(self.ws))
         hello: Json = {"type": "hello", "token": self.token}
@@ -168,7 +179,7 @@ class Phone:
 
     # ---------------------------------------------------------------- receiving
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection | wire.LeanSocket) -> None:
         try:
             async for raw in ws:
                 self.handle(json.loads(raw))
@@ -179,6 +190,9 @@ class Phone:
             # reconnects at once, instead of waiting out its timeout.
             code = ws.close_code if ws.close_code is not None else 1006
             self._welcome.set_exception(ConnectionError(f"closed before welcome: {code}"))
+            # connect() may have stopped waiting (its timeout): mark the exception as seen,
+            # so asyncio does not log "Future exception was never retrieved" for it.
+            self._welcome.exception()
         if self.ws is ws:
             self.stats.disconnects += 1
 
