@@ -278,15 +278,22 @@ def votes_of_attendee(session: Session, attendee_id: int) -> dict[int, tuple[int
 
 
 def attendees_by_tokens(session: Session, event_id: int, tokens: Iterable[str]) -> dict[str, int]:
-    """token -> attendee id of many device tokens in one read (removed attendees: none)."""
+    """token -> attendee id of many device tokens in one read (removed attendees: none).
+
+    Only the tokens are in the WHERE clause; event and removal are checked here. With
+    ``event_id = ?`` beside ``token IN (…)``, SQLite's planner (no statistics) searched
+    the event's index and read every attendee of the event for each batch of hellos:
+    ~4 ms a batch at 10,000 attendees, most of a reconnect storm's database time."""
     rows = session.exec(
-        select(Attendee.token, Attendee.id).where(
-            col(Attendee.token).in_(set(tokens)),
-            Attendee.event_id == event_id,
-            col(Attendee.removed_at).is_(None),
+        select(Attendee.token, Attendee.id, Attendee.event_id, Attendee.removed_at).where(
+            col(Attendee.token).in_(set(tokens))
         )
     ).all()
-    return {token: int(aid) for token, aid in rows if aid is not None}
+    return {
+        token: int(aid)
+        for token, aid, eid, removed in rows
+        if aid is not None and eid == event_id and removed is None
+    }
 
 
 def votes_of_attendees(
