@@ -90,6 +90,7 @@ def test_reconnect_storm_brings_every_phone_back_and_the_burst_after_is_exact(
         database_url=None,
         clients=2,
         pin=False,  # a shared CI machine: let the scheduler place the processes
+        client="lean",  # the load generator's phones (tests/support/wire.py)
         votes=PHONES,
         storm_timeout=60.0,
         no_floor=True,
