@@ -103,7 +103,11 @@ class Phone:
         """Open the socket, say hello, wait for welcome; resend what was not confirmed."""
         if self.lean:
             self.ws = await wire.connect(
-                self.ws_url, self.origin, timeout=timeout, deflate=self.compression is not None
+                self.ws_url,
+                self.origin,
+                timeout=timeout,
+                deflate=self.compression is not None,
+                source=wire.source_address(self.ws_url, self.ident),
             )
         else:
             self.ws = await open_socket(

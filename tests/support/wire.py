@@ -286,9 +286,10 @@ class LeanSocket(asyncio.Protocol):
 
 
 async def connect(
-    url: str, origin: str, *, timeout: float = 60.0, deflate: bool = True
+    url: str, origin: str, *, timeout: float = 60.0, deflate: bool = True, source: str = ""
 ) -> LeanSocket:
-    """Open ``url`` (ws://host:port/path) with ``origin`` and the pages' deflate offer."""
+    """Open ``url`` (ws://host:port/path) with ``origin`` and the pages' deflate offer;
+    from the local address ``source`` when given (see ``source_address``)."""
     parts = urlsplit(url)
     assert parts.scheme == "ws" and parts.hostname, f"ws:// URLs only: {url}"
     port = parts.port or 80
@@ -305,7 +306,10 @@ async def connect(
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout):
         _transport, socket = await loop.create_connection(
-            lambda: LeanSocket(request, key), parts.hostname, port
+            lambda: LeanSocket(request, key),
+            parts.hostname,
+            port,
+            local_addr=(source, 0) if source else None,
         )
         try:
             await socket._opened
@@ -313,3 +317,13 @@ async def connect(
             socket.transport.abort()
             raise
     return socket
+
+
+def source_address(url: str, ident: int) -> str:
+    """A loopback source address of its own for phone ``ident`` when ``url`` is on
+    127.0.0.1 (any 127.x.y.z reaches it): each address has its own ~28,000 ports, so a
+    storm's 20,000 connections (the aborted ones and their successors) do not reuse ports
+    whose old connections the server still knows (seen as challenge ACKs and resets)."""
+    if urlsplit(url).hostname != "127.0.0.1":
+        return ""
+    return f"127.0.{1 + ident // 250 % 250}.{1 + ident % 250}"
