@@ -144,10 +144,22 @@ def _existing_demo(db: Database) -> Event | None:
 
 
 GRACEFUL_SECONDS = 10
+# Connections the kernel queues until the server accepts them (capped by the kernel's
+# net.core.somaxconn, 4096 on current Linux). When a hall's Wi-Fi comes back, thousands of
+# phones connect within a second; each connection the full queue turns away costs its
+# phone a TCP retry 1 s later, then 3, 7 and 15 s (uvicorn's default: 2048). README,
+# "Running a big hall".
+BACKLOG = 4096
 
 
 def _serve(
-    settings: Settings, host: str, port: int, workers: int, *, access_log: bool = False
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    access_log: bool = False,
+    backlog: int = BACKLOG,
 ) -> None:
     import uvicorn
 
@@ -159,6 +171,7 @@ def _serve(
         host=host,
         port=port,
         workers=workers,
+        backlog=backlog,
         # Forwarded headers are handled by the app, from TRUSTED_PROXIES only (see README).
         proxy_headers=False,
         # On SIGTERM: stop accepting, close sockets with 1012 (phones move on at once),
@@ -263,6 +276,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--workers", type=int, default=1)
+        p.add_argument(
+            "--backlog",
+            type=int,
+            default=BACKLOG,
+            help=f"connections queued until accepted (default {BACKLOG}; the kernel caps it "
+            "at net.core.somaxconn)",
+        )
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
     migrate.add_argument(
@@ -317,7 +337,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _backup(settings, args.target)
     if args.command == "serve":
         _prepare_schema(settings)
-        _serve(settings, args.host, args.port, args.workers, access_log=args.access_log)
+        _serve(
+            settings,
+            args.host,
+            args.port,
+            args.workers,
+            access_log=args.access_log,
+            backlog=args.backlog,
+        )
         return 0
 
     db = Database(settings.database_url)
@@ -378,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_links(event, base, as_json=False, db=db)
             sys.stdout.flush()  # the links show even when stdout is a pipe or a log file
             db.close()
-            _serve(settings, args.host, args.port, args.workers)
+            _serve(settings, args.host, args.port, args.workers, backlog=args.backlog)
     except InvalidInput as exc:
         print(f"error: {exc.field} {exc.message}", file=sys.stderr)
         return 2

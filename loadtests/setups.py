@@ -222,8 +222,11 @@ def start_apps(
             redis_url = servers.start_redis().url
         env = app_env(url, redis_url, f"{namespace}-{uuid.uuid4().hex[:8]}")
         env.update(extra_env or {})
+        # As production runs it (python -m eventapp serve): the protocol, limits and
+        # backlog measured are the ones a hall gets.
         return [
-            servers.start_app(env, workers=getattr(args, "workers", 1)) for _ in range(args.procs)
+            servers.start_app(env, workers=getattr(args, "workers", 1), production=True)
+            for _ in range(args.procs)
         ]
 
 

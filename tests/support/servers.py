@@ -137,6 +137,10 @@ class AppServer:
     host: str = "127.0.0.1"
     netns: str | None = None
     health_path: str = "/healthz"
+    # The load tests run the app as production does (``python -m eventapp serve``: the
+    # guarded h11 protocol with its header deadline, the keep-alive and graceful-shutdown
+    # settings); the tests' default is plain uvicorn with the same app.
+    production: bool = False
 
     @property
     def url(self) -> str:
@@ -147,30 +151,7 @@ class AppServer:
         return f"ws://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        cmd = [
-            *in_netns(self.netns),
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "eventapp.app:app_from_environ",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--ws",
-            "websockets-sansio",
-            "--ws-max-size",
-            "65536",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "4096",
-            "--limit-concurrency",
-            "100000",
-        ]
-        if self.workers > 1:
-            cmd += ["--workers", str(self.workers)]
+        cmd = self._production_command() if self.production else self._uvicorn_command()
         # Simulated phones all come from 127.0.0.1, one address group: lift the join
         # limit (README, "Trusting the result") unless a run sets it on purpose.
         env = {
@@ -197,6 +178,48 @@ class AppServer:
                 pass
             time.sleep(0.1)
         raise TimeoutError(self.log.read_text()[-2000:])
+
+    def _production_command(self) -> list[str]:
+        return [
+            *in_netns(self.netns),
+            sys.executable,
+            "-m",
+            "eventapp",
+            "serve",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
+
+    def _uvicorn_command(self) -> list[str]:
+        cmd = [
+            *in_netns(self.netns),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "eventapp.app:app_from_environ",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--ws",
+            "websockets-sansio",
+            "--ws-max-size",
+            "65536",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "4096",
+            "--limit-concurrency",
+            "100000",
+        ]
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
+        return cmd
 
     def kill(self) -> None:
         """SIGKILL the whole process tree: no shutdown hooks, no flushing."""
@@ -259,8 +282,16 @@ class Servers:
         self.redis.start()
         return self.redis
 
-    def start_app(self, env: dict[str, str], *, workers: int = 1) -> AppServer:
-        app = AppServer(free_port(), env, self.workdir / f"app-{len(self.apps)}.log", workers)
+    def start_app(
+        self, env: dict[str, str], *, workers: int = 1, production: bool = False
+    ) -> AppServer:
+        app = AppServer(
+            free_port(),
+            env,
+            self.workdir / f"app-{len(self.apps)}.log",
+            workers,
+            production=production,
+        )
         self.apps.append(app)
         app.start()
         return app
