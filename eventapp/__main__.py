@@ -147,8 +147,8 @@ GRACEFUL_SECONDS = 10
 # Connections the kernel queues until the server accepts them (capped by the kernel's
 # net.core.somaxconn, 4096 on current Linux). When a hall's Wi-Fi comes back, thousands of
 # phones connect within a second; each connection the full queue turns away costs its
-# phone a TCP retry 1 s later, then 3, 7 and 15 s (uvicorn's default: 2048). README,
-# "Running a big hall".
+# phone a TCP retry 1 s later, then 3, 7 and 15 s (uvicorn's default: 2048).
+# docs/deploy.md, "A big hall".
 BACKLOG = 4096
 
 
