@@ -89,7 +89,9 @@ def test_upvote_storm_with_duplicates_and_reconnects_ends_exact_everywhere(
                     "anonymous": i == 1,  # asker 1 stays anonymous
                 }
             )
-            ack = await phones[i].wait_for(lambda m: m["type"] in ("question_ack", "error"))
+            ack = await phones[i].wait_for(
+                lambda m: m["type"] in ("question_ack", "error"), timeout=WAIT
+            )
             assert ack["type"] == "question_ack", ack
             questions.append(ack["question_id"])
 
