@@ -115,3 +115,18 @@ def test_the_batch_read_finds_attendees_by_token_not_by_scanning_the_event(
         )
     assert "ix_attendee_token" in plan, plan
     assert "ix_attendee_event_id" not in plan, plan
+
+
+def test_a_short_window_does_not_forget_what_a_longer_one_counts(db: Database) -> None:
+    """The storm gather asks about the last second, the pump's storm check about the
+    last five: asking the short one first must not drop what the long one counts."""
+
+    async def scenario() -> tuple[int, int, int]:
+        greeter = Greeter(db)
+        greeter.answered_within(5.0)  # the pump's window, asked once
+        loop = asyncio.get_running_loop()
+        greeter._answered.append((loop.time() - 2.0, 150))  # a batch two seconds ago
+        greeter._answered.append((loop.time(), 30))
+        return greeter.answered_within(1.0), greeter.answered_within(5.0), len(greeter._answered)
+
+    assert asyncio.run(scenario()) == (30, 180, 2)

@@ -81,14 +81,19 @@ class Greeter:
         self._last_batch = float("-inf")  # loop time the last batch was taken
         self._tasks: set[asyncio.Task[None]] = set()
         self._answered: deque[tuple[float, int]] = deque()  # (loop time, hellos) per batch
+        self._keep = 0.0  # seconds of _answered kept: the longest window asked for
 
     def answered_within(self, seconds: float) -> int:
         """Attendees greeted in the last ``seconds``: a reconnect storm greets hundreds a
         second; a flood of silent sockets (or of made-up tokens), none."""
-        horizon = asyncio.get_running_loop().time() - seconds
-        while self._answered and self._answered[0][0] < horizon:
+        # Callers ask over different windows (the storm gather 1 s, the pump's storm
+        # check 5 s): keep what the longest one asked for needs, count the asked one.
+        self._keep = max(self._keep, seconds)
+        now = asyncio.get_running_loop().time()
+        while self._answered and self._answered[0][0] < now - self._keep:
             self._answered.popleft()
-        return sum(n for _at, n in self._answered)
+        horizon = now - seconds
+        return sum(n for at, n in self._answered if at >= horizon)
 
     async def greet(self, event_id: int, token: str) -> Greeting | None:
         """The attendee of this device token with its stored votes and questions, or
