@@ -80,6 +80,7 @@ class Phone:
         # The load generator's thousands of phones use the lean client (wire.py): the
         # websockets client costs several times the CPU per connect.
         self.lean = lean
+        self.source = wire.source_address(ws_url, ident) if lean else ""
         self.ws_url = ws_url
         self.origin = origin
         self.token = token
@@ -107,7 +108,7 @@ class Phone:
                 self.origin,
                 timeout=timeout,
                 deflate=self.compression is not None,
-                source=wire.source_address(self.ws_url, self.ident),
+                source=self.source,
             )
         else:
             self.ws = await open_socket(
