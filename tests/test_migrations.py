@@ -32,6 +32,7 @@ from eventapp.core.db import Database
 from eventapp.enums import PitchState
 from eventapp.exports.registry import EXPORTERS
 from eventapp.networking import models as net
+from eventapp.questions import queries as qstore
 from eventapp.settings import Settings
 from eventapp.voting import queries
 from tests.conftest import ROOT, DatabaseTarget
@@ -447,13 +448,12 @@ def test_refuses_to_start_on_an_old_schema_when_told_not_to_migrate(
         db.close()
 
 
-def test_a_one_stage_event_of_0006_upgrades_and_works_unchanged(
-    database_target: DatabaseTarget,
+def insert_at_0006(
+    target: DatabaseTarget, extra: dict[str, list[dict[str, Any]]] | None = None
 ) -> None:
-    """Issue 15: a database at 0006 (event with pitches, votes and a pitch on stage, open
-    for voting) upgrades to one stage per event; its links, current pitch, version and
-    votes are as before, and voting goes on."""
-    engine = engine_for(database_target)
+    """A database at revision 0006 with an event, attendees, pitches (the one on stage,
+    id 2, open for voting) and votes, written as that release wrote them (plus ``extra``)."""
+    engine = engine_for(target)
     with engine.connect() as conn:
         command.upgrade(schema.alembic_config(conn), "0006")
         conn.commit()
@@ -473,7 +473,16 @@ def test_a_one_stage_event_of_0006_upgrades_and_works_unchanged(
     )
     for a in rows["attendee"]:
         a.update(address_group="", device="", via="open")
-    insert_raw(database_target, rows)
+    insert_raw(target, rows | (extra or {}))
+
+
+def test_a_one_stage_event_of_0006_upgrades_and_works_unchanged(
+    database_target: DatabaseTarget,
+) -> None:
+    """Issue 15: a database at 0006 (event with pitches, votes and a pitch on stage, open
+    for voting) upgrades to one stage per event; its links, current pitch, version and
+    votes are as before, and voting goes on."""
+    insert_at_0006(database_target)
 
     done = cli_migrate(database_target)
     assert done.returncode == 0, done.stderr
@@ -512,5 +521,56 @@ def test_a_one_stage_event_of_0006_upgrades_and_works_unchanged(
                 ack = receive_until(phone, of_type("vote_ack"))
                 assert (ack["pitch_id"], ack["score"]) == (2, 4)
         assert db.read(queries.score_counts, 2) == {3: 1, 5: 1, 4: 1}
+    finally:
+        db.close()
+
+
+def test_upvotes_of_0007_upgrade_to_wishes_and_count_the_same(
+    database_target: DatabaseTarget,
+) -> None:
+    """0008: a database of the previous release (0007) with upvotes upgrades; every
+    stored upvote still counts (``up``, seq 0), and the first wish a phone makes after
+    the upgrade applies, while a late one older than it does not."""
+    question = {
+        "id": 1,
+        "event_id": 1,
+        "pitch_id": 2,
+        "attendee_id": 1,
+        "text": "Who pays for the heat network?",
+        "show_name": True,
+        "state": "shown",
+        "hide_reason": "",
+        "highlighted": False,
+        "created_at": AT,
+        "updated_at": AT,
+    }
+    upvotes = [
+        {"id": n, "question_id": 1, "attendee_id": who, "created_at": AT}
+        for n, who in enumerate((2, 3), start=1)
+    ]
+    insert_at_0006(database_target, {"question": [question], "questionupvote": upvotes})
+    engine = engine_for(database_target)
+    with engine.connect() as conn:
+        command.upgrade(schema.alembic_config(conn), "0007")  # the previous release
+        conn.commit()
+    engine.dispose()
+
+    done = cli_migrate(database_target)
+    assert done.returncode == 0, done.stderr
+    assert model_diff(database_target) == []
+    db = Database(database_target.url, schema=database_target.schema)
+    try:
+        assert db.read(qstore.upvote_counts, 1) == {1: 2}
+        assert db.read(qstore.my_questions, 1, 2).upvoted == (1,)
+        assert db.read(qstore.questions_of_event, 1)[0].upvotes == 2
+
+        def wish(up: bool, seq: int) -> list[Any]:
+            row = qstore.UpvoteRow(1, 1, 2, up, seq)
+            return db.call(qstore.commit_upvotes, [row], qstore.now_utc())
+
+        assert wish(False, 1_764_500_000_000) == [qstore.StoredWish(False, 1_764_500_000_000)]
+        assert wish(True, 0) == [qstore.StoredWish(False, 1_764_500_000_000)]
+        assert db.read(qstore.upvote_counts, 1) == {1: 1}
+        assert db.read(qstore.my_questions, 1, 2).upvoted == ()
     finally:
         db.close()

@@ -13,9 +13,11 @@ from sqlmodel import select
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from eventapp.core.db import Database
-from eventapp.core.models import Event, Stage
+from eventapp.core.models import Attendee, Event, Stage
+from eventapp.enums import PitchState
 from eventapp.questions import queries as qstore
 from eventapp.questions.models import Question, QuestionUpvote
+from eventapp.voting import queries
 from tests.helpers import (
     command,
     hello_attendee,
@@ -43,7 +45,8 @@ def _rows(db: Database) -> list[Question]:
 
 
 def _upvote_rows(db: Database) -> int:
-    return len(db.read(lambda s: list(s.exec(select(QuestionUpvote)).all())))
+    """Upvotes standing (a taken-back one stays as a row with ``up`` false)."""
+    return len(db.read(lambda s: list(s.exec(select(QuestionUpvote).where(QuestionUpvote.up)))))
 
 
 def _ask(ws: WebSocketTestSession, pitch_id: int, text: str, anonymous: bool = False) -> Any:
@@ -313,3 +316,47 @@ def test_question_message_types_are_in_the_readme() -> None:
 
     assert set(qmessages.SERVER_TYPES) <= _readme_types("Server → client")
     assert set(qmessages.CLIENT_TYPES) <= _readme_types("Client → server")
+
+
+def test_the_newest_upvote_wish_wins_also_when_an_older_one_arrives_late(
+    db: Database, event: Event
+) -> None:
+    """A phone takes its upvote back, its socket dies, it sends the wish again on another
+    process; the old process applies the older "upvote" afterwards: it changes nothing.
+    Within one batch, too, the largest seq wins; a resend (same seq) counts once."""
+    state = db.read(queries.load_state, event.id)
+    pitch = state.pitches[0].id
+    db.call(
+        queries.set_pitch_states, event.id, states={pitch: PitchState.OPEN}, current_pitch_id=pitch
+    )
+    asker, fan, other = (
+        db.call(queries.add_attendee, Attendee(event_id=event.id, token=f"tok-{n}", name=n)).id
+        for n in ("asker", "fan", "other")
+    )
+    assert asker is not None and fan is not None and other is not None
+    now = qstore.now_utc()
+    q = db.call(qstore.add_question, qstore.NewQuestion(event.id, pitch, asker, "Why?", True), now)
+
+    def wish(attendee: int, up: bool, seq: int) -> qstore.UpvoteRow:
+        return qstore.UpvoteRow(event.id, q.id, attendee, up, seq)
+
+    def commit(*rows: qstore.UpvoteRow) -> list[Any]:
+        return db.call(qstore.commit_upvotes, list(rows), qstore.now_utc())
+
+    assert commit(wish(fan, True, 10)) == [qstore.StoredWish(True, 10)]
+    assert commit(wish(fan, False, 11)) == [qstore.StoredWish(False, 11)]
+    # The late one: older, refused by nobody, and changing nothing.
+    assert commit(wish(fan, True, 10)) == [qstore.StoredWish(False, 11)]
+    assert db.read(qstore.upvote_counts, event.id) == {}
+    assert db.read(qstore.my_questions, event.id, fan).upvoted == ()
+    # A resend of the newest wish, and a newer one that is in the same batch as an older.
+    assert commit(wish(fan, False, 11), wish(other, True, 5), wish(other, False, 4)) == [
+        qstore.StoredWish(False, 11),
+        qstore.StoredWish(True, 5),
+        qstore.StoredWish(True, 5),
+    ]
+    assert db.read(qstore.upvote_counts, event.id) == {q.id: 1}
+    assert db.read(qstore.my_questions, event.id, other).upvoted == (q.id,)
+    assert commit(wish(fan, True, 12)) == [qstore.StoredWish(True, 12)]
+    assert db.read(qstore.upvote_counts, event.id) == {q.id: 2}
+    assert db.read(qstore.questions_of_event, event.id)[0].upvotes == 2

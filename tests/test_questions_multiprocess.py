@@ -1,10 +1,12 @@
 """An upvote storm across two app processes on one Redis and one database (issue 16):
 duplicates, revocations and reconnects end with exact counts in SQL and on every screen
-of both processes; anonymity holds in every socket message."""
+of both processes, also when a dead socket's older wishes are applied after the phone's
+newer ones; anonymity holds in every socket message."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from collections.abc import Callable
@@ -106,23 +108,39 @@ def test_upvote_storm_with_duplicates_and_reconnects_ends_exact_everywhere(
 
         async def storm(i: int) -> None:
             phone = phones[i]
-            plan: list[tuple[int, bool]] = []
+            seqs = itertools.count(1)  # the phone's wish counter (EA.nextSeq)
+            plan: list[tuple[int, bool, int]] = []
             for (who, q), up in wanted.items():
                 if who == i:
-                    plan += [(q, True), (q, True)] + ([] if up else [(q, False), (q, False)])
-            for step, (q, up) in enumerate(plan):
+                    # Each wish is sent twice (a resend has the wish's own seq).
+                    seq = next(seqs)
+                    plan += [(q, True, seq), (q, True, seq)]
+                    if not up:
+                        seq = next(seqs)
+                        plan += [(q, False, seq), (q, False, seq)]
+            for step, (q, up, seq) in enumerate(plan):
                 if i % 4 == 0 and step == len(plan) // 2:
-                    # Lost the network mid-storm: a fresh socket, the phone resends its wishes.
+                    # Lost the network mid-storm: a fresh socket on the other process, and
+                    # the phone sends its wishes again. What the old socket sent may still
+                    # be applied after these (a loaded process reads it late): being older,
+                    # it must change nothing.
                     await phone.close()
                     phones[i] = phone = LiveClient(hosts[(i + 1) % 2], event.code)
                     await phone.connect({"type": "hello", "token": tokens[i]})
                     for (who, q2), up2 in wanted.items():
                         if who == i:
                             await phone.send(
-                                {"type": "upvote_question", "question_id": q2, "up": up2}
+                                {
+                                    "type": "upvote_question",
+                                    "question_id": q2,
+                                    "up": up2,
+                                    "seq": next(seqs),
+                                }
                             )
                     return
-                await phone.send({"type": "upvote_question", "question_id": q, "up": up})
+                await phone.send(
+                    {"type": "upvote_question", "question_id": q, "up": up, "seq": seq}
+                )
                 await asyncio.sleep(rng.random() * 0.05)
 
         await asyncio.gather(*(storm(i) for i in range(PHONES)))

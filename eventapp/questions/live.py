@@ -438,12 +438,24 @@ async def _ask(ctx: LiveContext, event_id: int, attendee_id: int, msg: AskQuesti
 
 
 async def _upvote(ctx: LiveContext, event_id: int, attendee_id: int, msg: UpvoteQuestion) -> None:
-    await rules.upvote_question(
-        event_id, msg.question_id, attendee_id, up=msg.up, writer=ctx.hub.questions.upvotes
+    stored = await rules.upvote_question(
+        event_id,
+        msg.question_id,
+        attendee_id,
+        up=msg.up,
+        seq=msg.seq,
+        writer=ctx.hub.questions.upvotes,
     )
     ctx.hub.questions.changed(event_id)
+    # What is stored, which a newer wish (another tab, a resend) may have set.
     ctx.outbox.put(
-        question_message("question_ack", action="upvote", question_id=msg.question_id, up=msg.up),
+        question_message(
+            "question_ack",
+            action="upvote",
+            question_id=msg.question_id,
+            up=stored.up,
+            seq=stored.seq,
+        ),
         key=f"qack:{msg.question_id}",
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from eventapp.errors import Refused
 from eventapp.questions.models import MAX_QUESTION_LENGTH, HideReason
@@ -29,11 +29,14 @@ class AskQuestion(_QuestionClient):
 
 
 class UpvoteQuestion(_QuestionClient):
-    """Upvote (``up: true``) or take the upvote back (``up: false``); idempotent."""
+    """Upvote (``up: true``) or take the upvote back (``up: false``); idempotent.
+    ``seq`` grows with every wish a phone makes (as on votes): a wish older than the
+    stored one, arriving late on a socket that died, changes nothing."""
 
     type: Literal["upvote_question"]
     question_id: int
     up: bool = True
+    seq: Annotated[int, Strict(), Field(ge=0, lt=2**53)] = 0
 
 
 ModerationAction = Literal[
@@ -57,7 +60,7 @@ _adapter: TypeAdapter[Any] = TypeAdapter(QuestionMessage)
 
 CLIENT_TYPES: dict[str, str] = {
     "ask_question": "Attendee: ask the presenter of a pitch (pitch_id, text, anonymous).",
-    "upvote_question": "Attendee: upvote a question or take it back (question_id, up).",
+    "upvote_question": "Attendee: upvote a question or take it back (question_id, up, seq).",
     "moderate_question": "Moderator: approve, answer, unanswer, highlight, unhighlight, hide "
     "(with reason) or restore a question (question_id, action, reason).",
 }
@@ -65,7 +68,8 @@ CLIENT_TYPES: dict[str, str] = {
 SERVER_TYPES: dict[str, str] = {
     "questions": "Questions of the pitches open for questions, per role (coalesced).",
     "my_questions": "Attendee: my own questions with their states, my upvotes, my pitches.",
-    "question_ack": "A question action took effect (action, question_id).",
+    "question_ack": "A question action took effect (action, question_id; for an upvote "
+    "the stored up and seq).",
 }
 
 

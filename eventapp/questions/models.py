@@ -1,12 +1,12 @@
 """Question tables. SQL is the truth: upvote counts are counted from ``question_upvote``
-rows (unique per question and attendee), never kept in a counter that could drift."""
+rows (unique per question and attendee, ``up``), never kept in a counter that could drift."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from eventapp.core.models import utcnow
@@ -79,4 +79,10 @@ class QuestionUpvote(SQLModel, table=True):
         )
     )
     attendee_id: int = Field(foreign_key="attendee.id", index=True)
+    # The attendee's newest wish for this question. A taken-back upvote stays as a row
+    # with ``up`` false, so that an older wish arriving late (from a socket that died, on
+    # another process) cannot bring it back: a wish applies only if its ``seq`` is not
+    # older than the stored one (the phone's seq, as on votes).
+    up: bool = True
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -113,6 +113,7 @@ def is_open(event: Event, pitch: Pitch, now: datetime, on_stage: set[int]) -> bo
 def _views(session: Session, where: Any, *, limit: int = 2000) -> list[QuestionView]:
     votes = (
         select(QuestionUpvote.question_id, func.count().label("n"))
+        .where(col(QuestionUpvote.up))
         .group_by(col(QuestionUpvote.question_id))
         .subquery()
     )
@@ -187,7 +188,11 @@ def my_questions(session: Session, event_id: int, attendee_id: int) -> MyQuestio
     upvoted = session.exec(
         select(QuestionUpvote.question_id)
         .join(Question, col(Question.id) == col(QuestionUpvote.question_id))
-        .where(QuestionUpvote.attendee_id == attendee_id, Question.event_id == event_id)
+        .where(
+            QuestionUpvote.attendee_id == attendee_id,
+            col(QuestionUpvote.up),
+            Question.event_id == event_id,
+        )
     ).all()
     presenting = session.exec(
         select(Pitch.id).where(
@@ -220,7 +225,11 @@ def my_questions_of(
     for aid, qid in session.exec(
         select(QuestionUpvote.attendee_id, QuestionUpvote.question_id)
         .join(Question, col(Question.id) == col(QuestionUpvote.question_id))
-        .where(col(QuestionUpvote.attendee_id).in_(ids), Question.event_id == event_id)
+        .where(
+            col(QuestionUpvote.attendee_id).in_(ids),
+            col(QuestionUpvote.up),
+            Question.event_id == event_id,
+        )
     ).all():
         upvoted.setdefault(aid, []).append(int(qid))
     presenting: dict[int, list[int]] = {}
@@ -251,7 +260,7 @@ def upvote_counts(session: Session, event_id: int) -> dict[int, int]:
     rows = session.exec(
         select(QuestionUpvote.question_id, func.count())
         .join(Question, col(Question.id) == col(QuestionUpvote.question_id))
-        .where(Question.event_id == event_id)
+        .where(Question.event_id == event_id, col(QuestionUpvote.up))
         .group_by(col(QuestionUpvote.question_id))
     ).all()
     return {int(q): int(n) for q, n in rows}
@@ -346,16 +355,25 @@ def add_question(session: Session, new: NewQuestion, now: datetime) -> QuestionV
     return _views(session, col(Question.id) == question.id)[0]
 
 
-_INSERT_IGNORE: dict[str, Any] = {}
+_UPSERT: dict[str, Any] = {}
 
 
-def _upvote_insert(dialect: str) -> Any:
-    stmt = _INSERT_IGNORE.get(dialect)
+def _upvote_upsert(dialect: str) -> Any:
+    """Insert a wish, or replace the stored one unless the stored one is newer."""
+    stmt = _UPSERT.get(dialect)
     if stmt is None:
         table = QuestionUpvote.__table__  # type: ignore[attr-defined]
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["question_id", "attendee_id"])
-        _INSERT_IGNORE[dialect] = stmt
+        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+        stmt = insert.on_conflict_do_update(
+            index_elements=["question_id", "attendee_id"],
+            set_={
+                "up": insert.excluded.up,
+                "seq": insert.excluded.seq,
+                "created_at": insert.excluded.created_at,
+            },
+            where=insert.excluded.seq >= table.c.seq,
+        )
+        _UPSERT[dialect] = stmt
     return stmt
 
 
@@ -365,21 +383,32 @@ class UpvoteRow:
     question_id: int
     attendee_id: int
     up: bool
+    seq: int = 0  # the phone's; a wish older than the stored one changes nothing
+
+
+@dataclass(frozen=True)
+class StoredWish:
+    """What is stored for an attendee and question after a batch: upvoted or not, and
+    the seq of the wish that set it (newer than the one sent, if one was)."""
+
+    up: bool
+    seq: int
 
 
 def commit_upvotes(
     session: Session, rows: Sequence[UpvoteRow], now: datetime
-) -> list[Refused | None]:
+) -> list[Refused | StoredWish]:
     """Apply a batch of upvotes in one transaction (one commit for hundreds of taps, so an
-    upvote storm does not starve the vote writer of the database). Returns, per row, None
-    (applied, or already so: a resend) or the reason it was refused. Within a batch the
-    last wish per attendee and question wins, as it would one transaction at a time."""
+    upvote storm does not starve the vote writer of the database). Returns, per row, the
+    wish now stored for its attendee and question, or the reason it was refused. The
+    newest wish wins (the largest seq; a resend has the same seq), within the batch and
+    against what is stored: a late, older wish changes nothing."""
     ids = {r.question_id for r in rows}
     questions = {
         q.id: q for q in session.exec(select(Question).where(col(Question.id).in_(ids))).all()
     }
     verdicts: list[Refused | None] = []
-    final: dict[tuple[int, int], bool] = {}
+    final: dict[tuple[int, int], UpvoteRow] = {}
     for row in rows:
         question = questions.get(row.question_id)
         verdict: Refused | None = None
@@ -399,25 +428,35 @@ def commit_upvotes(
             ):
                 verdict = Refused("questions_closed", "Questions to this pitch are closed.")
         if verdict is None:
-            final[(row.question_id, row.attendee_id)] = row.up
+            key = (row.question_id, row.attendee_id)
+            if key not in final or row.seq >= final[key].seq:
+                final[key] = row
         verdicts.append(verdict)
-    # A fixed order: two processes' batches lock rows in the same order (no deadlock).
-    ups = [
-        {"question_id": q, "attendee_id": a, "created_at": now}
-        for (q, a), up in sorted(final.items())
-        if up
-    ]
-    downs = [(q, a) for (q, a), up in sorted(final.items()) if not up]
-    if ups:
-        session.execute(_upvote_insert(session.get_bind().dialect.name), ups)
-    for q, a in downs:
-        session.execute(
-            delete(QuestionUpvote).where(
-                col(QuestionUpvote.question_id) == q, col(QuestionUpvote.attendee_id) == a
+    stored: dict[tuple[int, int], StoredWish] = {}
+    if final:
+        # A fixed order: two processes' batches lock rows in the same order (no deadlock).
+        wishes = [
+            {"question_id": q, "attendee_id": a, "up": r.up, "seq": r.seq, "created_at": now}
+            for (q, a), r in sorted(final.items())
+        ]
+        session.execute(_upvote_upsert(session.get_bind().dialect.name), wishes)
+        for q, a, up, seq in session.exec(
+            select(
+                QuestionUpvote.question_id,
+                QuestionUpvote.attendee_id,
+                QuestionUpvote.up,
+                QuestionUpvote.seq,
+            ).where(
+                col(QuestionUpvote.question_id).in_({q for q, _ in final}),
+                col(QuestionUpvote.attendee_id).in_({a for _, a in final}),
             )
-        )
+        ).all():
+            stored[(q, a)] = StoredWish(bool(up), int(seq))
     session.commit()
-    return verdicts
+    return [
+        verdict if verdict is not None else stored[(row.question_id, row.attendee_id)]
+        for row, verdict in zip(rows, verdicts, strict=True)
+    ]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,14 @@ from eventapp.core.models import Event
 from eventapp.core.validation import InvalidInput, clean_text
 from eventapp.questions import queries as store
 from eventapp.questions.models import MAX_QUESTION_LENGTH, HideReason, QuestionState
-from eventapp.questions.queries import Moderated, NewQuestion, QuestionView, Refused, UpvoteRow
+from eventapp.questions.queries import (
+    Moderated,
+    NewQuestion,
+    QuestionView,
+    Refused,
+    StoredWish,
+    UpvoteRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +68,20 @@ async def ask_question(
 class UpvoteWriter:
     """Commits upvotes in batches, off the event loop, like the vote writer: the first
     tap starts a transaction, taps arriving meanwhile go into the next one. ``submit``
-    returns once the upvote is durable, or raises Refused."""
+    returns the wish stored once it is durable, or raises Refused."""
 
     def __init__(self, *, db: Database, batch_max: int = 500) -> None:
         self.db = db
         self.batch_max = batch_max
-        self._queue: list[tuple[UpvoteRow, asyncio.Future[None]]] = []
+        self._queue: list[tuple[UpvoteRow, asyncio.Future[StoredWish]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, row: UpvoteRow) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def submit(self, row: UpvoteRow) -> StoredWish:
+        future: asyncio.Future[StoredWish] = asyncio.get_running_loop().create_future()
         self._queue.append((row, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="upvote-writer")
-        await future
+        return await future
 
     async def _drain(self) -> None:
         while self._queue:
@@ -99,17 +106,24 @@ class UpvoteWriter:
             for (_, future), verdict in zip(batch, verdicts, strict=True):
                 if future.done():
                     continue
-                if verdict is None:
-                    future.set_result(None)
-                else:
+                if isinstance(verdict, Refused):
                     future.set_exception(verdict)
+                else:
+                    future.set_result(verdict)
 
 
 async def upvote_question(
-    event_id: int, question_id: int, attendee_id: int, *, up: bool, writer: UpvoteWriter
-) -> None:
-    """Upvote (or take back) through the batching writer; raises Refused."""
-    await writer.submit(UpvoteRow(event_id, question_id, attendee_id, up))
+    event_id: int,
+    question_id: int,
+    attendee_id: int,
+    *,
+    up: bool,
+    seq: int = 0,
+    writer: UpvoteWriter,
+) -> StoredWish:
+    """Upvote (or take back) through the batching writer: the wish now stored (an older
+    ``seq`` than the stored wish's changes nothing); raises Refused."""
+    return await writer.submit(UpvoteRow(event_id, question_id, attendee_id, up, seq))
 
 
 # action -> (new state, new highlight); None keeps what is there.

@@ -14,7 +14,6 @@
   var tokenKey = "ea:token:" + code;
   var pendingKey = "ea:pending:" + code;
   var ackKey = "ea:ack:" + code;
-  var seqKey = "ea:seq";
   var stageKey = "ea:stage:" + code;
   if (body.dataset.token) localStorage.setItem(tokenKey, body.dataset.token);
   // The stage this phone is on (several stages): the scanned projector's QR code names it,
@@ -40,13 +39,6 @@
 
   function savePending() { localStorage.setItem(pendingKey, JSON.stringify(pending)); }
 
-  function nextSeq() {
-    // Grows across reloads and tabs: a newer rating always has the larger seq.
-    var last = parseInt(localStorage.getItem(seqKey) || "0", 10);
-    var seq = Math.max(Date.now(), last + 1);
-    localStorage.setItem(seqKey, String(seq));
-    return seq;
-  }
 
   function currentPitch() {
     if (!event) return null;
@@ -162,7 +154,7 @@
     var pitch = currentPitch();
     if (!pitch || pitch.state !== "open") return;
     var score = parseInt(e.currentTarget.dataset.score, 10);
-    pending[pitch.id] = { score: score, seq: nextSeq(), round: pitch.round };
+    pending[pitch.id] = { score: score, seq: EA.nextSeq(), round: pitch.round };
     savePending();
     lastError = null;
     delete wasReset[pitch.id];

@@ -22,6 +22,14 @@ window.EventApp = window.EventApp || {};
       return v === undefined || v === null ? "" : (typeof v === "number" ? EA.number(v, 0) : String(v));
     });
   };
+  // The phone's wish counter (ratings, upvotes): grows across reloads and tabs, so a newer
+  // wish always has the larger seq and a late, older one changes nothing on the server.
+  EA.nextSeq = function () {
+    var last = parseInt(localStorage.getItem("ea:seq") || "0", 10);
+    var seq = Math.max(Date.now(), last + 1);
+    localStorage.setItem("ea:seq", String(seq));
+    return seq;
+  };
   EA.t = function (text, params) {
     var s = messages[text];
     return EA.format(typeof s === "string" && s ? s : text, params);

@@ -48,7 +48,7 @@ window.EventApp = window.EventApp || {};
   function phone() {
     var feed = null, mine = { questions: [], upvoted: [], presenting: [] };
     var upvoted = {};   // question id -> true, confirmed by the server
-    var wanted = {};    // question id -> desired up/down not yet acknowledged
+    var wanted = {};    // question id -> {up, seq}: a wish not yet acknowledged
     var sortBy = "votes", chosen = null;
 
     function activePitch() {
@@ -104,16 +104,16 @@ window.EventApp = window.EventApp || {};
           reply.addEventListener("click", function () { replyPrivately(q.id, reply); });
           body.appendChild(reply);
         }
-        var up = q.id in wanted ? wanted[q.id] : !!upvoted[q.id];
+        var up = q.id in wanted ? wanted[q.id].up : !!upvoted[q.id];
         var button = el("button", "qa-up", "▲ " + q.upvotes);
         button.type = "button";
         button.setAttribute("aria-pressed", up ? "true" : "false");
         button.setAttribute("aria-label", t("Upvote") + " (" + q.upvotes + ")");
         if (isMine(q.id)) { button.disabled = true; button.title = t("your question"); }
         button.addEventListener("click", function () {
-          var next = !(q.id in wanted ? wanted[q.id] : !!upvoted[q.id]);
-          wanted[q.id] = next;
-          send({ type: "upvote_question", question_id: q.id, up: next });
+          var wish = { up: !(q.id in wanted ? wanted[q.id].up : !!upvoted[q.id]), seq: EA.nextSeq() };
+          wanted[q.id] = wish;
+          send({ type: "upvote_question", question_id: q.id, up: wish.up, seq: wish.seq });
           render();
         });
         li.appendChild(button);
@@ -171,17 +171,21 @@ window.EventApp = window.EventApp || {};
       mine = msg;
       upvoted = {};
       msg.upvoted.forEach(function (id) { upvoted[id] = true; });
-      // After a reconnect: send again what the server does not have yet (idempotent).
+      // After a reconnect: send again what the server does not have yet, with the wish's
+      // own seq (a resend counts once; an older wish still in flight changes nothing).
       Object.keys(wanted).forEach(function (id) {
-        if (!!upvoted[id] === wanted[id]) delete wanted[id];
-        else send({ type: "upvote_question", question_id: parseInt(id, 10), up: wanted[id] });
+        var wish = wanted[id];
+        if (!!upvoted[id] === wish.up) delete wanted[id];
+        else send({ type: "upvote_question", question_id: parseInt(id, 10), up: wish.up, seq: wish.seq });
       });
       render();
     });
     listen("question_ack", function (msg) {
       if (msg.action === "upvote") {
+        // The stored wish: ours, or a newer one of another tab.
         if (msg.up) upvoted[msg.question_id] = true; else delete upvoted[msg.question_id];
-        if (wanted[msg.question_id] === msg.up) delete wanted[msg.question_id];
+        var wish = wanted[msg.question_id];
+        if (wish && wish.seq <= msg.seq) delete wanted[msg.question_id];
       } else if (msg.action === "ask") {
         $("qa-text").value = "";
         $("qa-status").textContent = msg.state === "waiting" ? t("Sent – waiting for review.") : t("Sent ✓");
