@@ -8,6 +8,7 @@ protocol tables are checked against ``CLIENT_MODELS`` and ``SERVER_MODELS`` by a
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
@@ -201,13 +202,18 @@ class StoredVote(_Server):
 
 
 class Welcome(_Server):
-    """Reply to hello: role, event state, and (attendees) my stored votes."""
+    """Reply to hello: role, event state, and (attendees) my stored votes. ``then``: the
+    messages that follow at once (the questions feed, my questions), each read as if it
+    had come on its own. One send instead of three per connecting phone: a reconnect
+    storm's server spends its time on these sends. The server puts already-encoded
+    messages there (``followed_by``), so the field is not part of the model's dump."""
 
     type: Literal["welcome"] = "welcome"
     role: Role
     attendee_id: int | None
     event: dict[str, Any]
     my_votes: dict[str, StoredVote] | None
+    then: list[dict[str, Any]] | None = Field(default=None, exclude=True)
 
 
 class State(_Server):
@@ -360,6 +366,15 @@ _server_adapter: TypeAdapter[Any] = TypeAdapter(ServerMessage)
 def encode(message: BaseModel) -> str:
     """Serialise once; the same text goes to every socket (and over the bus)."""
     return message.model_dump_json()
+
+
+def followed_by(text: str, then: Sequence[str]) -> str:
+    """A message's text (encoded without ``then``) carrying the encoded messages ``then``
+    that follow it: one send instead of several (``Welcome``)."""
+    if not then:
+        return text
+    assert text.endswith("}"), text[-20:]
+    return f'{text[:-1]},"then":[{",".join(then)}]}}'
 
 
 def server_message(type_: str, **fields: Any) -> str:

@@ -32,11 +32,22 @@ def join(client: TestClient, code: str, name: str, organization: str = "") -> st
     return token
 
 
+def receive(ws: WebSocketTestSession) -> dict[str, Any]:
+    """The next message as live.js reads it: a welcome, then each message it carries in
+    ``then`` (the questions feed, my questions), then what came after on the socket."""
+    ahead: list[dict[str, Any]] = ws.__dict__.setdefault("_ea_ahead", [])
+    if ahead:
+        return ahead.pop(0)
+    message: dict[str, Any] = ws.receive_json()
+    ahead.extend(message.get("then") or [])
+    return message
+
+
 def receive_until(
     ws: WebSocketTestSession, predicate: Callable[[dict[str, Any]], bool], limit: int = 200
 ) -> dict[str, Any]:
     for _ in range(limit):
-        message: dict[str, Any] = ws.receive_json()
+        message = receive(ws)
         if predicate(message):
             return message
     raise AssertionError("expected message never arrived")
@@ -70,7 +81,7 @@ def command(ws: WebSocketTestSession, message: dict[str, Any]) -> dict[str, Any]
     state: dict[str, Any] | None = None
     acked = False
     for _ in range(200):
-        reply: dict[str, Any] = ws.receive_json()
+        reply = receive(ws)
         assert reply["type"] != "error", reply
         if reply["type"] == "state":
             state = reply

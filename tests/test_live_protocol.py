@@ -356,3 +356,29 @@ def test_reset_and_link_renewal_reach_sockets_on_another_process(
             with pytest.raises(WebSocketDisconnect) as closed:
                 receive_until(old_mod, lambda m: False)
             assert closed.value.code == 4403
+
+
+def test_hello_is_answered_in_one_message_that_carries_the_feed_and_my_questions(
+    client: TestClient, db: Database, event: Event
+) -> None:
+    """One send per connecting phone (a reconnect storm's server spends its time on
+    sends): the welcome carries the questions feed and the attendee's own questions in
+    ``then``, in the order the phone reads them; a screen's carries its feed."""
+    token = join(client, event.code, "Uno")
+    with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws:
+        ws.send_json({"type": "hello", "token": token})
+        welcome = ws.receive_json()
+        assert welcome["type"] == "welcome"
+        assert [m["type"] for m in welcome["then"]] == ["questions", "my_questions"]
+        assert welcome["then"][0]["role"] == "attendee"
+        assert welcome["then"][1] == {
+            "type": "my_questions",
+            "questions": [],
+            "upvoted": [],
+            "presenting": [],
+        }
+    key = first_stage(db, event).moderator_key
+    with client.websocket_connect(f"/e/{event.code}/ws", headers=ORIGIN) as ws:
+        ws.send_json({"type": "hello", "role": "moderator", "key": key})
+        welcome = ws.receive_json()
+        assert [(m["type"], m["role"]) for m in welcome["then"]] == [("questions", "moderator")]

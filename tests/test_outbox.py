@@ -39,3 +39,18 @@ def test_get_waits_for_the_next_message() -> None:
         return await asyncio.wait_for(waiter, 1)
 
     assert asyncio.run(scenario()) == ["hello"]
+
+
+def test_put_first_goes_ahead_of_what_is_pending() -> None:
+    """A welcome is queued ahead of the broadcasts that reached the socket while it was
+    being made (eventapp.live.pump.on_hello); keyed messages still replace their own."""
+
+    async def scenario() -> list[str]:
+        box = Outbox()
+        box.put("state 1", key="state")
+        box.put("error")
+        box.put_first("welcome")
+        box.put("state 2", key="state")
+        return await box.get()
+
+    assert asyncio.run(scenario()) == ["welcome", "error", "state 2"]

@@ -36,6 +36,14 @@ class Outbox:
             self._pending[key] = text
         self._wake()
 
+    def put_first(self, text: str) -> None:
+        """Queue ``text`` ahead of everything pending (a welcome before the broadcasts that
+        reached the socket while the welcome was being made)."""
+        slot = next(self._counter)
+        self._unkeyed.insert(0, slot)
+        self._pending = {slot: text, **self._pending}
+        self._wake()
+
     def close(self, code: int, reason: str) -> None:
         """Close the socket after the queued messages (e.g. a final error) are sent."""
         if self.closing is None:

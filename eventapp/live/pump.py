@@ -55,6 +55,7 @@ from eventapp.messages import (
     Vote,
     Welcome,
     encode,
+    followed_by,
     parse_client_message,
 )
 from eventapp.metrics import Metrics
@@ -370,17 +371,19 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
     )
     session.live = await session.hub.attach(session.event_id, conn, stage_id)
     session.conn = conn
-    session.outbox.put(
-        encode(
-            Welcome(
-                role=msg.role,
-                attendee_id=attendee_id,
-                event=session.live.state.as_json(),
-                my_votes=my_votes,
-            )
+    welcome = encode(
+        Welcome(
+            role=msg.role,
+            attendee_id=attendee_id,
+            event=session.live.state.as_json(),
+            my_votes=my_votes,
         )
     )
-    await questions.welcome(session, greeting.questions if greeting else None)
+    # The questions feed and my questions go in the same send (see Welcome.then); a
+    # broadcast that reached the socket meanwhile is newer than the welcome's state and
+    # goes after it.
+    then = await questions.welcome(session, greeting.questions if greeting else None)
+    session.outbox.put_first(followed_by(welcome, then))
 
 
 async def on_ping(session: LiveSession, msg: object) -> None:

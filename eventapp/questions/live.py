@@ -380,17 +380,19 @@ def refusal_text(lang: str, exc: Refused) -> str:
     return text % exc.values if exc.values else text
 
 
-async def welcome(ctx: LiveContext, mine: MyQuestions | None = None) -> None:
-    """After hello: the current feed for this role, and an attendee's own questions
-    (``mine`` when the hello already read them, see ``eventapp.live.greeter``)."""
+async def welcome(ctx: LiveContext, mine: MyQuestions | None = None) -> list[str]:
+    """What follows the welcome at once: the current feed for this role, and an attendee's
+    own questions (``mine`` when the hello already read them, see
+    ``eventapp.live.greeter``). The pump sends them in the welcome's ``then``."""
     conn, event_id = ctx.conn, ctx.event.id
     if conn is None or event_id is None:
-        return
-    ctx.outbox.put(await ctx.hub.questions.current(event_id, conn.role), key="questions")
+        return []
+    texts = [await ctx.hub.questions.current(event_id, conn.role)]
     if conn.attendee_id is not None:
         if mine is None:
             mine = await ctx.db.run_read(store.my_questions, event_id, conn.attendee_id)
-        ctx.outbox.put(render_mine(mine), key="my_questions")
+        texts.append(render_mine(mine))
+    return texts
 
 
 async def handle(ctx: LiveContext, message: QuestionClient) -> None:

@@ -143,11 +143,9 @@ window.EventApp = window.EventApp || {};
         lastHeard = Date.now();
         var msg;
         try { msg = JSON.parse(event.data); } catch (e) { return; }
-        // Listeners other scripts add (EA.listen, e.g. questions.js) see a message first
-        // and may claim it (return true), e.g. errors about their own requests.
-        var claimed = (EA.listeners[msg.type] || []).some(function (fn) { return fn(msg) === true; });
-        var handler = options.handlers[msg.type];
-        if (handler && !claimed) handler(msg);
+        dispatch(msg);
+        // A welcome carries the messages that follow it at once (questions feed, mine).
+        if (Array.isArray(msg.then)) msg.then.forEach(function (m) { if (ws === socket) dispatch(m); });
       };
       ws.onclose = function (event) {
         if (ws !== socket) return;
@@ -155,6 +153,15 @@ window.EventApp = window.EventApp || {};
         if (event.code === 1012) attempt = 0; // server restarting: another takes over now
         dropAndRetry();
       };
+    }
+
+    function dispatch(msg) {
+      if (!msg || typeof msg.type !== "string") return;
+      // Listeners other scripts add (EA.listen, e.g. questions.js) see a message first
+      // and may claim it (return true), e.g. errors about their own requests.
+      var claimed = (EA.listeners[msg.type] || []).some(function (fn) { return fn(msg) === true; });
+      var handler = options.handlers[msg.type];
+      if (handler && !claimed) handler(msg);
     }
 
     // Give up on the current socket now and reconnect after a backoff. Its close event

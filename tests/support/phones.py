@@ -30,6 +30,12 @@ from tests.support import wire
 Json = dict[str, Any]
 
 
+def unbundle(message: Json) -> list[Json]:
+    """A message and, in order, those it carries in ``then`` (a welcome: the questions
+    feed, my questions), as static/js/live.js reads them."""
+    return [message, *(message.get("then") or [])]
+
+
 async def open_socket(ws_url: str, origin: str, **options: Any) -> ClientConnection:
     """Open a socket to the app as its pages do, with their Origin (the app refuses a
     socket from another origin); ``options`` go to websockets.connect."""
@@ -187,7 +193,8 @@ class Phone:
     async def _read(self, ws: ClientConnection | wire.LeanSocket) -> None:
         try:
             async for raw in ws:
-                self.handle(json.loads(raw))
+                for message in unbundle(json.loads(raw)):
+                    self.handle(message)
         except websockets.ConnectionClosed:
             pass
         if self._welcome is not None and not self._welcome.done():
@@ -381,6 +388,7 @@ class LiveClient:
         self.url = base.replace("http://", "ws://") + f"/e/{code}/ws"
         self.ws: ClientConnection | None = None
         self.inbox: list[dict[str, Any]] = []
+        self._ahead: list[dict[str, Any]] = []  # received, not yet looked at
 
     async def connect(self, hello: dict[str, Any]) -> dict[str, Any]:
         self.ws = await open_socket(self.url, self.base)
@@ -395,7 +403,9 @@ class LiveClient:
     ) -> dict[str, Any]:
         async def next_match() -> dict[str, Any]:
             while True:
-                message: dict[str, Any] = json.loads(await self.ws.recv())
+                if not self._ahead:
+                    self._ahead += unbundle(json.loads(await self.ws.recv()))
+                message = self._ahead.pop(0)
                 self.inbox.append(message)
                 if predicate(message):
                     return message
