@@ -360,3 +360,34 @@ def test_the_newest_upvote_wish_wins_also_when_an_older_one_arrives_late(
     assert commit(wish(fan, True, 12)) == [qstore.StoredWish(True, 12)]
     assert db.read(qstore.upvote_counts, event.id) == {q.id: 2}
     assert db.read(qstore.questions_of_event, event.id)[0].upvotes == 2
+
+
+@pytest.mark.parametrize("seq", ["5", -1, 2**53, 1.5, True])
+def test_an_upvote_with_a_bad_seq_is_refused_and_changes_nothing(
+    client: TestClient, event: Event, stage: Stage, db: Database, seq: Any
+) -> None:
+    ada, bob = (join(client, event.code, n) for n in ("Ada", "Bob"))
+    with (
+        live_socket(client, event) as mod,
+        live_socket(client, event) as a,
+        live_socket(client, event) as b,
+    ):
+        hello_screen(mod, "moderator", stage.moderator_key)
+        pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
+        hello_attendee(a, ada)
+        hello_attendee(b, bob)
+        qid = _ask(a, pitch, "Who maintains the sensors?")["question_id"]
+        b.send_json({"type": "upvote_question", "question_id": qid, "up": True, "seq": seq})
+        error = receive_until(b, lambda m: m["type"] in ("question_ack", "error"))
+        assert (error["type"], error["code"], error["params"]["field"]) == (
+            "error",
+            "bad_message",
+            "seq",
+        ), error
+        assert _upvote_rows(db) == 0
+        # The socket still works: the same wish with a good seq is stored, and its ack
+        # names the stored wish.
+        b.send_json({"type": "upvote_question", "question_id": qid, "up": True, "seq": 7})
+        ack = receive_until(b, lambda m: m["type"] in ("question_ack", "error"))
+        assert (ack["type"], ack["up"], ack["seq"]) == ("question_ack", True, 7), ack
+    assert _upvote_rows(db) == 1
