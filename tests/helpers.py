@@ -12,6 +12,7 @@ from eventapp.core.models import Event
 
 # The in-process (TestClient) twin of tests.support.joining.join_http, on the same parser.
 from tests.support.joining import csrf_of as csrf_of
+from tests.support.phones import unbundle
 
 ORIGIN = {"origin": "http://testserver"}
 
@@ -38,8 +39,8 @@ def receive(ws: WebSocketTestSession) -> dict[str, Any]:
     ahead: list[dict[str, Any]] = ws.__dict__.setdefault("_ea_ahead", [])
     if ahead:
         return ahead.pop(0)
-    message: dict[str, Any] = ws.receive_json()
-    ahead.extend(message.get("then") or [])
+    message, *then = unbundle(ws.receive_json())
+    ahead.extend(then)
     return message
 
 

@@ -318,24 +318,32 @@ def test_question_message_types_are_in_the_readme() -> None:
     assert set(qmessages.CLIENT_TYPES) <= _readme_types("Client → server")
 
 
+def _attendee(db: Database, event: Event, name: str) -> int:
+    attendee = db.call(
+        queries.add_attendee, Attendee(event_id=event.id, token=f"tok-{name}", name=name)
+    )
+    assert attendee.id is not None
+    return attendee.id
+
+
+def _question_on_stage(db: Database, event: Event, asker: int) -> qstore.QuestionView:
+    """A question by ``asker`` to the first pitch, put on stage (open for upvotes)."""
+    pitch = db.read(queries.load_state, event.id).pitches[0].id
+    db.call(
+        queries.set_pitch_states, event.id, states={pitch: PitchState.OPEN}, current_pitch_id=pitch
+    )
+    new = qstore.NewQuestion(event.id, pitch, asker, "Why?", True)
+    return db.call(qstore.add_question, new, qstore.now_utc())
+
+
 def test_the_newest_upvote_wish_wins_also_when_an_older_one_arrives_late(
     db: Database, event: Event
 ) -> None:
     """A phone takes its upvote back, its socket dies, it sends the wish again on another
     process; the old process applies the older "upvote" afterwards: it changes nothing.
     Within one batch, too, the largest seq wins; a resend (same seq) counts once."""
-    state = db.read(queries.load_state, event.id)
-    pitch = state.pitches[0].id
-    db.call(
-        queries.set_pitch_states, event.id, states={pitch: PitchState.OPEN}, current_pitch_id=pitch
-    )
-    asker, fan, other = (
-        db.call(queries.add_attendee, Attendee(event_id=event.id, token=f"tok-{n}", name=n)).id
-        for n in ("asker", "fan", "other")
-    )
-    assert asker is not None and fan is not None and other is not None
-    now = qstore.now_utc()
-    q = db.call(qstore.add_question, qstore.NewQuestion(event.id, pitch, asker, "Why?", True), now)
+    fan, other = _attendee(db, event, "fan"), _attendee(db, event, "other")
+    q = _question_on_stage(db, event, _attendee(db, event, "asker"))
 
     def wish(attendee: int, up: bool, seq: int) -> qstore.UpvoteRow:
         return qstore.UpvoteRow(event.id, q.id, attendee, up, seq)
@@ -364,19 +372,12 @@ def test_the_newest_upvote_wish_wins_also_when_an_older_one_arrives_late(
 
 @pytest.mark.parametrize("seq", ["5", -1, 2**53, 1.5, True])
 def test_an_upvote_with_a_bad_seq_is_refused_and_changes_nothing(
-    client: TestClient, event: Event, stage: Stage, db: Database, seq: Any
+    client: TestClient, event: Event, db: Database, seq: Any
 ) -> None:
-    ada, bob = (join(client, event.code, n) for n in ("Ada", "Bob"))
-    with (
-        live_socket(client, event) as mod,
-        live_socket(client, event) as a,
-        live_socket(client, event) as b,
-    ):
-        hello_screen(mod, "moderator", stage.moderator_key)
-        pitch = command(mod, {"type": "next"})["event"]["current_pitch_id"]
-        hello_attendee(a, ada)
+    qid = _question_on_stage(db, event, _attendee(db, event, "Ada")).id
+    bob = join(client, event.code, "Bob")
+    with live_socket(client, event) as b:
         hello_attendee(b, bob)
-        qid = _ask(a, pitch, "Who maintains the sensors?")["question_id"]
         b.send_json({"type": "upvote_question", "question_id": qid, "up": True, "seq": seq})
         error = receive_until(b, lambda m: m["type"] in ("question_ack", "error"))
         assert (error["type"], error["code"], error["params"]["field"]) == (
