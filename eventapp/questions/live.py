@@ -48,7 +48,8 @@ SCREEN_INTERVAL = 0.2  # seconds between reloads of an event's feed while it cha
 PHONE_INTERVAL = 1.0  # seconds between feed updates to phones (one text for all) ...
 PHONES_PER_INTERVAL = 1000  # ... per this many phones: 5,000 phones get one every 5 s,
 # since each socket compresses and sends the list itself (the vote path comes first).
-PHONE_SLICE = 25  # phones handed the feed per turn of the event loop (``_to_phones``)
+PHONE_SLICE = 25  # phones handed the feed at a time (``_to_phones``) ...
+PHONE_PAUSE = 0.01  # ... then this many seconds for everything else: 5,000 phones in ~2 s
 PHONE_LIST_LIMIT = 100  # questions per pitch sent to phones: the most upvoted
 PROJECTOR_TOP = 3
 CHANGED = '{"type":"questions"}'  # the bus message: "questions of this event changed"
@@ -227,16 +228,22 @@ class _EventFeed:
 
 
 async def _to_phones(phones: Sequence[_Conn], text: str) -> None:
-    """Hand the phones' feed to every phone, ``PHONE_SLICE`` per turn of the event loop.
+    """Hand the phones' feed to every phone, ``PHONE_SLICE`` at a time, ``PHONE_PAUSE``
+    apart.
 
-    Each socket compresses and sends its own copy (~80 µs): handed to 5,000 phones at
+    Each socket compresses and sends its own copy (~80-160 µs): handed to 5,000 phones at
     once, the sends held the loop for 0.4 s, and every vote that arrived meanwhile waited
     (the burst's 150-500 ms ack tail of issue 8: py-spy showed the loop in the send loops
-    for 0.4 s after the tick that changed the feed). A slice at a time, a vote waits at
-    most one slice's sends."""
+    for 0.4 s after the tick that changed the feed). A slice per turn of the loop still
+    took the whole process for ~0.8 s: the feed changes when a pitch comes on stage, just
+    as its vote burst starts, and the vote writer's thread, starved of the GIL, took 8-20 ms
+    a commit instead of 2 (the acks of that second were the burst's p99). Paced, the feed
+    takes about a quarter of the loop and reaches 5,000 phones within ~2 s (it is sent at
+    most every 5 s to that many). ``phones`` is the list taken at the tick: a phone joining
+    meanwhile has the feed in its welcome."""
     for start in range(0, len(phones), PHONE_SLICE):
         if start:
-            await asyncio.sleep(0)
+            await asyncio.sleep(PHONE_PAUSE)
         for conn in phones[start : start + PHONE_SLICE]:
             conn.outbox.put(text, key="questions")
 
