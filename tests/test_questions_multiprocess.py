@@ -1,7 +1,7 @@
 """An upvote storm across two app processes on one Redis and one database (issue 16):
-duplicates, revocations and reconnects end with exact counts in SQL and on every screen
-of both processes, also when a dead socket's older wishes are applied after the phone's
-newer ones; anonymity holds in every socket message."""
+duplicates, revocations and reconnects end with exact counts in SQL, on every screen and
+on every phone of both processes, also when a dead socket's older wishes are applied
+after the phone's newer ones; anonymity holds in every socket message."""
 
 from __future__ import annotations
 
@@ -165,6 +165,11 @@ def test_upvote_storm_with_duplicates_and_reconnects_ends_exact_everywhere(
             # A phone on each process (one that never reconnected) shows the same counts.
             final_a = await phones[1].wait_for(exact, timeout=WAIT)
             final_b = await phones[2].wait_for(exact, timeout=WAIT)
+            # And so does every other phone: each process hands the feed to its 30 phones
+            # 25 at a time, 10 ms apart (PHONE_SLICE, PHONE_PAUSE); none is skipped.
+            await asyncio.gather(
+                *(p.wait_for(exact, timeout=WAIT) for i, p in enumerate(phones) if i not in (1, 2))
+            )
         finally:  # closed also when a wait fails, so no socket outlives the test
             for client in (moderator, projector, *phones):
                 seen += [json.dumps(m) for m in client.inbox]
