@@ -54,3 +54,34 @@ def test_put_first_goes_ahead_of_what_is_pending() -> None:
         return await box.get()
 
     assert asyncio.run(scenario()) == ["welcome", "error", "state 2"]
+
+
+def test_a_held_outbox_sends_nothing_until_released_then_the_welcome_first() -> None:
+    """From attach to the queued welcome (eventapp.live.pump.on_hello) a broadcast may
+    reach the socket; the send loop must not send it ahead of the welcome (seen once in
+    CI: a phone's first message was the questions feed, not its welcome)."""
+
+    async def scenario() -> tuple[bool, list[str]]:
+        box = Outbox()
+        box.hold()
+        waiter = asyncio.create_task(box.get())
+        box.put("questions", key="questions")
+        box.put("state 1", key="state")
+        await asyncio.sleep(0.01)
+        sent_while_held = waiter.done()
+        box.put_first("welcome")
+        box.release()
+        return sent_while_held, await asyncio.wait_for(waiter, 1)
+
+    assert asyncio.run(scenario()) == (False, ["welcome", "questions", "state 1"])
+
+
+def test_a_close_is_not_held_back() -> None:
+    async def scenario() -> list[str]:
+        box = Outbox()
+        box.hold()
+        box.put("error")
+        box.close(4000, "bye")
+        return await asyncio.wait_for(box.get(), 1)
+
+    assert asyncio.run(scenario()) == ["error"]

@@ -3,7 +3,8 @@
 Messages with a ``key`` (the event state, a screen update, the ack for a pitch) replace
 the undelivered one with the same key; a phone that stops reading holds at most one of
 each. Unkeyed messages (errors) are capped: the oldest are dropped first. ``close`` asks
-the socket's send loop to close it once what is queued has gone out.
+the socket's send loop to close it once what is queued has gone out. ``hold`` keeps
+everything back until ``release`` (a welcome being made: nothing may overtake it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import itertools
 
 
 class Outbox:
-    __slots__ = ("_counter", "_pending", "_unkeyed", "_waiter", "closing", "limit")
+    __slots__ = ("_counter", "_held", "_pending", "_unkeyed", "_waiter", "closing", "limit")
 
     def __init__(self, limit: int = 64) -> None:
         self.limit = limit
@@ -21,6 +22,7 @@ class Outbox:
         self._unkeyed: list[int] = []
         self._counter = itertools.count()
         self._waiter: asyncio.Future[None] | None = None
+        self._held = False
         self.closing: tuple[int, str] | None = None  # (close code, reason) once asked to
 
     def put(self, text: str, key: str | None = None) -> None:
@@ -44,6 +46,17 @@ class Outbox:
         self._pending = {slot: text, **self._pending}
         self._wake()
 
+    def hold(self) -> None:
+        """Send nothing until ``release``: from the moment a socket can be reached by
+        broadcasts until its welcome is queued, which takes awaits (the feed, my
+        questions). A broadcast queued meanwhile goes out after the welcome, not before
+        it. A close is not held back."""
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        self._wake()
+
     def close(self, code: int, reason: str) -> None:
         """Close the socket after the queued messages (e.g. a final error) are sent."""
         if self.closing is None:
@@ -60,7 +73,7 @@ class Outbox:
 
     async def get(self) -> list[str]:
         """Wait for and take everything pending, oldest first (empty once closing)."""
-        while not self._pending and self.closing is None:
+        while (self._held or not self._pending) and self.closing is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter

@@ -369,21 +369,27 @@ async def on_hello(session: LiveSession, msg: Hello) -> None:
         key=key,
         conference=msg.role is Role.PROJECTOR and msg.view == "conference",
     )
-    session.live = await session.hub.attach(session.event_id, conn, stage_id)
-    session.conn = conn
-    welcome = encode(
-        Welcome(
-            role=msg.role,
-            attendee_id=attendee_id,
-            event=session.live.state.as_json(),
-            my_votes=my_votes,
+    # Once attached, broadcasts reach the socket; until the welcome is queued (the awaits
+    # below), the send loop must not send them ahead of it.
+    session.outbox.hold()
+    try:
+        session.live = await session.hub.attach(session.event_id, conn, stage_id)
+        session.conn = conn
+        welcome = encode(
+            Welcome(
+                role=msg.role,
+                attendee_id=attendee_id,
+                event=session.live.state.as_json(),
+                my_votes=my_votes,
+            )
         )
-    )
-    # The questions feed and my questions go in the same send (see Welcome.then); a
-    # broadcast that reached the socket meanwhile is newer than the welcome's state and
-    # goes after it.
-    then = await questions.welcome(session, greeting.questions if greeting else None)
-    session.outbox.put_first(followed_by(welcome, then))
+        # The questions feed and my questions go in the same send (see Welcome.then); a
+        # broadcast that reached the socket meanwhile is newer than the welcome's state
+        # and goes after it.
+        then = await questions.welcome(session, greeting.questions if greeting else None)
+        session.outbox.put_first(followed_by(welcome, then))
+    finally:
+        session.outbox.release()
 
 
 async def on_ping(session: LiveSession, msg: object) -> None:
