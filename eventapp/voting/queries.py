@@ -3,6 +3,7 @@ commits its own work (the convention: ``eventapp/core/db.py``)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -478,17 +479,12 @@ SET score = excluded.score, seq = excluded.seq, updated_at = excluded.updated_at
 WHERE vote.seq < excluded.seq
 RETURNING attendee_id, pitch_id, score, seq"""
 
-_UPSERTS: dict[str, TextClause] = {}
 
-
+@functools.cache  # one statement per dialect, built once
 def _vote_upsert(dialect: str) -> TextClause:
-    stmt = _UPSERTS.get(dialect)
-    if stmt is None:
-        stmt = text(_UPSERT.format(source=_UPSERT_SOURCE[dialect])).bindparams(
-            bindparam("rows", type_=String()), bindparam("now", type_=DateTime())
-        )
-        _UPSERTS[dialect] = stmt
-    return stmt
+    return text(_UPSERT.format(source=_UPSERT_SOURCE[dialect])).bindparams(
+        bindparam("rows", type_=String()), bindparam("now", type_=DateTime())
+    )
 
 
 # The batch's pitches that accept votes, the ids as one JSON parameter too. Plain SQL run on
@@ -510,15 +506,11 @@ WHERE id IN (SELECT CAST(value AS integer) FROM jsonb_array_elements_text(CAST(:
   AND state IN ({_ACCEPTING})
 FOR SHARE""",
 }
-_OPEN_PITCHES: dict[str, TextClause] = {}
 
 
+@functools.cache
 def _open_pitches(dialect: str) -> TextClause:
-    stmt = _OPEN_PITCHES.get(dialect)
-    if stmt is None:
-        stmt = text(_OPEN_PITCHES_SQL[dialect]).bindparams(bindparam("ids", type_=String()))
-        _OPEN_PITCHES[dialect] = stmt
-    return stmt
+    return text(_OPEN_PITCHES_SQL[dialect]).bindparams(bindparam("ids", type_=String()))
 
 
 def commit_votes(
